@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+    // Integration suites start real processes (agent, serverless-offline, libvirtd); two cores.
+    fileParallelism: true,
+    maxWorkers: 2,
+  },
+});
