@@ -1,0 +1,41 @@
+import { z } from 'zod';
+
+/** Nova-style UUID check (any version; Nova accepts dashed and undashed but clients send dashed). */
+export const ServerId = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/);
+
+/** Host names end up in queue names: keep them to what SQS allows. */
+export const HostName = z.string().regex(/^[A-Za-z0-9_-]{1,60}$/);
+
+export const HypervisorKind = z.enum(['libvirt', 'files', 'hyperv']);
+export type HypervisorKind = z.infer<typeof HypervisorKind>;
+
+/** Nova's vm_state names, lower case, as `status` is derived from them. */
+export const ServerState = z.enum(['active', 'stopped', 'paused', 'suspended', 'crashed', 'building', 'unknown']);
+export type ServerState = z.infer<typeof ServerState>;
+
+/** One server as the directory knows it; agents write these, the edge reads them. */
+export const ServerRecord = z.object({
+  id: ServerId,
+  name: z.string().max(255),
+  projectId: z.string().min(1).max(255),
+  userId: z.string().min(1).max(255),
+  host: HostName,
+  hypervisor: HypervisorKind,
+  state: ServerState,
+  /** The hypervisor's own name for the server (libvirt domain name, Hyper-V VM name, instance dir). */
+  instanceName: z.string().min(1).max(255),
+  updatedAt: z.number().int(),
+});
+export type ServerRecord = z.infer<typeof ServerRecord>;
+
+/** One compute host: where to send its requests and when it last proved it was alive. */
+export const HostRecord = z.object({
+  host: HostName,
+  queueUrl: z.string().url(),
+  hypervisor: HypervisorKind,
+  heartbeatAt: z.number().int(),
+  /** How often the agent promises to heartbeat; the edge calls a host down after 3 missed beats. */
+  heartbeatIntervalMs: z.number().int().positive(),
+  agentVersion: z.string(),
+});
+export type HostRecord = z.infer<typeof HostRecord>;
