@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { describeValue } from '../nova-api/validation.ts';
+
+const LENGTH_PATTERN = '^-?[0-9]+$';
+const notOfType = (value: unknown) => `${describeValue(value)} is not of type 'integer', 'string', 'null'`;
+const belowMinimum = (value: unknown) => `${describeValue(value)} is less than the minimum of -1`;
+
+/**
+ * Nova's `length`: `{"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$", "minimum": -1}`
+ * where Nova's validator applies `minimum` to numeric strings too ("-2" is refused). Booleans are
+ * not integers (JSON Schema draft 4); JSON `2.0` reaches us as the number 2, like in Nova.
+ * Normalised to a number (null keeps everything). Integers beyond 2^53 are clamped: any count
+ * above the number of lines in the 100 KiB window means "all of it", exactly as in Nova.
+ */
+const Length = z
+  .union(
+    [
+      z.null(),
+      z.number().refine(Number.isInteger, { error: (iss) => notOfType(iss.input), abort: true })
+        .refine((n) => n >= -1, { error: (iss) => belowMinimum(iss.input) }),
+      z.string()
+        .regex(new RegExp(LENGTH_PATTERN), { error: (iss) => `'${describeValue(iss.input)}' does not match '${LENGTH_PATTERN}'` })
+        .refine((s) => Number(s) >= -1, { error: (iss) => belowMinimum(Number(iss.input)) }),
+    ],
+    { error: (iss) => notOfType(iss.input) },
+  )
+  .transform((value) => (value === null ? null : Math.min(Number(value), Number.MAX_SAFE_INTEGER)));
+
+/** `{"os-getConsoleOutput": {"length": L}}`, no other keys at either level. */
+export const ConsoleOutputAction = z.strictObject({
+  'os-getConsoleOutput': z.strictObject({ length: Length.optional() }),
+});
+
+export function lengthOf(action: z.output<typeof ConsoleOutputAction>): number | null {
+  return action['os-getConsoleOutput'].length ?? null;
+}
