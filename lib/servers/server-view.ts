@@ -1,0 +1,60 @@
+import type { Principal } from '../auth/principal.ts';
+import type { ServerRecord, ServerState } from '../contracts/records.ts';
+
+/** Nova's status and power_state for each vm_state we know (nova/api/openstack/common.py). */
+const NOVA_STATE: Record<ServerState, { status: string; vmState?: string; powerState: number }> = {
+  active: { status: 'ACTIVE', vmState: 'active', powerState: 1 },
+  building: { status: 'BUILD', vmState: 'building', powerState: 0 },
+  paused: { status: 'PAUSED', vmState: 'paused', powerState: 3 },
+  stopped: { status: 'SHUTOFF', vmState: 'stopped', powerState: 4 },
+  crashed: { status: 'ERROR', vmState: 'error', powerState: 6 },
+  suspended: { status: 'SUSPENDED', vmState: 'suspended', powerState: 7 },
+  // Nova has no vm_state for "we cannot tell"; like its down-cell view, only the status says so.
+  unknown: { status: 'UNKNOWN', powerState: 0 },
+};
+
+export function serverLinks(baseUrl: string, id: string) {
+  return [
+    { rel: 'self', href: `${baseUrl}/v2.1/servers/${id}` },
+    { rel: 'bookmark', href: `${baseUrl}/servers/${id}` },
+  ];
+}
+
+/** `GET /servers` entries: what both CLIs read to resolve a name. */
+export function serverSummary(server: ServerRecord, baseUrl: string) {
+  return { id: server.id, name: server.name, links: serverLinks(baseUrl, server.id) };
+}
+
+function novaTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * The server document at microversion 2.1, limited to what the directory truly knows:
+ * `image` is "" (Nova's value for volume-backed servers, so clients do not ask Glance),
+ * flavor and metadata are empty, and the host attributes are shown to admins only, as Nova's
+ * default policy does.
+ */
+export function serverDetail(server: ServerRecord, baseUrl: string, viewer: Principal) {
+  const state = NOVA_STATE[server.state];
+  return {
+    ...serverSummary(server, baseUrl),
+    status: state.status,
+    tenant_id: server.projectId,
+    user_id: server.userId,
+    metadata: {},
+    flavor: {},
+    image: '',
+    updated: novaTime(server.updatedAt),
+    ...(state.vmState ? { 'OS-EXT-STS:vm_state': state.vmState } : {}),
+    'OS-EXT-STS:power_state': state.powerState,
+    'OS-EXT-STS:task_state': null,
+    ...(viewer.isAdmin
+      ? {
+          'OS-EXT-SRV-ATTR:host': server.host,
+          'OS-EXT-SRV-ATTR:hypervisor_hostname': server.host,
+          'OS-EXT-SRV-ATTR:instance_name': server.instanceName,
+        }
+      : {}),
+  };
+}
