@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Real libvirt + virtlogd + QEMU for the system tests, from Debian's packages, without systemd,
+# plus a guest kernel extracted from the kernel package (not installed: that pulls systemd + initramfs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+guest_dir=.vmconsole/guest
+packages=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "install-libvirt: needs root (apt-get, daemons); run: sudo bash $0" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+
+missing=()
+for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ] || [ ! -s "$guest_dir/vmlinuz" ]; then
+  apt-get update -qq
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+  echo "install-libvirt: installed ${missing[*]}"
+fi
+
+# qemu.conf may say root, but libvirt still looks these up.
+getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
+getent passwd libvirt-qemu >/dev/null || useradd -r -g libvirt-qemu -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
+
+if [ ! -s "$guest_dir/vmlinuz" ]; then
+  kernel_pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq "$kernel_pkg" >/dev/null)
+  mkdir -p "$guest_dir"
+  dpkg-deb --fsys-tarfile "$tmp"/"$kernel_pkg"_*.deb | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*'
+  mv "$tmp"/boot/vmlinuz-* "$guest_dir/vmlinuz"
+  echo "$kernel_pkg" > "$guest_dir/kernel-package"
+  rm -rf "$tmp"
+  echo "install-libvirt: guest kernel from $kernel_pkg at $guest_dir/vmlinuz"
+fi
+echo "install-libvirt: ready ($(virsh --version 2>/dev/null | sed 's/^/libvirt /'), $(qemu-system-x86_64 --version | head -1))"
