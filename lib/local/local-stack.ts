@@ -24,6 +24,8 @@ export interface LocalStackOptions {
   replyTimeoutMs?: number;
   heartbeatMs?: number;
   authMode?: 'noauth' | 'jwt';
+  /** Overrides for the agent's environment, e.g. the libvirt driver for system tests. */
+  agentEnv?: Record<string, string>;
   jwtSecret?: string;
 }
 
@@ -63,7 +65,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await aws.stop();
   };
   try {
-    const host = 'demo-host-1';
+    const host = options.agentEnv?.VMCONSOLE_HOST ?? 'demo-host-1';
     const [httpPort, lambdaPort] = await Promise.all([
       options.httpPort === undefined || options.httpPort === 0 ? freePort() : options.httpPort,
       freePort(),
@@ -93,6 +95,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       VMCONSOLE_INSTANCES_DIR: instancesDir,
       VMCONSOLE_LOG_ROOTS: instancesDir,
       VMCONSOLE_HEARTBEAT_MS: String(options.heartbeatMs ?? 5_000),
+      ...options.agentEnv,
     };
     const startAgent = async (extraEnv: Record<string, string> = {}) => {
       const startedAt = Date.now();
