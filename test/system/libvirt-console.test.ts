@@ -1,0 +1,196 @@
+/**
+ * The whole stack on real libvirt: HTTP API (serverless-offline) -> SQS (fauxqs) -> agent with the
+ * libvirt driver -> virsh -> virtlogd's log files, with QEMU guests booting a real kernel.
+ * All libvirt system tests live in this one file: only one libvirtd can run per machine.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalStack, freePort, type LocalStack } from '../../lib/local/local-stack.ts';
+import { startLibvirt, requireLibvirtOrSkip, type LibvirtHarness } from '../harness/libvirt.ts';
+import { novaConsoleOutput } from '../acceptance/nova-console-formula.ts';
+
+const PANIC = /Kernel panic - not syncing/;
+const ADMIN = 'admin:admin';
+const runnable = requireLibvirtOrSkip();
+
+describe.runIf(runnable)('console output from real libvirt guests through the whole stack', () => {
+  let lv: LibvirtHarness;
+  let stack: LocalStack;
+  let workDir: string;
+
+  beforeAll(async () => {
+    lv = await startLibvirt({ maxSize: 16384, maxBackups: 3 });
+    workDir = await mkdtemp(join(tmpdir(), 'vmconsole-system-'));
+    stack = await startLocalStack({
+      workDir,
+      // Long heartbeat: inventory changes must come from libvirt events, not from polling.
+      heartbeatMs: 60_000,
+      agentEnv: {
+        VMCONSOLE_HOST: 'libvirt-host-1',
+        VMCONSOLE_DRIVER: 'libvirt',
+        VMCONSOLE_LIBVIRT_URI: lv.uri,
+        VMCONSOLE_LOG_ROOTS: lv.logDir,
+        VMCONSOLE_INSTANCES_DIR: join(workDir, 'nova-instances'),
+      },
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    await lv?.stop();
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  const consoleOutput = async (id: string, body: object = {}, token = ADMIN) => {
+    const res = await fetch(`${stack.url}/v2.1/servers/${id}/action`, {
+      method: 'POST',
+      headers: { 'X-Auth-Token': token, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ 'os-getConsoleOutput': body }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const output = async (id: string, body: object = {}, token = ADMIN) => {
+    const res = await consoleOutput(id, body, token);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    return (res.body as { output: string }).output;
+  };
+  const showStatus = async (id: string) => {
+    const res = await fetch(`${stack.url}/v2.1/servers/${id}`, { headers: { 'X-Auth-Token': ADMIN } });
+    return res.status === 200 ? ((await res.json()) as { server: { status: string } }).server.status : res.status;
+  };
+  const eventually = async <T>(probe: () => Promise<T>, accept: (v: T) => boolean, timeoutMs = 15_000): Promise<T> => {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await probe();
+      if (accept(value) || Date.now() > until) return value;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  };
+
+  it('a Nova-style guest (pty console, virtlogd log, Nova metadata): boot and panic lines, length truncation', async () => {
+    const project = randomUUID().replace(/-/g, '');
+    const user = randomUUID().replace(/-/g, '');
+    const log = join(lv.logDir, 'nova-style.log');
+    const id = await lv.create(lv.domainXml({
+      name: 'instance-00000001',
+      console: { type: 'pty', log, append: false },
+      nova: { name: 'web-1', projectId: project, userId: user },
+    }));
+    await lv.waitForFile(log, PANIC);
+    await eventually(() => showStatus(id), (s) => s === 'ACTIVE');
+
+    const full = await output(id, {}, `${user}:${project}`);
+    expect(full).toMatch(/Linux version \d+\.\d+/);
+    expect(full).toMatch(/Kernel panic - not syncing: VFS: Unable to mount root fs/);
+    expect(full).not.toContain('\r');
+    expect(full).toBe(novaConsoleOutput(await readFile(log), null));
+
+    for (const length of [5, '5', 1, 0, -1]) {
+      const got = await output(id, { length }, `${user}:${project}`);
+      expect(got).toBe(novaConsoleOutput(await readFile(log), Number(length)));
+    }
+    expect((await output(id, { length: 5 }, `${user}:${project}`)).split('\n')).toHaveLength(5);
+
+    // The owner's project sees it; another project gets Nova's 404, never the log.
+    const other = await consoleOutput(id, {}, 'mallory:other-project');
+    expect(other.status).toBe(404);
+    expect(other.body).toHaveProperty('itemNotFound');
+  });
+
+  it('a tcp serial console with a log: a TCP reader and the API see the same bytes', async () => {
+    const port = await freePort();
+    const log = join(lv.logDir, 'tcp.log');
+    const id = await lv.create(lv.domainXml({ name: 'tcp-guest', console: { type: 'tcp', log, append: false, port } }), { paused: true });
+    const received: Buffer[] = [];
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.on('data', (chunk) => received.push(chunk));
+    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    await lv.virsh('resume', id);
+    await lv.waitForFile(log, PANIC);
+    await eventually(async () => Buffer.concat(received).toString('latin1'), (s) => PANIC.test(s));
+    // Let the last lines reach both sinks before comparing.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    socket.destroy();
+
+    const viaTcp = Buffer.concat(received);
+    expect(viaTcp.toString('latin1')).toMatch(/Linux version/);
+    expect(await readFile(log)).toEqual(viaTcp);
+    expect(await output(id)).toBe(novaConsoleOutput(viaTcp, null));
+  });
+
+  it('virtlogd rotation across boots with append=on: the last 100 KiB window, oldest file first', async () => {
+    const dir = join(lv.logDir, 'rotating');
+    const log = join(dir, 'console.log');
+    await mkdir(dir, { recursive: true });
+    const uuid = randomUUID();
+    for (let boot = 0; boot < 4; boot++) {
+      await lv.create(lv.domainXml({ name: 'rotating-guest', uuid, console: { type: 'pty', log, append: true } }));
+      await lv.waitForFile(log, /end Kernel panic/).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 6_500));
+      if (boot < 3) await lv.virsh('destroy', uuid);
+    }
+    const files = ['console.log.2', 'console.log.1', 'console.log.0', 'console.log'];
+    const parts = await Promise.all(files.map((f) => readFile(join(dir, f))));
+    expect(parts.slice(0, 3).every((p) => p.length > 0)).toBe(true);
+    const all = Buffer.concat(parts);
+    const window = all.subarray(Math.max(0, all.length - 102_400));
+    expect(await output(uuid)).toBe(novaConsoleOutput(window, null));
+    expect((await output(uuid)).match(/Linux version/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
+  });
+
+  it("append='off' starts the log afresh at every boot", async () => {
+    const log = join(lv.logDir, 'fresh.log');
+    const uuid = randomUUID();
+    for (let boot = 0; boot < 2; boot++) {
+      await lv.create(lv.domainXml({ name: 'fresh-guest', uuid, console: { type: 'pty', log, append: false } }));
+      await lv.waitForFile(log, PANIC);
+      if (boot === 0) await lv.virsh('destroy', uuid);
+    }
+    const text = await output(uuid);
+    expect(text.match(/Linux version/g)).toHaveLength(1);
+    expect(text).toMatch(PANIC);
+  });
+
+  it('a stopped domain still returns the log on disk (Nova answers 404 here)', async () => {
+    const log = join(lv.logDir, 'stopped.log');
+    const id = await lv.define(lv.domainXml({ name: 'stopped-guest', console: { type: 'pty', log, append: false } }));
+    await lv.virsh('start', id);
+    await lv.waitForFile(log, PANIC);
+    await lv.virsh('destroy', id);
+    expect(await eventually(() => showStatus(id), (s) => s === 'SHUTOFF')).toBe('SHUTOFF');
+    const text = await output(id);
+    expect(text).toMatch(/Linux version/);
+    expect(text).toBe(novaConsoleOutput(await readFile(log), null));
+  });
+
+  it('no console -> 404; a console whose log does not exist yet -> 200 ""', async () => {
+    const bare = await lv.define(lv.domainXml({ name: 'no-console-guest', console: { type: 'none' } }));
+    const notYet = await lv.define(lv.domainXml({ name: 'not-yet-guest', console: { type: 'pty', log: join(lv.logDir, 'never-written.log') } }));
+    await eventually(() => showStatus(notYet), (s) => s === 'SHUTOFF');
+    await eventually(() => showStatus(bare), (s) => s === 'SHUTOFF');
+    const missing = await consoleOutput(bare);
+    expect(missing.status).toBe(404);
+    expect(missing.body).toHaveProperty('itemNotFound.code', 404);
+    const empty = await consoleOutput(notYet);
+    expect(empty).toEqual({ status: 200, body: { output: '' } });
+  });
+
+  it('libvirt events reach the directory within seconds: start, stop, undefine', async () => {
+    const log = join(lv.logDir, 'events.log');
+    const started = Date.now();
+    const id = await lv.define(lv.domainXml({ name: 'events-guest', console: { type: 'pty', log } }));
+    expect(await eventually(() => showStatus(id), (s) => s === 'SHUTOFF', 5_000)).toBe('SHUTOFF');
+    await lv.virsh('start', id);
+    expect(await eventually(() => showStatus(id), (s) => s === 'ACTIVE', 5_000)).toBe('ACTIVE');
+    await lv.virsh('destroy', id);
+    expect(await eventually(() => showStatus(id), (s) => s === 'SHUTOFF', 5_000)).toBe('SHUTOFF');
+    await lv.virsh('undefine', id);
+    expect(await eventually(() => showStatus(id), (s) => s === 404, 5_000)).toBe(404);
+    // Far less than the 60 s heartbeat: these came from events.
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+});
