@@ -37,7 +37,7 @@ function allTenants(value: string | undefined): boolean {
 export async function listServers(input: ListServersInput, deps: { directory: ServerFinder }) {
   const everyProject = allTenants(input.query.all_tenants);
   if (everyProject && !input.principal.isAdmin) {
-    throw new VmconsoleError('Forbidden', 'Policy does not allow listing the servers of all projects (all_tenants).');
+    throw new VmconsoleError('Forbidden', "Policy doesn't allow os_compute_api:servers:index:get_all_tenants to be performed.");
   }
   const found = await deps.directory.findServers(everyProject ? {} : { projectId: input.principal.projectId });
   const name = input.query.name;
