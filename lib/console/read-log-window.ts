@@ -1,0 +1,178 @@
+import { constants } from 'node:fs';
+import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { sep } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { VmconsoleError } from '../errors.ts';
+
+/**
+ * virtlogd's naming: `console.log` is live, `.0` the newest backup, `.1` older, and so on.
+ * Newest first, which is the order readLogWindow wants.
+ */
+export function virtlogdRotation(base: string, maxBackups = 32): string[] {
+  return [base, ...Array.from({ length: maxBackups }, (_, i) => `${base}.${i}`)];
+}
+
+/** os-win keeps a single backup, `console.log.1`, replaced at every rotation. */
+export function hypervRotation(base: string): string[] {
+  return [base, `${base}.1`];
+}
+
+/**
+ * Rotation racing the open is rare (virtlogd rotates every 2 MiB) and the next attempt settles it;
+ * the bound only matters under a pathological writer, and costs at most ~80 ms of waiting.
+ */
+const MAX_ATTEMPTS = 20;
+
+// O_NONBLOCK so a FIFO planted as a log never blocks the agent; O_NOFOLLOW so a symlink swapped in
+// after realpath is refused rather than followed.
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;
+
+interface OpenedLog {
+  handle: FileHandle;
+  size: number;
+  ino: number;
+  dev: number;
+}
+
+/**
+ * The last `window` bytes of a rotated log set, oldest byte first. `files` are newest first
+ * (live file, then backups); reading stops at the first missing file or when the window is full.
+ * Cost is O(window): each file is opened, measured with fstat and read from its end by position.
+ * Every file must resolve inside one of `roots`; non-regular files are refused.
+ */
+export async function readLogWindow(files: readonly string[], window: number, roots: readonly string[]): Promise<Buffer> {
+  if (!Number.isSafeInteger(window) || window < 0) {
+    throw new VmconsoleError('BadRequest', `console log window must be a non-negative integer, got ${window}`);
+  }
+  if (files.length === 0 || window === 0) return Buffer.alloc(0);
+  const realRoots = await resolveRoots(roots);
+
+  for (let attempt = 1; ; attempt++) {
+    const opened: OpenedLog[] = [];
+    try {
+      await openNewestFirst(files, window, realRoots, opened);
+      const first = opened[0];
+      if (first === undefined) {
+        // No live file: either no log yet, or caught between virtlogd's rename and its re-create,
+        // when `.0` exists (or `.1`, or the live file again, if the next rotation is under way).
+        const rotating = (await Promise.all(files.slice(0, 3).map(exists))).some(Boolean);
+        if (attempt >= MAX_ATTEMPTS || !rotating) return Buffer.alloc(0);
+      } else {
+        const tail = (await unchanged(files, opened)) ? await readTail(opened, window) : undefined;
+        if (tail !== undefined) return tail;
+        // Still rotating: the live file alone is always a consistent (shorter) suffix.
+        if (attempt >= MAX_ATTEMPTS) return (await readTail([first], window)) ?? Buffer.alloc(0);
+      }
+    } finally {
+      await Promise.all(opened.map((log) => log.handle.close()));
+    }
+    await sleep(Math.min(attempt, 5));
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function resolveRoots(roots: readonly string[]): Promise<string[]> {
+  const resolved = await Promise.all(roots.map((root) => realpath(root).catch(() => undefined)));
+  return resolved.filter((root): root is string => root !== undefined);
+}
+
+function insideRoots(path: string, roots: readonly string[]): boolean {
+  return roots.some((root) => path === root || path.startsWith(root.endsWith(sep) ? root : root + sep));
+}
+
+function outsideRoots(file: string): VmconsoleError {
+  return new VmconsoleError('Forbidden', `console log ${file} is outside the agent log roots`);
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+async function openNewestFirst(files: readonly string[], window: number, roots: readonly string[], opened: OpenedLog[]): Promise<void> {
+  let total = 0;
+  for (const file of files) {
+    if (total >= window) return;
+    const log = await openLog(file, roots);
+    if (log === undefined) return;
+    opened.push(log);
+    total += log.size;
+  }
+}
+
+async function openLog(file: string, roots: readonly string[]): Promise<OpenedLog | undefined> {
+  let real: string;
+  try {
+    real = await realpath(file);
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
+  if (!insideRoots(real, roots)) throw outsideRoots(file);
+
+  let handle: FileHandle;
+  try {
+    handle = await open(real, OPEN_FLAGS);
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw outsideRoots(file);
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new VmconsoleError('Forbidden', `console log ${file} is not readable by the agent`, { cause: err });
+    }
+    throw err;
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new VmconsoleError('Forbidden', `console log ${file} is not a regular file`);
+    return { handle, size: st.size, ino: st.ino, dev: st.dev };
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
+
+/**
+ * A rotation is several renames (`.1->.2`, `.0->.1`, live->`.0`) and a create, so files opened one
+ * by one may come from different moments. Each rename moves a file to an older name for good, so
+ * if every name still names the file opened under it, no rename touched any of them since it was
+ * opened: the set is one snapshot. Sizes were taken at open time, so later appends do not matter.
+ */
+async function unchanged(files: readonly string[], opened: readonly OpenedLog[]): Promise<boolean> {
+  const now = await Promise.all(opened.map((_, i) => stat(files[i]!).catch(() => undefined)));
+  return now.every((st, i) => st !== undefined && st.ino === opened[i]!.ino && st.dev === opened[i]!.dev);
+}
+
+/** Fills the window from the newest file backwards; undefined when a file shrank under us. */
+async function readTail(opened: readonly OpenedLog[], window: number): Promise<Buffer | undefined> {
+  const slices: { log: OpenedLog; position: number; length: number; offset: number }[] = [];
+  let remaining = window;
+  for (const log of opened) {
+    if (remaining === 0) break;
+    const length = Math.min(log.size, remaining);
+    remaining -= length;
+    slices.push({ log, position: log.size - length, length, offset: remaining });
+  }
+  const filled = window - remaining;
+  const out = Buffer.allocUnsafe(filled);
+  const complete = await Promise.all(
+    slices.map(({ log, position, length, offset }) => readFully(log.handle, out, offset - remaining, length, position)),
+  );
+  return complete.every(Boolean) ? out : undefined;
+}
+
+async function readFully(handle: FileHandle, buffer: Buffer, offset: number, length: number, position: number): Promise<boolean> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await handle.read(buffer, offset + done, length - done, position + done);
+    if (bytesRead === 0) return false;
+    done += bytesRead;
+  }
+  return true;
+}
