@@ -1,0 +1,129 @@
+import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { HostRecord, ServerRecord } from '../contracts/records.ts';
+import type { Logger } from '../logger.ts';
+
+const serverKey = (id: string) => `server#${id.toLowerCase()}`;
+const hostKey = (host: string) => `host#${host}`;
+/** Nova matches `name` as a regular expression; a pattern this long is a DoS attempt, not a name. */
+const MAX_NAME_PATTERN = 255;
+
+/**
+ * Where servers and hosts are: written by agents, read by the edge. Items are validated on the
+ * way out, so a corrupt or foreign item is skipped and logged, never served.
+ * Host items keep their name in `hostName`, not `host`, so they never appear in `byHost`.
+ */
+export class Directory {
+  readonly #doc: DynamoDBDocumentClient;
+  readonly #table: string;
+  readonly #logger: Logger | undefined;
+
+  constructor(doc: DynamoDBDocumentClient, tableName: string, logger?: Logger) {
+    this.#doc = doc;
+    this.#table = tableName;
+    this.#logger = logger;
+  }
+
+  async getServer(id: string): Promise<ServerRecord | undefined> {
+    const { Item } = await this.#doc.send(new GetCommand({ TableName: this.#table, Key: { pk: serverKey(id) } }));
+    return Item ? this.#parse(ServerRecord, Item) : undefined;
+  }
+
+  /** A project's servers (Query), or everyone's for admins (Scan); `name` filters like Nova. */
+  async findServers(query: { projectId?: string; name?: string }): Promise<ServerRecord[]> {
+    const items = query.projectId !== undefined
+      ? await this.#all((ExclusiveStartKey) => new QueryCommand({
+          TableName: this.#table, IndexName: 'byProject', KeyConditionExpression: 'projectId = :p',
+          ExpressionAttributeValues: { ':p': query.projectId }, ExclusiveStartKey,
+        }))
+      : await this.#all((ExclusiveStartKey) => new ScanCommand({
+          TableName: this.#table, FilterExpression: 'begins_with(pk, :s)', ExpressionAttributeValues: { ':s': 'server#' }, ExclusiveStartKey,
+        }));
+    const servers = items.map((item) => this.#parse(ServerRecord, item)).filter((s) => s !== undefined);
+    if (query.name === undefined) return servers;
+    const matches = nameMatcher(query.name);
+    return servers.filter((s) => matches(s.name));
+  }
+
+  async serversOnHost(host: string): Promise<ServerRecord[]> {
+    const items = await this.#all((ExclusiveStartKey) => new QueryCommand({
+      TableName: this.#table, IndexName: 'byHost', KeyConditionExpression: 'host = :h',
+      ExpressionAttributeValues: { ':h': host }, ExclusiveStartKey,
+    }));
+    return items.map((item) => this.#parse(ServerRecord, item)).filter((s) => s !== undefined);
+  }
+
+  async putServers(records: readonly ServerRecord[]): Promise<void> {
+    for (let i = 0; i < records.length; i += 25) {
+      let requests = records.slice(i, i + 25).map((r) => ({ PutRequest: { Item: { pk: serverKey(r.id), ...r, id: r.id.toLowerCase() } } }));
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        if (attempt > 8) throw new Error(`directory: ${requests.length} server writes still unprocessed`);
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
+        const { UnprocessedItems } = await this.#doc.send(new BatchWriteCommand({ RequestItems: { [this.#table]: requests } }));
+        requests = (UnprocessedItems?.[this.#table] ?? []) as typeof requests;
+      }
+    }
+  }
+
+  /** Delete servers only while they still name `host`: a migrated server belongs to its new host. */
+  async removeServers(host: string, ids: readonly string[]): Promise<void> {
+    await Promise.all(ids.map(async (id) => {
+      try {
+        await this.#doc.send(new DeleteCommand({
+          TableName: this.#table, Key: { pk: serverKey(id) },
+          ConditionExpression: 'host = :h', ExpressionAttributeValues: { ':h': host },
+        }));
+      } catch (err) {
+        if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+      }
+    }));
+  }
+
+  async putHost(record: HostRecord): Promise<void> {
+    const { host, ...rest } = record;
+    await this.#doc.send(new PutCommand({ TableName: this.#table, Item: { pk: hostKey(host), hostName: host, ...rest } }));
+  }
+
+  async getHost(host: string): Promise<HostRecord | undefined> {
+    const { Item } = await this.#doc.send(new GetCommand({ TableName: this.#table, Key: { pk: hostKey(host) } }));
+    if (!Item) return undefined;
+    const { hostName, ...rest } = Item;
+    return this.#parse(HostRecord, { ...rest, host: hostName });
+  }
+
+  async #all(command: (start: Record<string, unknown> | undefined) => QueryCommand | ScanCommand): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.#doc.send(command(start));
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  #parse<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: unknown } }, item: Record<string, unknown>): T | undefined {
+    const parsed = schema.safeParse(item);
+    if (parsed.success) return parsed.data;
+    this.#logger?.warn('directory: skipping an invalid item', { pk: item.pk, error: String(parsed.error) });
+    return undefined;
+  }
+}
+
+/** A quantified group that itself contains a quantifier, e.g. `(a+)+`: exponential backtracking. */
+const NESTED_QUANTIFIER = /\([^)]*[+*}][^)]*\)\s*[+*{]/;
+
+/**
+ * Nova's `name` filter is a regex search. An invalid, oversized or catastrophically backtracking
+ * pattern matches literally instead: names are tenant input and the edge must not hang on them.
+ */
+function nameMatcher(pattern: string): (name: string) => boolean {
+  if (pattern.length <= MAX_NAME_PATTERN && !NESTED_QUANTIFIER.test(pattern)) {
+    try {
+      const re = new RegExp(pattern);
+      return (name) => re.test(name);
+    } catch {
+      // fall through to a literal match
+    }
+  }
+  return (name) => name === pattern;
+}
