@@ -19,7 +19,7 @@ export function hypervRotation(base: string): string[] {
 
 /**
  * Rotation racing the open is rare (virtlogd rotates every 2 MiB) and the next attempt settles it;
- * the bound only matters under a pathological writer, and costs at most ~80 ms of waiting.
+ * the bound only matters under a pathological writer, and costs at most ~85 ms of waiting.
  */
 const MAX_ATTEMPTS = 20;
 

@@ -1,0 +1,143 @@
+import { constants, type Dirent } from 'node:fs';
+import { open, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { readLogWindow, virtlogdRotation } from '../../console/read-log-window.ts';
+import type { ServerRef } from '../../contracts/messages.ts';
+import { ServerId, ServerRecord, ServerState } from '../../contracts/records.ts';
+import { VmconsoleError } from '../../errors.ts';
+import { createLogger, type Logger } from '../../logger.ts';
+import type { DiscoveredServer, HypervisorDriver } from '../driver.ts';
+
+/** Optional per-instance metadata; without it the server is known by its UUID to admins only. */
+const InstanceSidecar = ServerRecord.pick({ name: true, projectId: true, userId: true }).extend({
+  state: ServerState.optional(),
+});
+
+const UNASSIGNED = 'unassigned';
+/** A sidecar is a few hundred bytes; anything bigger is not one, and is not worth reading. */
+const MAX_SIDECAR_BYTES = 64 * 1024;
+// Sidecars live in instance directories the hypervisor user may write to: never block on a FIFO.
+const SIDECAR_OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;
+
+export interface FilesDriverOptions {
+  /** One directory per server, named by its UUID (Nova's instances path). */
+  instancesDir: string;
+  /** Directories console logs may be read from; anything else is refused. */
+  roots: readonly string[];
+  logger?: Logger;
+}
+
+/**
+ * Servers whose console is a plain file: `<instancesDir>/<uuid>/console.log` with virtlogd-style
+ * backups `.0`, `.1`, ... (Nova's instance directory layout; also QEMU `-chardev file`,
+ * cloud-hypervisor and firecracker serial logs).
+ */
+export class FilesDriver implements HypervisorDriver {
+  readonly kind = 'files' as const;
+  readonly #instancesDir: string;
+  readonly #roots: readonly string[];
+  readonly #logger: Logger;
+  /** Warn once per broken sidecar, not at every heartbeat. */
+  readonly #warned = new Set<string>();
+
+  constructor(options: FilesDriverOptions) {
+    this.#instancesDir = options.instancesDir;
+    this.#roots = options.roots;
+    this.#logger = options.logger ?? createLogger('vmconsole-files-driver');
+  }
+
+  async listServers(): Promise<DiscoveredServer[]> {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(this.#instancesDir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      this.#warnOnce(this.#instancesDir, `instances directory ${this.#instancesDir} does not exist; no servers`);
+      return [];
+    }
+    // One server per UUID even if two directories differ only in case; sorted for a stable pick.
+    const byId = new Map<string, string>();
+    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (!entry.isDirectory() || !ServerId.safeParse(entry.name).success) continue;
+      const id = entry.name.toLowerCase();
+      if (!byId.has(id)) byId.set(id, entry.name);
+    }
+    return Promise.all([...byId.values()].map((dirName) => this.#describe(dirName)));
+  }
+
+  async readConsoleLog(server: ServerRef, window: number): Promise<Buffer> {
+    const name = server.instanceName;
+    if (!ServerId.safeParse(name).success || name.toLowerCase() !== server.id.toLowerCase()) {
+      throw notFound(server);
+    }
+    const dir = join(this.#instancesDir, name);
+    const isDir = await stat(dir).then(
+      (st) => st.isDirectory(),
+      () => false,
+    );
+    if (!isDir) throw notFound(server);
+    return readLogWindow(virtlogdRotation(join(dir, 'console.log')), window, this.#roots);
+  }
+
+  async #describe(dirName: string): Promise<DiscoveredServer> {
+    const id = dirName.toLowerCase();
+    const sidecar = await this.#readSidecar(join(this.#instancesDir, dirName, 'instance.json'));
+    return {
+      id,
+      name: sidecar?.name ?? id,
+      projectId: sidecar?.projectId ?? UNASSIGNED,
+      userId: sidecar?.userId ?? UNASSIGNED,
+      state: sidecar?.state ?? 'active',
+      instanceName: dirName,
+    };
+  }
+
+  async #readSidecar(path: string): Promise<z.infer<typeof InstanceSidecar> | undefined> {
+    let text: string;
+    try {
+      text = await readSmallFile(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      this.#warnOnce(path, `cannot read ${path}: ${(err as Error).message}; server listed as unassigned`);
+      return undefined;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      this.#warnOnce(path, `${path} is not JSON: ${(err as Error).message}; server listed as unassigned`);
+      return undefined;
+    }
+    const parsed = InstanceSidecar.safeParse(json);
+    if (!parsed.success) {
+      this.#warnOnce(path, `${path} is not a valid instance sidecar (${z.prettifyError(parsed.error)}); server listed as unassigned`);
+      return undefined;
+    }
+    return parsed.data;
+  }
+
+  #warnOnce(path: string, message: string): void {
+    if (this.#warned.has(path)) return;
+    this.#warned.add(path);
+    this.#logger.warn(message);
+  }
+}
+
+function notFound(server: ServerRef): VmconsoleError {
+  return new VmconsoleError('ServerNotFound', `server ${server.id} has no instance directory on this host`);
+}
+
+async function readSmallFile(path: string): Promise<string> {
+  const handle = await open(path, SIDECAR_OPEN_FLAGS);
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new Error('not a regular file');
+    if (st.size > MAX_SIDECAR_BYTES) throw new Error(`larger than ${MAX_SIDECAR_BYTES} bytes`);
+    const buffer = Buffer.alloc(st.size);
+    const { bytesRead } = await handle.read(buffer, 0, st.size, 0);
+    return buffer.toString('utf8', 0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
