@@ -1,24 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { Agent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-
-/** Client options shared by vmconsole's AWS clients: local endpoints, fast failure, keep-alive. */
-export function awsClientOptions(endpoint: string | undefined, env: NodeJS.ProcessEnv) {
-  const local = Boolean(endpoint);
-  return {
-    region: env.AWS_REGION || 'us-east-1',
-    ...(local && { endpoint, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID || 'local', secretAccessKey: env.AWS_SECRET_ACCESS_KEY || 'local' } }),
-    // A dead endpoint must surface within a couple of seconds: callers answer 503, not hang.
-    maxAttempts: 2,
-    requestHandler: new NodeHttpHandler({
-      connectionTimeout: 1_000,
-      httpAgent: new Agent({ keepAlive: true, maxSockets: 256 }),
-      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 256 }),
-    }),
-  };
-}
+import { awsClientOptions } from '../aws-client-options.ts';
 
 export function createDocumentClient(env: NodeJS.ProcessEnv = process.env): DynamoDBDocumentClient {
   const client = new DynamoDBClient(awsClientOptions(env.VMCONSOLE_DYNAMODB_ENDPOINT || undefined, env));

@@ -1,0 +1,13 @@
+import { VmconsoleError } from '../errors.ts';
+
+/** SQS answered that the queue is gone (deleted, never created, or swept). */
+export function isMissingQueue(err: unknown): boolean {
+  const name = (err as { name?: string; Code?: string } | undefined)?.name ?? '';
+  return name === 'QueueDoesNotExist' || name === 'AWS.SimpleQueueService.NonExistentQueue' || name === 'NonExistentQueue';
+}
+
+/** Everything else from SQS is, for our callers, "the transport is unavailable right now". */
+export function transportUnavailable(err: unknown, doing: string): VmconsoleError {
+  const reason = err instanceof Error ? err.message : String(err);
+  return new VmconsoleError('TransportUnavailable', `The message queue service is unavailable (${doing}: ${reason.slice(0, 200)}). Try again shortly.`, { cause: err });
+}
