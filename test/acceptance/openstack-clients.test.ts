@@ -1,20 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.ts';
+import type { LocalStack } from '../../lib/local/local-stack.ts';
 import { describeWithOpenStackClients, nova, openstack, type CliAuth } from '../helpers/openstack-cli.ts';
-import { consoleWindow, novaConsoleOutput, novaPrints, openstackPrints } from './nova-console-formula.ts';
+import { startAcceptanceStack, type AcceptanceStack } from './acceptance-stack.ts';
+import { consoleWindow, NOVA_WINDOW_BYTES, novaConsoleOutput, novaPrints, openstackPrints } from './nova-console-formula.ts';
 
 // Real Debian clients against the whole local system (agent + files driver over real boot logs,
 // serverless-offline running the real handlers): what an operator types must work unchanged.
 describeWithOpenStackClients('openstack and nova CLIs against vmconsole', () => {
   const demo: CliAuth = { token: 'demo:demo' };
   const admin: CliAuth = { token: 'admin' };
+  let running: AcceptanceStack | undefined;
   let stack: LocalStack;
-  let workDir: string;
   let endpoint: string;
 
   const server = (name: string) => {
@@ -25,16 +25,10 @@ describeWithOpenStackClients('openstack and nova CLIs against vmconsole', () => 
   const expected = (name: string, length: number | null) => novaConsoleOutput(consoleWindow(join(stack.instancesDir, server(name).id)), length);
 
   beforeAll(async () => {
-    workDir = await mkdtemp(join(tmpdir(), 'vmconsole-clients-'));
-    const started = Date.now();
-    stack = await startLocalStack({ httpPort: 0, workDir });
-    console.info(`openstack-clients: local stack up in ${Date.now() - started} ms`);
-    endpoint = `${stack.url}/v2.1`;
+    running = await startAcceptanceStack('openstack-clients');
+    ({ stack, endpoint } = running);
   });
-  afterAll(async () => {
-    await stack?.stop();
-    if (workDir) await rm(workDir, { recursive: true, force: true });
-  });
+  afterAll(() => running?.stop());
 
   it('openstack console log show prints the whole console output, by UUID and by name', async () => {
     const whole = expected('web-1', null);
@@ -78,23 +72,37 @@ describeWithOpenStackClients('openstack and nova CLIs against vmconsole', () => 
     }
   });
 
-  it('db-1 (rotated logs): the output is the last 100 KiB across console.log and its backups', async () => {
+  it('db-1 (rotated logs): the output runs from the oldest backup to the end of console.log', async () => {
     const dir = join(stack.instancesDir, server('db-1').id);
+    const files = ['console.log.2', 'console.log.1', 'console.log.0', 'console.log'].map((f) => readFileSync(join(dir, f)));
+    // The captured set is smaller than Nova's window, so all of it comes back, oldest first.
     const window = consoleWindow(dir);
-    expect(window.length).toBe(102_400);
-    const whole = novaConsoleOutput(window, null);
+    expect(window).toEqual(Buffer.concat(files));
     const res = await openstack(endpoint, demo, ['console', 'log', 'show', 'db-1']);
-    expect(res, res.stderr).toMatchObject({ code: 0 });
-    expect(res.stdout).toBe(openstackPrints(whole));
-    // It ends with the whole live file, and the window is cut inside the rotated ones.
-    const live = readFileSync(join(dir, 'console.log'));
-    expect(live.length).toBeLessThan(window.length);
-    expect(res.stdout.endsWith(openstackPrints(novaConsoleOutput(live, null)))).toBe(true);
-    const onDisk = readdirSync(dir).filter((f) => f.startsWith('console.log')).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
-    expect(onDisk).toBeGreaterThan(window.length);
+    expect(res, res.stderr).toMatchObject({ code: 0, stdout: openstackPrints(novaConsoleOutput(window, null)) });
+    expect(res.stdout.endsWith(novaConsoleOutput(files.at(-1)!, null))).toBe(true);
 
     const tail = await nova(endpoint, demo, ['console-log', '--length', '3', 'db-1']);
     expect(tail, tail.stderr).toMatchObject({ code: 0, stdout: novaPrints(novaConsoleOutput(window, 3)) });
+  });
+
+  it('db-1 with more backups than fit: exactly the last 100 KiB, cut inside an old backup', async () => {
+    const dir = join(stack.instancesDir, server('db-1').id);
+    // Older backups of real boot output, as virtlogd with a larger max_backups would keep.
+    const boot = readFileSync(join(stack.instancesDir, server('web-1').id, 'console.log'));
+    for (const n of [3, 4, 5, 6]) await writeFile(join(dir, `console.log.${n}`), boot);
+    const onDisk = readdirSync(dir).filter((f) => f.startsWith('console.log')).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
+    expect(onDisk).toBeGreaterThan(NOVA_WINDOW_BYTES);
+    const window = consoleWindow(dir);
+    expect(window.length).toBe(NOVA_WINDOW_BYTES);
+
+    const res = await openstack(endpoint, demo, ['console', 'log', 'show', 'db-1']);
+    expect(res, res.stderr).toMatchObject({ code: 0 });
+    expect(res.stdout).toBe(openstackPrints(novaConsoleOutput(window, null)));
+    expect(res.stdout.endsWith(novaConsoleOutput(readFileSync(join(dir, 'console.log')), null))).toBe(true);
+
+    const tail = await nova(endpoint, demo, ['console-log', '--length', '2000', 'db-1']);
+    expect(tail, tail.stderr).toMatchObject({ code: 0, stdout: novaPrints(novaConsoleOutput(window, 2000)) });
   });
 
   it('openstack server show prints id, name and status, by UUID and by name', async () => {

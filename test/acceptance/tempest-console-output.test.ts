@@ -1,17 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.ts';
+import type { LocalStack } from '../../lib/local/local-stack.ts';
+import { startAcceptanceStack, type AcceptanceStack } from './acceptance-stack.ts';
 import { consoleWindow, novaConsoleOutput } from './nova-console-formula.ts';
 
 // tempest's console output checks (compute servers test_server_actions and its negative twin,
 // with the response schema and microversion header checks of its compute client), replayed over
 // HTTP against the whole local system.
 describe('tempest console output assertions', () => {
+  let running: AcceptanceStack | undefined;
   let stack: LocalStack;
-  let workDir: string;
 
   const idOf = (name: string) => {
     const found = stack.demoServers.find((s) => s.name === name);
@@ -34,13 +33,10 @@ describe('tempest console output assertions', () => {
   }
 
   beforeAll(async () => {
-    workDir = await mkdtemp(join(tmpdir(), 'vmconsole-tempest-'));
-    stack = await startLocalStack({ httpPort: 0, workDir });
+    running = await startAcceptanceStack('tempest');
+    stack = running.stack;
   });
-  afterAll(async () => {
-    await stack?.stop();
-    if (workDir) await rm(workDir, { recursive: true, force: true });
-  });
+  afterAll(() => running?.stop());
 
   it('test_get_console_output: length 3 gives a non-empty output of exactly 3 items split on newlines', async () => {
     const { res, json } = await getConsoleOutput(idOf('web-1'), { length: 3 });
