@@ -29,21 +29,21 @@ function allTenants(value: string | undefined): boolean {
 
 /**
  * `GET /v2.1/servers[?name=N][&all_tenants=1]`. Like Nova, everyone lists their own project;
- * only admins may ask for all projects (others get 403, as Nova's policy answers).
- * Difference from Nova: Nova matches `name` as a regular expression; we match it as a literal
- * substring, which gives the same answer for the plain names clients send (both CLIs then keep
- * exact matches) without running client-supplied regular expressions.
+ * only admins may ask for all projects (others get 403, as Nova's policy answers). `name` is
+ * matched by the directory the way Nova does (a regular expression, searched), and both CLIs then
+ * keep the exact matches.
  */
 export async function listServers(input: ListServersInput, deps: { directory: ServerFinder }) {
   const everyProject = allTenants(input.query.all_tenants);
   if (everyProject && !input.principal.isAdmin) {
     throw new VmconsoleError('Forbidden', "Policy doesn't allow os_compute_api:servers:index:get_all_tenants to be performed.");
   }
-  const found = await deps.directory.findServers(everyProject ? {} : { projectId: input.principal.projectId });
   const name = input.query.name;
-  const servers = found
-    .filter((s) => name === undefined || s.name.includes(name))
-    .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+  const found = await deps.directory.findServers({
+    ...(everyProject ? {} : { projectId: input.principal.projectId }),
+    ...(name !== undefined ? { name } : {}),
+  });
+  const servers = found.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
   return {
     servers: servers.map((s) => (input.detail ? serverDetail(s, input.baseUrl, input.principal) : serverSummary(s, input.baseUrl))),
   };

@@ -13,6 +13,7 @@ beforeAll(async () => {
   replyChannel = new ReplyChannel({ sqs: createSqsClient(fx.env), namePrefix: 'usecase-test-reply-' });
 });
 afterAll(async () => {
+  await replyChannel?.close();
   await fx?.stop();
 });
 

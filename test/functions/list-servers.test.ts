@@ -37,7 +37,9 @@ describe('GET /v2.1/servers', () => {
   it('?name= resolves a name (what both CLIs do after a 404 on /servers/NAME)', async () => {
     expect(names(await list({ name: 'web-1' }))).toEqual(['web-1']);
     expect(names(await list({ name: 'db-1' }))).toEqual([]);
-    expect(names(await list({ name: '.*' }))).toEqual([]);
+    // Nova matches name as a regular expression, searched anywhere in the name.
+    expect(names(await list({ name: '^quiet' }))).toEqual(['quiet-1']);
+    expect(names(await list({ name: 'e-1' }))).toEqual(['stale-1']);
   });
 
   it('admins see their own project unless all_tenants is set, like Nova', async () => {

@@ -1,11 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import type { ServerRecord } from '../../lib/contracts/records.ts';
-import { Directory } from '../../lib/directory/directory.ts';
-import { createDocumentClient } from '../../lib/directory/dynamodb-client.ts';
-import { ensureDirectoryTable } from '../../lib/directory/table.ts';
+import type { Directory } from '../../lib/directory/directory.ts';
 import { PROTOCOL_VERSION } from '../../lib/contracts/messages.ts';
 import { startLocalAws } from './aws-local.ts';
 import { okReply, startScriptedHost, type Script, type ScriptedHost } from './scripted-host.ts';
@@ -55,15 +52,12 @@ export async function startEdgeFixture(options: { replyTimeoutMs?: number } = {}
   const aws = await startLocalAws();
   const env: Record<string, string> = {
     ...aws.env,
-    VMCONSOLE_TABLE: 'edge-test-directory',
     VMCONSOLE_AUTH_MODE: 'noauth',
     VMCONSOLE_REPLY_TIMEOUT_MS: String(options.replyTimeoutMs ?? 800),
     VMCONSOLE_REPLY_QUEUE_PREFIX: `edge-test-reply-`,
     POWERTOOLS_LOG_LEVEL: 'ERROR',
   };
-  const dynamo = new DynamoDBClient({ region: 'us-east-1', endpoint: env.VMCONSOLE_DYNAMODB_ENDPOINT, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  await ensureDirectoryTable(dynamo, env.VMCONSOLE_TABLE!);
-  const directory = new Directory(createDocumentClient(env), env.VMCONSOLE_TABLE!);
+  const { directory } = aws;
   const live = await startScriptedHost(aws.sqs, 'edge-test-host-h-live', defaultScript);
   const silent = await startScriptedHost(aws.sqs, 'edge-test-host-h-silent', () => 'silent');
   const { QueueUrl: downQueueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: 'edge-test-host-h-down' }));
