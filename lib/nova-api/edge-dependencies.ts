@@ -10,13 +10,13 @@ import { readEdgeConfig } from './edge-config.ts';
  * them at module scope, so warm invocations reuse connections and the reply queue.
  */
 export function createDirectory(env: NodeJS.ProcessEnv = process.env): Directory {
-  return new Directory(createDocumentClient(env), readEdgeConfig(env).tableName);
+  return new Directory(createDocumentClient(env), readEdgeConfig(env).tableName, createLogger('vmconsole-directory'));
 }
 
 export function createConsoleDependencies(env: NodeJS.ProcessEnv = process.env) {
   const config = readEdgeConfig(env);
   return {
-    directory: new Directory(createDocumentClient(env), config.tableName),
+    directory: createDirectory(env),
     replyChannel: new ReplyChannel({ sqs: createSqsClient(env), namePrefix: config.replyQueuePrefix, logger: createLogger('vmconsole-reply-channel') }),
     replyTimeoutMs: config.replyTimeoutMs,
   };
