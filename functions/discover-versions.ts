@@ -3,7 +3,7 @@ import { routePath } from '../lib/nova-api/routes.ts';
 import { versionDocument, versionsDocument } from '../lib/nova-api/versions.ts';
 
 /**
- * GET /, GET /v2.1, GET /v2.1/ — version discovery, no authentication (clients call it first).
+ * GET /, GET /v2.1 (and GET /v2.1/ through the catch-all) — version discovery, no authentication (clients call it first).
  * Nova redirects /v2.1 to /v2.1/; we answer both with the document (the spec allows either)
  * because serverless-offline strips trailing slashes, so a redirect would loop locally.
  */

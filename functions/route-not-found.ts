@@ -1,13 +1,20 @@
 import { fault } from '../lib/nova-api/faults.ts';
 import { novaApi } from '../lib/nova-api/middleware.ts';
 import { allowedMethods, routePath } from '../lib/nova-api/routes.ts';
+import { versionDocument } from '../lib/nova-api/versions.ts';
 
-/** Catch-all: 405 with Allow for a served path and the wrong method, else Nova's 404. */
+/**
+ * Catch-all: 405 with Allow for a served path and the wrong method, else Nova's 404.
+ * `GET /v2.1/` also lands here in AWS: serverless-offline cannot declare both `/v2.1` and
+ * `/v2.1/` (it strips trailing slashes), so discovery's trailing-slash form is answered here.
+ */
 export const handler = novaApi(
-  async ({ event }) => {
-    const allowed = allowedMethods(routePath(event));
+  async ({ event, baseUrl }) => {
+    const path = routePath(event);
+    const method = event.requestContext?.http?.method ?? 'this method';
+    if (path === '/v2.1/' && method === 'GET') return { status: 200, body: versionDocument(baseUrl) };
+    const allowed = allowedMethods(path);
     if (allowed) {
-      const method = event.requestContext?.http?.method ?? 'this method';
       return { status: 405, body: fault(405, `The method ${method} is not allowed for this resource.`).body, headers: { Allow: allowed.join(', ') } };
     }
     return { status: 404, body: fault(404, 'The resource could not be found.').body };

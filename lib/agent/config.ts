@@ -6,15 +6,18 @@ const AgentConfigSchema = z.object({
   host: HostName,
   driver: z.enum(['libvirt', 'files']),
   tableName: z.string().min(3),
-  hostQueuePrefix: z.string().regex(/^[A-Za-z0-9_-]{1,20}$/),
+  hostQueuePrefix: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/),
   replyQueuePrefix: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/),
   /** Full URL prefix replies may go to; derived from our own queue URL when not given. */
-  replyQueueUrlPrefix: z.string().url().optional(),
+  replyQueueUrlPrefix: z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(?::\d{1,5})?\/[A-Za-z0-9]+\/[A-Za-z0-9_-]*$/).optional(),
   logRoots: z.array(z.string().startsWith('/')).min(1),
   instancesDir: z.string().startsWith('/'),
   libvirtUri: z.string().min(1),
   concurrency: z.coerce.number().int().min(1).max(256),
   heartbeatMs: z.coerce.number().int().min(200).max(300_000),
+}).refine((c) => c.hostQueuePrefix.length + c.host.length + '-dlq'.length <= 80, {
+  message: 'host queue prefix + host name must leave room for "-dlq" within SQS\'s 80-character queue names',
+  path: ['host'],
 });
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 

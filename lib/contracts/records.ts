@@ -3,6 +3,13 @@ import { z } from 'zod';
 /** Nova-style UUID check (any version; Nova accepts dashed and undashed but clients send dashed). */
 export const ServerId = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/);
 
+/**
+ * An SQS queue URL: scheme://host[:port]/account/name. Checked by shape, not with WHATWG URL
+ * parsing, which rejects emulator hosts such as fauxqs's `sqs.us-east-1.127.0.0.1`.
+ */
+export const QUEUE_URL = /^https?:\/\/[A-Za-z0-9.-]{1,253}(?::\d{1,5})?\/[A-Za-z0-9]{1,32}\/[A-Za-z0-9_-]{1,80}$/;
+export const QueueUrl = z.string().regex(QUEUE_URL, 'must be an SQS queue URL');
+
 /** Host names end up in queue names: keep them to what SQS allows. */
 export const HostName = z.string().regex(/^[A-Za-z0-9_-]{1,60}$/);
 
@@ -31,7 +38,7 @@ export type ServerRecord = z.infer<typeof ServerRecord>;
 /** One compute host: where to send its requests and when it last proved it was alive. */
 export const HostRecord = z.object({
   host: HostName,
-  queueUrl: z.string().url(),
+  queueUrl: QueueUrl,
   hypervisor: HypervisorKind,
   heartbeatAt: z.number().int(),
   /** How often the agent promises to heartbeat; the edge calls a host down after 3 missed beats. */

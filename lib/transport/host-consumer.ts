@@ -6,6 +6,7 @@ import {
 import { AgentRequest, ATTR, PROTOCOL_VERSION, type AgentReply } from '../contracts/messages.ts';
 import { isVmconsoleError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { QUEUE_URL } from '../contracts/records.ts';
 import { isMissingQueue } from './sqs-errors.ts';
 
 export type RequestHandler = (request: AgentRequest, context: { deadline: number; signal: AbortSignal }) => Promise<unknown>;
@@ -56,7 +57,7 @@ export class HostConsumer extends EventEmitter {
     super();
     this.#o = { concurrency: 16, visibilityTimeoutS: 30, ...options, logger: options.logger };
     if (this.#o.concurrency < 1) throw new Error('concurrency must be at least 1');
-    if (!/^https?:\/\/[^/]+\/.+/.test(this.#o.replyQueueUrlPrefix)) throw new Error(`invalid reply queue URL prefix: ${this.#o.replyQueueUrlPrefix}`);
+    if (!/^https?:\/\/[^/]+\/[A-Za-z0-9]+\/[A-Za-z0-9_-]*$/.test(this.#o.replyQueueUrlPrefix)) throw new Error(`invalid reply queue URL prefix: ${this.#o.replyQueueUrlPrefix}`);
   }
 
   start(): void {
@@ -201,18 +202,9 @@ export class HostConsumer extends EventEmitter {
     return { request: parsed.data, correlationId, replyTo, deadline };
   }
 
-  /** Exactly a queue directly under the prefix: no `..`, query, credentials or other host. */
+  /** Exactly a queue URL under the prefix: the shape leaves no room for `..`, queries or credentials. */
   #allowedReplyTo(replyTo: string): boolean {
-    let url: URL;
-    try {
-      url = new URL(replyTo);
-    } catch {
-      return false;
-    }
-    if (url.username || url.password || url.search || url.hash || `${url.origin}${url.pathname}` !== replyTo) return false;
-    const prefix = this.#o.replyQueueUrlPrefix;
-    const rest = replyTo.slice(prefix.length);
-    return replyTo.startsWith(prefix) && /^[A-Za-z0-9_-]{1,80}$/.test(rest);
+    return QUEUE_URL.test(replyTo) && replyTo.startsWith(this.#o.replyQueueUrlPrefix) && replyTo.length > this.#o.replyQueueUrlPrefix.length;
   }
 
   #remember(correlationId: string): void {

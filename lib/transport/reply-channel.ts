@@ -21,8 +21,10 @@ interface Pending {
 /**
  * The edge's side of request/reply over SQS, one per execution environment: a private reply
  * queue (fresh UUID name, heartbeat tag for the sweeper, one-minute retention) and a single
- * poller that hands each reply to the request with its correlation id. The poller runs only
- * while requests wait, because a Lambda environment freezes between invocations.
+ * poller that hands each reply to the request with its correlation id. The poller stops once no
+ * request waits (a Lambda environment freezes between invocations), but never abandons a receive
+ * in flight: SQS would hand the next reply to the abandoned call and hide it for the visibility
+ * timeout. Each receive waits no longer than the nearest deadline.
  */
 export class ReplyChannel {
   readonly #sqs: SQSClient;
@@ -72,6 +74,7 @@ export class ReplyChannel {
 
   /** Delete the reply queue and fail whatever still waits (tests, benchmarks, shutdown). */
   async close(): Promise<void> {
+    this.#receive?.abort();
     for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(new VmconsoleError('TransportUnavailable', 'reply channel closed'));
     const queueUrl = await this.#queueUrl?.catch(() => undefined);
     this.#queueUrl = undefined;
@@ -108,7 +111,6 @@ export class ReplyChannel {
     if (!pending) return undefined;
     clearTimeout(pending.timer);
     this.#pending.delete(correlationId);
-    if (this.#pending.size === 0) this.#receive?.abort();
     return pending;
   }
 
