@@ -78,7 +78,8 @@ export async function benchQueueRoundTrip(options: { countSqs?: boolean; label?:
   const dynamo = new DynamoDBClient({ endpoint: aws.dynamodbEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   await ensureDirectoryTable(dynamo, env.VMCONSOLE_TABLE!);
   const fullEnv = { ...process.env, ...env };
-  const directory = new Directory(createDocumentClient(fullEnv), env.VMCONSOLE_TABLE!);
+  // The same host-record cache as the edge functions (lib/nova-api/edge-dependencies.ts).
+  const directory = new Directory(createDocumentClient(fullEnv), env.VMCONSOLE_TABLE!, { hostCacheMs: 1_000 });
   const agent: ChildProcess = spawn(process.execPath, [AGENT], {
     env: { ...fullEnv, VMCONSOLE_HOST: 'bench-host', VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: instancesDir, VMCONSOLE_LOG_ROOTS: instancesDir, VMCONSOLE_CONCURRENCY: '64' },
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -23,7 +23,7 @@ export interface RunningAgent {
  */
 export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<RunningAgent> {
   const sqs = createSqsClient(env);
-  const directory = new Directory(createDocumentClient(env), config.tableName);
+  const directory = new Directory(createDocumentClient(env), config.tableName, { logger });
   const driver = await createDriver(config);
   const { queueUrl, dlqUrl } = await ensureHostQueue(sqs, { prefix: config.hostQueuePrefix, host: config.host });
   const replyQueueUrlPrefix = config.replyQueueUrlPrefix ?? `${queueUrl.slice(0, queueUrl.lastIndexOf('/') + 1)}${config.replyQueuePrefix}`;

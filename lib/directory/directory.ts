@@ -16,11 +16,18 @@ export class Directory {
   readonly #doc: DynamoDBDocumentClient;
   readonly #table: string;
   readonly #logger: Logger | undefined;
+  readonly #hostCacheMs: number;
+  readonly #hosts = new Map<string, { record: HostRecord | undefined; until: number }>();
 
-  constructor(doc: DynamoDBDocumentClient, tableName: string, logger?: Logger) {
+  /**
+   * `hostCacheMs`: how long the edge may reuse a host record. Hosts change only at heartbeats
+   * (every 10 s), so a one-second cache saves a read per console request at no cost in accuracy.
+   */
+  constructor(doc: DynamoDBDocumentClient, tableName: string, options: { logger?: Logger; hostCacheMs?: number } = {}) {
     this.#doc = doc;
     this.#table = tableName;
-    this.#logger = logger;
+    this.#logger = options.logger;
+    this.#hostCacheMs = options.hostCacheMs ?? 0;
   }
 
   async getServer(id: string): Promise<ServerRecord | undefined> {
@@ -84,10 +91,16 @@ export class Directory {
   }
 
   async getHost(host: string): Promise<HostRecord | undefined> {
+    const cached = this.#hosts.get(host);
+    if (cached && cached.until > Date.now()) return cached.record;
     const { Item } = await this.#doc.send(new GetCommand({ TableName: this.#table, Key: { pk: hostKey(host) } }));
-    if (!Item) return undefined;
-    const { hostName, ...rest } = Item;
-    return this.#parse(HostRecord, { ...rest, host: hostName });
+    let record: HostRecord | undefined;
+    if (Item) {
+      const { hostName, ...rest } = Item;
+      record = this.#parse(HostRecord, { ...rest, host: hostName });
+    }
+    if (this.#hostCacheMs > 0) this.#hosts.set(host, { record, until: Date.now() + this.#hostCacheMs });
+    return record;
   }
 
   async #all(command: (start: Record<string, unknown> | undefined) => QueryCommand | ScanCommand): Promise<Record<string, unknown>[]> {

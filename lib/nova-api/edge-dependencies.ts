@@ -9,14 +9,15 @@ import { readEdgeConfig } from './edge-config.ts';
  * The SDK clients, directory and reply channel of one execution environment. Functions create
  * them at module scope, so warm invocations reuse connections and the reply queue.
  */
-export function createDirectory(env: NodeJS.ProcessEnv = process.env): Directory {
-  return new Directory(createDocumentClient(env), readEdgeConfig(env).tableName, createLogger('vmconsole-directory'));
+export function createDirectory(env: NodeJS.ProcessEnv = process.env, hostCacheMs = 0): Directory {
+  return new Directory(createDocumentClient(env), readEdgeConfig(env).tableName, { logger: createLogger('vmconsole-directory'), hostCacheMs });
 }
 
 export function createConsoleDependencies(env: NodeJS.ProcessEnv = process.env) {
   const config = readEdgeConfig(env);
   return {
-    directory: createDirectory(env),
+    // Host records change only at heartbeats (10 s): reuse them for a second, saving a read per request.
+    directory: createDirectory(env, 1_000),
     replyChannel: new ReplyChannel({ sqs: createSqsClient(env), namePrefix: config.replyQueuePrefix, logger: createLogger('vmconsole-reply-channel') }),
     replyTimeoutMs: config.replyTimeoutMs,
   };

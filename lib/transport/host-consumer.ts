@@ -26,6 +26,7 @@ export interface HostConsumerOptions {
 const POISON_BACKOFF_S = 2;
 const REMEMBER_ANSWERED_MS = 5 * 60_000;
 const REMEMBER_ANSWERED_MAX = 10_000;
+const DELETE_BATCH_MS = 20;
 
 interface Accepted {
   request: AgentRequest;
@@ -221,14 +222,17 @@ export class HostConsumer extends EventEmitter {
       .catch((err: unknown) => this.#o.logger?.warn('changing visibility failed', { error: String(err) }));
   }
 
-  /** Deletes completed in the same tick go out as one batch. */
+  /**
+   * Deletes wait up to DELETE_BATCH_MS to share a DeleteMessageBatch (one billed request for up to
+   * ten): the reply has already gone out, so this costs the caller no latency.
+   */
   #delete(message: Message): void {
     this.#deletes.push({ Id: String(this.#deletes.length), ReceiptHandle: message.ReceiptHandle! });
     if (this.#deletes.length >= 10) {
       void this.#flushDeletes();
     } else if (!this.#deleteScheduled) {
       this.#deleteScheduled = true;
-      setImmediate(() => void this.#flushDeletes());
+      setTimeout(() => void this.#flushDeletes(), DELETE_BATCH_MS);
     }
   }
 
