@@ -3,7 +3,6 @@ import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Principal } from '../lib/auth/principal.ts';
 import { MAX_CONSOLE_WINDOW } from '../lib/contracts/messages.ts';
@@ -15,12 +14,12 @@ import { ensureDirectoryTable } from '../lib/directory/table.ts';
 import { FilesDriver } from '../lib/hypervisors/files/files-driver.ts';
 import { DEMO_SERVERS, writeDemoInstances } from '../lib/local/demo-servers.ts';
 import { startEmbeddedAws } from '../lib/local/embedded-aws.ts';
+import { AGENT_COMMAND } from '../lib/local/local-stack.ts';
 import { ReplyChannel } from '../lib/transport/reply-channel.ts';
 import { createSqsClient } from '../lib/transport/sqs-client.ts';
 import { startCountingProxy } from './sqs-counting-proxy.ts';
 import { summarize } from './stats.ts';
 
-const AGENT = fileURLToPath(new URL('../lib/agent/main.ts', import.meta.url));
 const ADMIN: Principal = { userId: 'admin', projectId: 'admin', roles: ['admin'], isAdmin: true };
 
 export interface RoundTripRow {
@@ -80,7 +79,7 @@ export async function benchQueueRoundTrip(options: { countSqs?: boolean; label?:
   const fullEnv = { ...process.env, ...env };
   // The same host-record cache as the edge functions (lib/nova-api/edge-dependencies.ts).
   const directory = new Directory(createDocumentClient(fullEnv), env.VMCONSOLE_TABLE!, { hostCacheMs: 1_000 });
-  const agent: ChildProcess = spawn(process.execPath, [AGENT], {
+  const agent: ChildProcess = spawn(AGENT_COMMAND[0], AGENT_COMMAND.slice(1), {
     env: { ...fullEnv, VMCONSOLE_HOST: 'bench-host', VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: instancesDir, VMCONSOLE_LOG_ROOTS: instancesDir, VMCONSOLE_CONCURRENCY: '64' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 import { Command } from 'commander';
 import { createLogger } from '../logger.ts';
 import { readAgentConfig } from './config.ts';

