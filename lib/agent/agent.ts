@@ -61,7 +61,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     queueUrl,
     replyQueueUrlPrefix,
     concurrency: config.concurrency,
-    handle: createRequestHandler(driver),
+    handle: createRequestHandler(driver, logger),
     logger,
   });
   consumer.start();
