@@ -7,6 +7,7 @@ import { AgentRequest, ATTR, PROTOCOL_VERSION, type AgentReply } from '../contra
 import { isVmconsoleError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { QUEUE_URL } from '../contracts/records.ts';
+import { HOST_QUEUE_VISIBILITY_S } from './host-queue.ts';
 import { isMissingQueue } from './sqs-errors.ts';
 
 export type RequestHandler = (request: AgentRequest, context: { deadline: number; signal: AbortSignal }) => Promise<unknown>;
@@ -17,6 +18,7 @@ export interface HostConsumerOptions {
   /** Replies go only to queue URLs that start with this (the edge's reply queues). */
   replyQueueUrlPrefix: string;
   concurrency?: number;
+  /** Must match the queue's VisibilityTimeout. */
   visibilityTimeoutS?: number;
   handle: RequestHandler;
   logger?: Logger;
@@ -56,7 +58,7 @@ export class HostConsumer extends EventEmitter {
 
   constructor(options: HostConsumerOptions) {
     super();
-    this.#o = { concurrency: 16, visibilityTimeoutS: 30, ...options, logger: options.logger };
+    this.#o = { concurrency: 16, visibilityTimeoutS: HOST_QUEUE_VISIBILITY_S, ...options, logger: options.logger };
     if (this.#o.concurrency < 1) throw new Error('concurrency must be at least 1');
     if (!/^https?:\/\/[^/]+\/[A-Za-z0-9]+\/[A-Za-z0-9_-]*$/.test(this.#o.replyQueueUrlPrefix)) throw new Error(`invalid reply queue URL prefix: ${this.#o.replyQueueUrlPrefix}`);
   }

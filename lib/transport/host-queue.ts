@@ -1,6 +1,12 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 
 export const MAX_RECEIVES_BEFORE_DLQ = 3;
+/**
+ * Short, because a request held by a crashed agent (or handed to its dead long poll) comes back
+ * only after this: 5 s lets it be answered within the edge's 10 s deadline. The consumer extends
+ * it while slow work runs.
+ */
+export const HOST_QUEUE_VISIBILITY_S = 5;
 
 export function hostQueueName(prefix: string, host: string): string {
   return `${prefix}${host}`;
@@ -18,7 +24,7 @@ export async function ensureHostQueue(sqs: SQSClient, { prefix, host }: { prefix
   const queue = await sqs.send(new CreateQueueCommand({
     QueueName: name,
     Attributes: {
-      VisibilityTimeout: '30',
+      VisibilityTimeout: String(HOST_QUEUE_VISIBILITY_S),
       ReceiveMessageWaitTimeSeconds: '20',
       MessageRetentionPeriod: '300',
       RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes!.QueueArn, maxReceiveCount: MAX_RECEIVES_BEFORE_DLQ }),
