@@ -1,11 +1,10 @@
 import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { HostRecord, ServerRecord } from '../contracts/records.ts';
 import type { Logger } from '../logger.ts';
+import { filterByName } from './name-filter.ts';
 
 const serverKey = (id: string) => `server#${id.toLowerCase()}`;
 const hostKey = (host: string) => `host#${host}`;
-/** Nova matches `name` as a regular expression; a pattern this long is a DoS attempt, not a name. */
-const MAX_NAME_PATTERN = 255;
 
 /**
  * Where servers and hosts are: written by agents, read by the edge. Items are validated on the
@@ -46,9 +45,7 @@ export class Directory {
           TableName: this.#table, FilterExpression: 'begins_with(pk, :s)', ExpressionAttributeValues: { ':s': 'server#' }, ExclusiveStartKey,
         }));
     const servers = items.map((item) => this.#parse(ServerRecord, item)).filter((s) => s !== undefined);
-    if (query.name === undefined) return servers;
-    const matches = nameMatcher(query.name);
-    return servers.filter((s) => matches(s.name));
+    return query.name === undefined ? servers : filterByName(servers, query.name);
   }
 
   async serversOnHost(host: string): Promise<ServerRecord[]> {
@@ -120,23 +117,4 @@ export class Directory {
     this.#logger?.warn('directory: skipping an invalid item', { pk: item.pk, error: String(parsed.error) });
     return undefined;
   }
-}
-
-/** A quantified group that itself contains a quantifier, e.g. `(a+)+`: exponential backtracking. */
-const NESTED_QUANTIFIER = /\([^)]*[+*}][^)]*\)\s*[+*{]/;
-
-/**
- * Nova's `name` filter is a regex search. An invalid, oversized or catastrophically backtracking
- * pattern matches literally instead: names are tenant input and the edge must not hang on them.
- */
-function nameMatcher(pattern: string): (name: string) => boolean {
-  if (pattern.length <= MAX_NAME_PATTERN && !NESTED_QUANTIFIER.test(pattern)) {
-    try {
-      const re = new RegExp(pattern);
-      return (name) => re.test(name);
-    } catch {
-      // fall through to a literal match
-    }
-  }
-  return (name) => name === pattern;
 }

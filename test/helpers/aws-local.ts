@@ -16,6 +16,9 @@ export interface LocalAws {
   directory: Directory;
   /** Environment for processes (agents) and modules that should use this instance. */
   env: Record<string, string>;
+  /** Take SQS away and bring it back on the same port (queues survive only with `sqsDataDir`). */
+  stopSqs(): Promise<void>;
+  startSqs(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -46,6 +49,8 @@ export async function startLocalAws(options: { sqsDataDir?: string } = {}): Prom
     ddb,
     directory: new Directory(ddb, env.VMCONSOLE_TABLE!),
     env,
+    stopSqs: () => aws.stopSqs(),
+    startSqs: () => aws.startSqs(),
     async stop() {
       sqs.destroy();
       ddb.destroy();
