@@ -1,0 +1,119 @@
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { VmconsoleError } from '../../errors.ts';
+import { consoleLocation, type ConsoleDevice, type ConsoleLocation } from './console-location.ts';
+
+/** Nova's metadata namespace; the prefix is whatever the writer chose. */
+export const NOVA_NAMESPACE = 'http://openstack.org/xmlns/libvirt/nova/1.1';
+
+export interface DomainInfo {
+  /** Lower case, as ServerId and the directory use it. */
+  uuid: string;
+  /** libvirt's domain name (Nova's instance-XXXXXXXX). */
+  name: string;
+  /** Present when Nova wrote `<nova:instance>` metadata. */
+  nova?: { name: string; projectId: string; userId: string };
+  console: ConsoleLocation;
+}
+
+type Element = Record<string, unknown>;
+
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  textNodeName: '#text',
+  // Entities stay as written; the five predefined ones and character references are decoded
+  // below, so no declaration can ever make the parser expand anything.
+  processEntities: false,
+  htmlEntities: false,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: true,
+});
+
+/**
+ * The parts of libvirt domain XML vmconsole needs. A DOCTYPE is refused before parsing: libvirt
+ * never emits one, and entity declarations are how XML bombs and external entities get in.
+ */
+export function parseDomainXml(xml: string): DomainInfo {
+  if (/<!DOCTYPE|<!ENTITY/i.test(xml)) throw new VmconsoleError('Internal', 'domain XML with a DOCTYPE is refused');
+  const valid = XMLValidator.validate(xml);
+  if (valid !== true) {
+    const { msg, line } = valid.err;
+    throw new VmconsoleError('Internal', `malformed domain XML (line ${line}): ${msg.slice(0, 200)}`);
+  }
+  const domain = (parser.parse(xml) as Element).domain;
+  if (!isElement(domain)) throw new VmconsoleError('Internal', 'domain XML has no <domain> element');
+  const uuid = text(first(domain.uuid))?.toLowerCase();
+  const name = text(first(domain.name));
+  if (!uuid || !name) throw new VmconsoleError('Internal', 'domain XML has no <uuid> or <name>');
+  const nova = novaInstance(domain);
+  const devices = first(domain.devices);
+  const consoles = isElement(devices) ? elements(devices.console).map(consoleDevice) : [];
+  return { uuid, name, ...(nova && { nova }), console: consoleLocation(consoles) };
+}
+
+function consoleDevice(el: Element): ConsoleDevice {
+  return { type: attr(el, 'type'), sourcePath: attr(first(el.source), 'path'), logFile: attr(first(el.log), 'file') };
+}
+
+/** `<nova:instance>` found by its namespace URI, declared on it or on an ancestor. */
+function novaInstance(domain: Element): DomainInfo['nova'] {
+  const metadata = first(domain.metadata);
+  if (!isElement(metadata)) return undefined;
+  for (const [tag, value] of Object.entries(metadata)) {
+    const { prefix, local } = splitTag(tag);
+    if (local !== 'instance') continue;
+    for (const instance of elements(value)) {
+      const declaredBy = [instance, metadata, domain].find((el) => attr(el, prefix ? `xmlns:${prefix}` : 'xmlns') !== undefined);
+      if (!declaredBy || attr(declaredBy, prefix ? `xmlns:${prefix}` : 'xmlns') !== NOVA_NAMESPACE) continue;
+      const child = (el: unknown, n: string) => (isElement(el) ? first(el[prefix ? `${prefix}:${n}` : n]) : undefined);
+      const owner = child(instance, 'owner');
+      const name = text(child(instance, 'name'));
+      const userId = attr(child(owner, 'user'), 'uuid');
+      const projectId = attr(child(owner, 'project'), 'uuid');
+      if (name && userId && projectId) return { name, userId, projectId };
+    }
+  }
+  return undefined;
+}
+
+function splitTag(tag: string): { prefix: string; local: string } {
+  const colon = tag.indexOf(':');
+  return colon < 0 ? { prefix: '', local: tag } : { prefix: tag.slice(0, colon), local: tag.slice(colon + 1) };
+}
+
+function isElement(node: unknown): node is Element {
+  return typeof node === 'object' && node !== null && !Array.isArray(node);
+}
+
+/** The parser gives one child as a value and repeated children as an array; elements only. */
+function elements(node: unknown): Element[] {
+  const all = Array.isArray(node) ? node : node === undefined ? [] : [node];
+  return all.map((n) => (typeof n === 'string' ? { '#text': n } : n)).filter(isElement);
+}
+
+function first(node: unknown): unknown {
+  return Array.isArray(node) ? node[0] : node;
+}
+
+function text(node: unknown): string | undefined {
+  const raw = typeof node === 'string' ? node : isElement(node) ? node['#text'] : undefined;
+  return typeof raw === 'string' && raw !== '' ? decodeXml(raw) : undefined;
+}
+
+function attr(node: unknown, name: string): string | undefined {
+  const raw = isElement(node) ? node[`@_${name}`] : undefined;
+  return typeof raw === 'string' && raw !== '' ? decodeXml(raw) : undefined;
+}
+
+const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
+
+/** XML's predefined entities and character references: all libvirt ever writes. */
+function decodeXml(raw: string): string {
+  if (!raw.includes('&')) return raw;
+  return raw.replace(/&(#x[0-9a-fA-F]{1,6}|#[0-9]{1,7}|lt|gt|amp|quot|apos);/g, (whole, ref: string) => {
+    if (ref[0] !== '#') return PREDEFINED[ref] ?? whole;
+    const code = ref[1] === 'x' ? Number.parseInt(ref.slice(2), 16) : Number.parseInt(ref.slice(1), 10);
+    return code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+  });
+}
