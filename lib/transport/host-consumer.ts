@@ -29,6 +29,8 @@ const POISON_BACKOFF_S = 2;
 const REMEMBER_ANSWERED_MS = 5 * 60_000;
 const REMEMBER_ANSWERED_MAX = 10_000;
 const DELETE_BATCH_MS = 20;
+/** While SQS is unreachable: retry soon enough that a short outage costs no request its deadline. */
+const MAX_RECEIVE_BACKOFF_MS = 2_000;
 
 interface Accepted {
   request: AgentRequest;
@@ -55,6 +57,7 @@ export class HostConsumer extends EventEmitter {
   #deletes: Array<{ Id: string; ReceiptHandle: string }> = [];
   #deleteScheduled = false;
   #drained: (() => void) | undefined;
+  #wake: (() => void) | undefined;
 
   constructor(options: HostConsumerOptions) {
     super();
@@ -74,6 +77,7 @@ export class HostConsumer extends EventEmitter {
     this.#running = false;
     this.#receive?.abort();
     this.#slotFreed?.();
+    this.#wake?.();
     await this.#loop;
     if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
     await this.#flushDeletes();
@@ -101,9 +105,12 @@ export class HostConsumer extends EventEmitter {
       } catch (err) {
         if (!this.#running) return;
         this.#o.logger?.warn('receive failed; retrying', { error: String(err), retryInMs: backoffMs });
-        this.emit('error', err);
-        await new Promise((resolve) => setTimeout(resolve, backoffMs));
-        backoffMs = Math.min(backoffMs * 2, 10_000);
+        this.#reportError(err);
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          setTimeout(resolve, backoffMs);
+        });
+        backoffMs = Math.min(backoffMs * 2, MAX_RECEIVE_BACKOFF_MS);
         continue;
       }
       for (const message of messages) void this.#process(message);
@@ -139,7 +146,7 @@ export class HostConsumer extends EventEmitter {
       }
     } catch (err) {
       this.#o.logger?.error('request processing failed; it will be redelivered', { messageId: message.MessageId, error: String(err) });
-      this.emit('error', err);
+      this.#reportError(err);
     } finally {
       this.#inFlight -= 1;
       this.#slotFreed?.();
@@ -210,6 +217,11 @@ export class HostConsumer extends EventEmitter {
     return QUEUE_URL.test(replyTo) && replyTo.startsWith(this.#o.replyQueueUrlPrefix) && replyTo.length > this.#o.replyQueueUrlPrefix.length;
   }
 
+  /** An EventEmitter throws 'error' events nobody listens to; the agent must keep going instead. */
+  #reportError(err: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
   #remember(correlationId: string): void {
     const now = Date.now();
     this.#answered.set(correlationId, now + REMEMBER_ANSWERED_MS);
@@ -243,6 +255,9 @@ export class HostConsumer extends EventEmitter {
     const entries = this.#deletes.splice(0, this.#deletes.length).map((e, i) => ({ ...e, Id: String(i) }));
     for (let i = 0; i < entries.length; i += 10) {
       await this.#o.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: this.#o.queueUrl, Entries: entries.slice(i, i + 10) }))
+        .then(({ Failed }) => {
+          if (Failed?.length) this.#o.logger?.warn('some deletes failed; those messages will be redelivered and recognised as duplicates', { failed: Failed.length, reason: Failed[0]?.Message });
+        })
         .catch((err: unknown) => this.#o.logger?.warn('batch delete failed; messages will be redelivered and recognised as duplicates', { error: String(err) }));
     }
   }

@@ -15,6 +15,8 @@ interface Pending {
   resolve(reply: AgentReply): void;
   reject(err: Error): void;
   deadlineAt: number;
+  /** The reply queue named in the request: if that queue is lost, so is the reply. */
+  replyTo: string;
   timer: NodeJS.Timeout;
 }
 
@@ -43,12 +45,14 @@ export class ReplyChannel {
   }
 
   async request(queueUrl: string, request: AgentRequest, deadlineAt: number): Promise<AgentReply> {
-    const body = JSON.stringify(AgentRequest.parse(request));
+    const valid = AgentRequest.safeParse(request);
+    if (!valid.success) throw new VmconsoleError('Internal', `refusing to send an invalid agent request: ${valid.error.issues[0]?.message ?? ''}`);
+    const body = JSON.stringify(valid.data);
     const replyTo = await this.#replyQueue();
     const correlationId = randomUUID();
     const reply = new Promise<AgentReply>((resolve, reject) => {
       const timer = setTimeout(() => this.#settle(correlationId)?.reject(new VmconsoleError('HostTimeout', 'no reply before the deadline')), Math.max(0, deadlineAt - Date.now()));
-      this.#pending.set(correlationId, { resolve, reject, deadlineAt, timer });
+      this.#pending.set(correlationId, { resolve, reject, deadlineAt, replyTo, timer });
     });
     // Listen before sending: a fast agent can answer before SendMessage returns.
     this.#poll();
@@ -118,49 +122,70 @@ export class ReplyChannel {
     if (this.#polling) return;
     this.#polling = true;
     this.#pollLoop()
-      .catch((err: unknown) => this.#logger?.error('reply poller stopped', { error: String(err) }))
+      .catch((err: unknown) => this.#logger?.error('reply poller failed', { error: String(err) }))
       .finally(() => {
-        this.#polling = false;
-        if (this.#pending.size > 0) this.#poll();
+        // Only a bug ends the loop with requests waiting: restart it rather than strand them.
+        if (this.#pending.size > 0) setTimeout(() => this.#poll(), 50);
       });
   }
 
+  /**
+   * Runs while requests wait; every failure is logged and retried after a short backoff. The
+   * flag drops in the same synchronous step as the last pending check, so a new request either
+   * finds the loop running or starts a new one.
+   */
   async #pollLoop(): Promise<void> {
     let backoffMs = 50;
-    while (this.#pending.size > 0) {
-      const queueUrl = await this.#queueUrl;
-      if (!queueUrl) return;
-      const nearest = Math.min(...[...this.#pending.values()].map((p) => p.deadlineAt));
-      const waitSeconds = Math.min(20, Math.max(1, Math.ceil((nearest - Date.now()) / 1000)));
-      const receive = new AbortController();
-      this.#receive = receive;
-      let messages: Message[];
-      try {
-        const out = await this.#sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds, MessageAttributeNames: [ATTR.correlationId] }),
-          { abortSignal: receive.signal },
-        );
-        messages = out.Messages ?? [];
-        backoffMs = 50;
-      } catch (err) {
-        if (receive.signal.aborted) return;
-        if (isMissingQueue(err)) {
-          // Our queue was swept or deleted: replies sent to it are lost, so fail fast and start afresh.
-          this.#queueUrl = undefined;
-          for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(transportUnavailable(err, 'the reply queue disappeared'));
-          return;
+    try {
+      while (this.#pending.size > 0) {
+        let queueUrl: string;
+        try {
+          queueUrl = await this.#replyQueue();
+        } catch (err) {
+          this.#logger?.warn('reply queue unavailable', { error: String(err) });
+          await sleep(backoffMs);
+          backoffMs = Math.min(backoffMs * 2, 1_000);
+          continue;
         }
-        this.#logger?.warn('reply poll failed', { error: String(err) });
-        await new Promise((resolve) => setTimeout(resolve, backoffMs));
-        backoffMs = Math.min(backoffMs * 2, 1_000);
-        continue;
+        const nearest = Math.min(...[...this.#pending.values()].map((p) => p.deadlineAt));
+        const waitSeconds = Math.min(20, Math.max(1, Math.ceil((nearest - Date.now()) / 1000)));
+        const receive = new AbortController();
+        this.#receive = receive;
+        let messages: Message[];
+        try {
+          const out = await this.#sqs.send(
+            new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds, MessageAttributeNames: [ATTR.correlationId] }),
+            { abortSignal: receive.signal },
+          );
+          messages = out.Messages ?? [];
+          backoffMs = 50;
+        } catch (err) {
+          if (receive.signal.aborted) return;
+          if (isMissingQueue(err)) {
+            // Swept or deleted: replies sent to it are lost, so fail those requests now; the next
+            // request creates a queue under a fresh name (SQS refuses a deleted name for 60 s).
+            this.#logger?.warn('reply queue disappeared; creating a new one', { queueUrl });
+            if (this.#queueUrl && (await this.#queueUrl.catch(() => undefined)) === queueUrl) this.#queueUrl = undefined;
+            for (const [id, pending] of [...this.#pending]) {
+              if (pending.replyTo === queueUrl) this.#settle(id)?.reject(transportUnavailable(err, 'the reply queue disappeared'));
+            }
+            continue;
+          }
+          this.#logger?.warn('reply poll failed', { error: String(err) });
+          await sleep(backoffMs);
+          backoffMs = Math.min(backoffMs * 2, 1_000);
+          continue;
+        }
+        if (messages.length === 0) continue;
+        for (const message of messages) this.#deliver(message);
+        // Late, duplicate and malformed replies are deleted too: nobody will ever want them.
+        this.#sqs.send(new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+        })).catch((err: unknown) => this.#logger?.warn('deleting replies failed', { error: String(err) }));
       }
-      if (messages.length === 0) continue;
-      for (const message of messages) this.#deliver(message);
-      this.#sqs.send(new DeleteMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
-      })).catch((err: unknown) => this.#logger?.warn('deleting replies failed', { error: String(err) }));
+    } finally {
+      this.#polling = false;
     }
   }
 
@@ -181,4 +206,8 @@ export class ReplyChannel {
     }
     pending.resolve(reply);
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

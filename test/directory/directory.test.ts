@@ -6,16 +6,11 @@ import type { HostRecord, ServerRecord } from '../../lib/contracts/records.ts';
 import { Directory } from '../../lib/directory/directory.ts';
 import { directoryTableDefinition, ensureDirectoryTable } from '../../lib/directory/table.ts';
 import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
+import { recordingLogger } from '../helpers/recording-logger.ts';
 
 let aws: LocalAws;
 let directory: Directory;
-const warnings: Array<{ message: string; data: unknown }> = [];
-const logger = {
-  debug() {},
-  info() {},
-  warn: (message: string, data: unknown) => void warnings.push({ message, data }),
-  error() {},
-};
+const logger = recordingLogger();
 
 const server = (overrides: Partial<ServerRecord> = {}): ServerRecord => ({
   id: randomUUID(),
@@ -151,10 +146,10 @@ describe('items that fail the schema', () => {
       Item: { pk: `server#${badId}`, id: badId, projectId: 't-bad', name: 'bad', host: 'host-a', state: 'exploded' },
     }));
     await aws.ddb.send(new PutCommand({ TableName: aws.env.VMCONSOLE_TABLE!, Item: { pk: 'host#broken', hostName: 'broken', queueUrl: 'not a url' } }));
-    warnings.length = 0;
+    logger.entries.length = 0;
     expect((await directory.findServers({ projectId: 't-bad' })).map((s) => s.id)).toEqual([good.id]);
     expect(await directory.getServer(badId)).toBeUndefined();
     expect(await directory.getHost('broken')).toBeUndefined();
-    expect(warnings.map((w) => (w.data as { pk: string }).pk)).toEqual(expect.arrayContaining([`server#${badId}`, 'host#broken']));
+    expect(logger.entries.filter((e) => e.level === 'warn').map((e) => e.data.pk)).toEqual(expect.arrayContaining([`server#${badId}`, 'host#broken']));
   });
 });

@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto';
+import { CreateQueueCommand, ListQueuesCommand, ListQueueTagsCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ATTR, PROTOCOL_VERSION, type AgentRequest } from '../../lib/contracts/messages.ts';
+import { VmconsoleError } from '../../lib/errors.ts';
+import { HEARTBEAT_TAG, ReplyChannel } from '../../lib/transport/reply-channel.ts';
+import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
+import { recordingLogger } from '../helpers/recording-logger.ts';
+import { consoleRequest, queueDepth, sendRaw, sleep, startHost, waitFor, type HostUnderTest } from './transport-fixture.ts';
+
+let aws: LocalAws;
+let host: HostUnderTest;
+const handled: AgentRequest[] = [];
+const channels: ReplyChannel[] = [];
+
+/** The handler's behaviour is chosen by the request's instance name. */
+async function handle(request: AgentRequest): Promise<unknown> {
+  handled.push(request);
+  const { instanceName, id } = request.server;
+  if (instanceName === 'refuse') throw new VmconsoleError('NoConsole', 'no console for this one');
+  if (instanceName === 'crash') throw new Error('/var/lib/secret/path exploded');
+  if (instanceName === 'slow') await sleep(1_500);
+  if (instanceName === 'jitter') await sleep(Math.random() * 20);
+  return { output: `console of ${id}` };
+}
+
+function channel(namePrefix = aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!, logger = recordingLogger()): ReplyChannel {
+  const c = new ReplyChannel({ sqs: aws.sqs, namePrefix, logger });
+  channels.push(c);
+  return c;
+}
+
+const request = (instanceName = 'fast', id = randomUUID()): AgentRequest => ({ ...consoleRequest(id), server: { id, instanceName } });
+
+beforeAll(async () => {
+  aws = await startLocalAws();
+  host = await startHost(aws, 'rr-host', { handle });
+});
+afterAll(async () => {
+  await Promise.all(channels.map((c) => c.close()));
+  await host?.consumer.stop();
+  await aws?.stop();
+});
+
+describe('request and reply', () => {
+  it('delivers the handler\'s result to the requester', async () => {
+    const req = request();
+    const reply = await channel().request(host.queueUrl, req, Date.now() + 5_000);
+    expect(reply).toEqual({ v: PROTOCOL_VERSION, ok: true, result: { output: `console of ${req.server.id}` } });
+  });
+
+  it('carries a VmconsoleError back by code, and hides other failures behind Internal', async () => {
+    const c = channel();
+    expect(await c.request(host.queueUrl, request('refuse'), Date.now() + 5_000))
+      .toEqual({ v: PROTOCOL_VERSION, ok: false, error: { code: 'NoConsole', message: 'no console for this one' } });
+    const crashed = await c.request(host.queueUrl, request('crash'), Date.now() + 5_000);
+    expect(crashed).toMatchObject({ ok: false, error: { code: 'Internal' } });
+    expect(JSON.stringify(crashed)).not.toContain('/var/lib/secret');
+  });
+
+  it('keeps 200 concurrent requests over two channels apart', async () => {
+    const [a, b] = [channel(), channel()];
+    const requests = Array.from({ length: 200 }, () => request('jitter'));
+    const replies = await Promise.all(requests.map((req, i) => (i % 2 ? a : b).request(host.queueUrl, req, Date.now() + 20_000)));
+    replies.forEach((reply, i) => expect(reply).toEqual({ v: PROTOCOL_VERSION, ok: true, result: { output: `console of ${requests[i]!.server.id}` } }));
+  });
+
+  it('creates one tagged reply queue per channel, even for concurrent first requests', async () => {
+    const prefix = `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}once-${randomUUID().slice(0, 8)}-`;
+    const c = channel(prefix);
+    await Promise.all(Array.from({ length: 5 }, () => c.request(host.queueUrl, request(), Date.now() + 5_000)));
+    const { QueueUrls = [] } = await aws.sqs.send(new ListQueuesCommand({ QueueNamePrefix: prefix }));
+    expect(QueueUrls).toHaveLength(1);
+    const { Tags = {} } = await aws.sqs.send(new ListQueueTagsCommand({ QueueUrl: QueueUrls[0]! }));
+    expect(Number(Tags[HEARTBEAT_TAG])).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it('refuses an invalid request with a typed error before sending it', async () => {
+    const bad = { ...request(), length: 'all' } as unknown as AgentRequest;
+    await expect(channel().request(host.queueUrl, bad, Date.now() + 5_000)).rejects.toMatchObject({ code: 'Internal' });
+  });
+
+  it('answers HostDown when the host has no queue', async () => {
+    const missing = host.queueUrl.replace(/[^/]+$/, 'vmconsole-test-host-nobody');
+    await expect(channel().request(missing, request(), Date.now() + 5_000)).rejects.toMatchObject({ code: 'HostDown' });
+  });
+});
+
+describe('deadlines', () => {
+  it('times out with HostTimeout, and deletes the late reply when it arrives', async () => {
+    const prefix = `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}late-${randomUUID().slice(0, 8)}-`;
+    const logger = recordingLogger();
+    const c = channel(prefix, logger);
+    // A host that answers, but too late: a plain queue read by the test.
+    const { QueueUrl: lateHost } = await aws.sqs.send(new CreateQueueCommand({ QueueName: `late-host-${randomUUID().slice(0, 8)}` }));
+    const started = Date.now();
+    const outcome = c.request(lateHost!, request(), Date.now() + 800);
+    const { Messages = [] } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: lateHost!, WaitTimeSeconds: 5, MessageAttributeNames: ['All'] }));
+    expect(Messages).toHaveLength(1);
+    await expect(outcome).rejects.toMatchObject({ code: 'HostTimeout' });
+    expect(Date.now() - started).toBeLessThan(1_500);
+
+    const attrs = Messages[0]!.MessageAttributes!;
+    await aws.sqs.send(new SendMessageCommand({
+      QueueUrl: attrs[ATTR.replyTo]!.StringValue!,
+      MessageBody: JSON.stringify({ v: PROTOCOL_VERSION, ok: true, result: { output: 'too late' } }),
+      MessageAttributes: { [ATTR.correlationId]: { DataType: 'String', StringValue: attrs[ATTR.correlationId]!.StringValue! } },
+    }));
+    // The next request's poller sees the late reply, discards and deletes it.
+    const next = request();
+    expect(await c.request(host.queueUrl, next, Date.now() + 5_000)).toMatchObject({ ok: true, result: { output: `console of ${next.server.id}` } });
+    await waitFor(async () => (await queueDepth(aws.sqs, attrs[ATTR.replyTo]!.StringValue!)) === 0, 5_000, 'the reply queue to be empty');
+    expect(logger.entries.some((e) => e.message.includes('late or unknown reply') && e.data.correlationId === attrs[ATTR.correlationId]!.StringValue)).toBe(true);
+  });
+
+  it('drops a request whose deadline has passed without running it', async () => {
+    const dropped: unknown[] = [];
+    host.consumer.on('dropped', (e) => dropped.push(e));
+    const correlationId = randomUUID();
+    const req = request();
+    await sendRaw(aws.sqs, host.queueUrl, JSON.stringify(req), { correlationId, replyTo: `${host.replyQueueUrlPrefix}anything`, deadline: Date.now() - 1 });
+    await waitFor(() => dropped.length > 0, 5_000, 'the request to be dropped');
+    expect(dropped).toEqual([{ correlationId }]);
+    expect(handled.some((h) => h.server.id === req.server.id)).toBe(false);
+    await waitFor(async () => (await queueDepth(aws.sqs, host.queueUrl)) === 0, 5_000, 'the host queue to be empty');
+  });
+
+  it('does not reply when the work outlives the deadline', async () => {
+    const dropped: Array<{ correlationId: string }> = [];
+    host.consumer.on('dropped', (e) => dropped.push(e));
+    await expect(channel().request(host.queueUrl, request('slow'), Date.now() + 500)).rejects.toMatchObject({ code: 'HostTimeout' });
+    await waitFor(() => dropped.length > 0, 5_000, 'the slow request to be dropped');
+    await waitFor(async () => (await queueDepth(aws.sqs, host.queueUrl)) === 0, 5_000, 'the host queue to be empty');
+  });
+});
+
+describe('duplicate delivery', () => {
+  it('runs a request delivered twice once and replies once', async () => {
+    const { QueueUrl: replyQueue } = await aws.sqs.send(new CreateQueueCommand({ QueueName: `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}dup-${randomUUID()}` }));
+    const duplicates: unknown[] = [];
+    host.consumer.on('duplicate', (e) => duplicates.push(e));
+    const req = request();
+    const correlationId = randomUUID();
+    const attributes = { correlationId, replyTo: replyQueue!, deadline: Date.now() + 10_000 };
+    await sendRaw(aws.sqs, host.queueUrl, JSON.stringify(req), attributes);
+    await waitFor(async () => (await queueDepth(aws.sqs, replyQueue!)) === 1, 5_000, 'the first reply');
+    await sendRaw(aws.sqs, host.queueUrl, JSON.stringify(req), attributes);
+    await waitFor(() => duplicates.length === 1, 5_000, 'the duplicate to be recognised');
+    await waitFor(async () => (await queueDepth(aws.sqs, host.queueUrl)) === 0, 5_000, 'the host queue to be empty');
+    expect(handled.filter((h) => h.server.id === req.server.id)).toHaveLength(1);
+    expect(await queueDepth(aws.sqs, replyQueue!)).toBe(1);
+  });
+});
+
+describe('latency', () => {
+  it('measures send -> reply delivered, in process on fauxqs (median of 100)', async () => {
+    const c = channel();
+    await c.request(host.queueUrl, request(), Date.now() + 5_000);
+    const times: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const started = performance.now();
+      await c.request(host.queueUrl, request(), Date.now() + 5_000);
+      times.push(performance.now() - started);
+    }
+    times.sort((x, y) => x - y);
+    const median = times[50]!;
+    console.log(`request/reply round trip on fauxqs: median ${median.toFixed(1)} ms, p90 ${times[90]!.toFixed(1)} ms, max ${times[99]!.toFixed(1)} ms`);
+    expect(median).toBeLessThan(50);
+  });
+});
