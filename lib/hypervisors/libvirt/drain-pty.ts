@@ -1,35 +1,45 @@
-import { appendFile, mkdir } from 'node:fs/promises';
 import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { VmconsoleError } from '../../errors.ts';
 
-const MAX_DRAIN_BYTES = 1024 * 1024;
+/** Per call: a guest that printed more since the last read loses its oldest output, as in Nova. */
+export const MAX_DRAIN_BYTES = 1024 * 1024;
+
+// O_NONBLOCK: an empty pty answers EAGAIN instead of blocking the agent; O_NOCTTY: the agent must
+// never acquire the guest's pty as its controlling terminal.
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
+const PTY_PATH = /^\/dev\/pts\/\d+$/;
+/** The pty is gone (domain stopped, master closed) or not ours to open: the drained file is all there is. */
+const GONE = new Set(['ENOENT', 'ENXIO', 'EIO', 'EBUSY', 'EACCES', 'EPERM']);
+const EMPTY = new Set(['EAGAIN', 'EWOULDBLOCK', 'EIO']);
 
 /**
- * Nova's pty path without virtlogd: read what the pty holds right now, without blocking, and
- * append it to the instance's console.log, which is then read like any log. Only /dev/pts/N:
- * domain XML must not turn the agent into a reader of arbitrary devices.
+ * Nova's pty path without virtlogd: take what the pty holds right now, without blocking, and
+ * append it to `logFile` (the instance's console.log), which is then read like any log. Returns
+ * the number of bytes drained. Only /dev/pts/N is opened: domain XML must not make the agent a
+ * reader of arbitrary devices.
  */
-export async function drainPty(ptyPath: string, logFile: string): Promise<void> {
-  if (!/^\/dev\/pts\/\d+$/.test(ptyPath)) throw new VmconsoleError('Forbidden', `console pty ${ptyPath} is not a pseudo-terminal`);
-  const chunks: Buffer[] = [];
-  let total = 0;
+export async function drainPty(ptyPath: string, logFile: string): Promise<number> {
+  if (!PTY_PATH.test(ptyPath)) throw new VmconsoleError('Forbidden', `console pty ${ptyPath} is not a pseudo-terminal`);
   let fd: number;
   try {
-    fd = openSync(ptyPath, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    fd = openSync(ptyPath, OPEN_FLAGS);
   } catch (err) {
-    // The domain stopped (pty gone) or QEMU holds it exclusively: what is on disk is the answer.
-    if (['ENOENT', 'EIO', 'EBUSY', 'EACCES'].includes((err as NodeJS.ErrnoException).code ?? '')) return;
+    if (GONE.has((err as NodeJS.ErrnoException).code ?? '')) return 0;
     throw err;
   }
+  const chunks: Buffer[] = [];
+  let total = 0;
   try {
-    const buffer = Buffer.alloc(64 * 1024);
+    // Non-blocking reads return at once, so reading synchronously costs no more than a memcpy.
+    const buffer = Buffer.allocUnsafe(64 * 1024);
     while (total < MAX_DRAIN_BYTES) {
       let n: number;
       try {
-        n = readSync(fd, buffer, 0, buffer.length, null);
+        n = readSync(fd, buffer, 0, Math.min(buffer.length, MAX_DRAIN_BYTES - total), null);
       } catch (err) {
-        if (['EAGAIN', 'EWOULDBLOCK', 'EIO'].includes((err as NodeJS.ErrnoException).code ?? '')) break;
+        if (EMPTY.has((err as NodeJS.ErrnoException).code ?? '')) break;
         throw err;
       }
       if (n === 0) break;
@@ -39,7 +49,9 @@ export async function drainPty(ptyPath: string, logFile: string): Promise<void> 
   } finally {
     closeSync(fd);
   }
-  if (total === 0) return;
-  await mkdir(dirname(logFile), { recursive: true });
-  await appendFile(logFile, Buffer.concat(chunks));
+  if (total > 0) {
+    await mkdir(dirname(logFile), { recursive: true });
+    await appendFile(logFile, Buffer.concat(chunks, total));
+  }
+  return total;
 }

@@ -1,36 +1,51 @@
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { readLogWindow, virtlogdRotation } from '../../console/read-log-window.ts';
 import type { ServerRef } from '../../contracts/messages.ts';
 import type { ServerState } from '../../contracts/records.ts';
-import { readLogWindow, virtlogdRotation } from '../../console/read-log-window.ts';
 import { VmconsoleError, isVmconsoleError } from '../../errors.ts';
 import type { DiscoveredServer, HypervisorDriver } from '../driver.ts';
 import { parseDomainXml, type DomainInfo } from './domain-xml.ts';
 import { drainPty } from './drain-pty.ts';
+import { listDomains, type ListedDomain } from './list-domains.ts';
 import { createVirsh, type Virsh } from './virsh.ts';
+import { watchEvents } from './watch-events.ts';
 
 export interface LibvirtDriverOptions {
+  /** libvirt connection URI, e.g. qemu:///system. */
   uri: string;
+  /** Directories console logs may be read from; anything else is refused. */
   roots: readonly string[];
-  /** Nova's instances path: where a pty without virtlogd is drained to `<uuid>/console.log`. */
+  /** Nova's instances path: a pty without a log is drained into `<instancesDir>/<uuid>/console.log`. */
   instancesDir: string;
   virshPath?: string;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+interface Cached {
+  info: DomainInfo;
+  /** The state the XML was fetched in, when known: a state change can change the XML. */
+  state: ServerState | undefined;
+}
+
 const UNASSIGNED = 'unassigned';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** dumpxml calls in flight during a listing: a host with hundreds of new domains must not fork hundreds of virsh. */
+const DUMPXML_CONCURRENCY = 8;
 
 /**
  * libvirt through virsh. Parsed domain XML is cached per domain and dropped on every libvirt
- * event (and whenever a listing shows a domain's state changed), so a console request on a
- * known domain costs no virsh call at all.
+ * event (and when a listing shows the domain's state changed), so a console request for a known
+ * domain costs no virsh call at all. A stopped domain still answers with the log on disk
+ * (Nova answers 404 there).
  */
 export class LibvirtDriver implements HypervisorDriver {
   readonly kind = 'libvirt' as const;
-  readonly #virsh: Virsh;
   readonly #options: LibvirtDriverOptions;
-  readonly #domains = new Map<string, { info: DomainInfo; state: ServerState | undefined }>();
+  readonly #virsh: Virsh;
+  readonly #cache = new Map<string, Cached>();
+  /** Bumped by every event, so XML fetched before an event is not cached after it. */
+  #generation = 0;
+  /** Drains of one pty run one after another, so appends keep the guest's byte order. */
+  readonly #drains = new Map<string, Promise<unknown>>();
 
   constructor(options: LibvirtDriverOptions) {
     this.#options = options;
@@ -38,90 +53,119 @@ export class LibvirtDriver implements HypervisorDriver {
   }
 
   async listServers(): Promise<DiscoveredServer[]> {
-    const uuids = async (filter: string) => (await this.#virsh(['list', filter, '--uuid'])).split('\n').map((s) => s.trim().toLowerCase()).filter((s) => UUID.test(s));
-    const [all, running, paused, shutoff] = await Promise.all([uuids('--all'), uuids('--state-running'), uuids('--state-paused'), uuids('--state-shutoff')]);
-    const stateOf = (uuid: string): ServerState =>
-      running.includes(uuid) ? 'active' : paused.includes(uuid) ? 'paused' : shutoff.includes(uuid) ? 'stopped' : 'unknown';
-    for (const uuid of this.#domains.keys()) if (!all.includes(uuid)) this.#domains.delete(uuid);
-    const servers: DiscoveredServer[] = [];
-    for (const uuid of all) {
-      const state = stateOf(uuid);
-      // A changed state can mean changed XML (a started domain gets its pty path and log).
-      if (this.#domains.get(uuid)?.state !== state) this.#domains.delete(uuid);
-      let info: DomainInfo;
-      try {
-        info = await this.#domain(uuid, state);
-      } catch (err) {
-        if (isVmconsoleError(err) && err.code === 'ServerNotFound') continue; // undefined meanwhile
-        throw err;
-      }
-      servers.push({
-        id: info.uuid,
-        name: info.nova?.name ?? info.name,
-        projectId: info.nova?.projectId ?? UNASSIGNED,
-        userId: info.nova?.userId ?? UNASSIGNED,
-        state,
-        instanceName: info.name,
-      });
-    }
-    return servers;
+    const domains = await listDomains(this.#virsh);
+    const present = new Set(domains.map((d) => d.uuid));
+    for (const uuid of this.#cache.keys()) if (!present.has(uuid)) this.#cache.delete(uuid);
+    const servers: (DiscoveredServer | undefined)[] = new Array(domains.length);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < domains.length; i = next++) servers[i] = await this.#discovered(domains[i]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(DUMPXML_CONCURRENCY, domains.length) }, worker));
+    return servers.filter((s): s is DiscoveredServer => s !== undefined);
   }
 
   async readConsoleLog(server: ServerRef, window: number): Promise<Buffer> {
-    const info = await this.#domain(server.id.toLowerCase());
+    const uuid = server.id.toLowerCase();
+    const cached = this.#cache.get(uuid);
+    if (!cached) return this.#read(await this.#fetch(uuid), window);
+    try {
+      const log = await this.#read(cached.info, window);
+      if (log.length > 0) return log;
+    } catch {
+      // Fall through: the cached location may be stale.
+    }
+    // Nothing at the cached location: the XML may have changed without an event reaching us
+    // (watch not running, or the change raced it). One fresh look settles it either way.
+    this.#cache.delete(uuid);
+    return this.#read(await this.#fetch(uuid), window);
+  }
+
+  watch(onChange: () => void, signal: AbortSignal): void {
+    watchEvents({
+      uri: this.#options.uri,
+      virshPath: this.#options.virshPath ?? 'virsh',
+      signal,
+      onEvent: () => {
+        this.#generation++;
+        this.#cache.clear();
+      },
+      onChange,
+    });
+  }
+
+  async #discovered(domain: ListedDomain): Promise<DiscoveredServer | undefined> {
+    const cached = this.#cache.get(domain.uuid);
+    let info = cached && cached.state === domain.state ? cached.info : undefined;
+    if (!info) {
+      const generation = this.#generation;
+      let xml: string;
+      try {
+        xml = await this.#dumpxml(domain.uuid);
+      } catch (err) {
+        if (isVmconsoleError(err) && err.code === 'ServerNotFound') return undefined; // undefined since the listing
+        throw err; // libvirt itself failed: no partial inventory
+      }
+      try {
+        info = this.#remember(domain.uuid, xml, domain.state, generation);
+      } catch (err) {
+        if (!isVmconsoleError(err)) throw err;
+        // XML vmconsole cannot read: the domain stays visible to admins under its libvirt name.
+        info = { uuid: domain.uuid, name: domain.name, console: { kind: 'none' } };
+      }
+    }
+    return {
+      id: domain.uuid,
+      name: info.nova?.name ?? info.name,
+      projectId: info.nova?.projectId ?? UNASSIGNED,
+      userId: info.nova?.userId ?? UNASSIGNED,
+      state: domain.state,
+      instanceName: info.name,
+    };
+  }
+
+  async #fetch(uuid: string): Promise<DomainInfo> {
+    const generation = this.#generation;
+    return this.#remember(uuid, await this.#dumpxml(uuid), undefined, generation);
+  }
+
+  /** `dumpxml` answers for inactive domains too: their log stays readable. */
+  async #dumpxml(uuid: string): Promise<string> {
+    if (!UUID.test(uuid)) throw new VmconsoleError('ServerNotFound', 'not a libvirt domain UUID');
+    return this.#virsh(['dumpxml', uuid]);
+  }
+
+  /** Parses and caches, unless an event came since the XML was asked for. */
+  #remember(uuid: string, xml: string, state: ServerState | undefined, generation: number): DomainInfo {
+    const info = parseDomainXml(xml);
+    if (info.uuid !== uuid) throw new VmconsoleError('Internal', `virsh dumpxml ${uuid} returned domain ${info.uuid}`);
+    if (generation === this.#generation) this.#cache.set(uuid, { info, state });
+    return info;
+  }
+
+  async #read(info: DomainInfo, window: number): Promise<Buffer> {
     const where = info.console;
     switch (where.kind) {
       case 'none':
-        throw new VmconsoleError('NoConsole', `Instance ${server.id} has no console.`);
+        throw new VmconsoleError('NoConsole', 'server has no console');
       case 'file':
         return readLogWindow(virtlogdRotation(where.path), window, this.#options.roots);
       case 'pty': {
         const drained = join(this.#options.instancesDir, info.uuid, 'console.log');
-        if (where.ptyPath) await drainPty(where.ptyPath, drained);
-        return readLogWindow(virtlogdRotation(drained), window, this.#options.roots);
+        if (where.ptyPath !== undefined) await this.#drain(info.uuid, where.ptyPath, drained);
+        return readLogWindow([drained], window, this.#options.roots);
       }
     }
   }
 
-  watch(onChange: () => void, signal: AbortSignal): void {
-    let timer: NodeJS.Timeout | undefined;
-    let backoffMs = 1_000;
-    const changed = () => {
-      this.#domains.clear();
-      clearTimeout(timer);
-      timer = setTimeout(onChange, 150);
-    };
-    const follow = () => {
-      if (signal.aborted) return;
-      const child = spawn(this.#options.virshPath ?? 'virsh', ['-q', '-c', this.#options.uri, 'event', '--all', '--loop'], {
-        stdio: ['ignore', 'pipe', 'ignore'],
-        env: { ...process.env, LANG: 'C', LC_ALL: 'C' },
-      });
-      const stop = () => child.kill();
-      signal.addEventListener('abort', stop, { once: true });
-      createInterface({ input: child.stdout }).on('line', (line) => {
-        backoffMs = 1_000;
-        if (line.trim()) changed();
-      });
-      child.on('error', () => undefined);
-      child.on('close', () => {
-        signal.removeEventListener('abort', stop);
-        if (signal.aborted) return;
-        // Events may have been missed while the subscription was down: resync, then follow again.
-        changed();
-        setTimeout(follow, backoffMs);
-        backoffMs = Math.min(backoffMs * 2, 30_000);
-      });
-    };
-    follow();
-  }
-
-  async #domain(uuid: string, state?: ServerState): Promise<DomainInfo> {
-    const cached = this.#domains.get(uuid);
-    if (cached) return cached.info;
-    if (!UUID.test(uuid)) throw new VmconsoleError('ServerNotFound', 'not a libvirt domain UUID');
-    const info = parseDomainXml(await this.#virsh(['dumpxml', uuid]));
-    this.#domains.set(uuid, { info, state });
-    return info;
+  async #drain(uuid: string, ptyPath: string, logFile: string): Promise<void> {
+    const previous = this.#drains.get(uuid) ?? Promise.resolve();
+    const current = previous.catch(() => undefined).then(() => drainPty(ptyPath, logFile));
+    this.#drains.set(uuid, current);
+    try {
+      await current;
+    } finally {
+      if (this.#drains.get(uuid) === current) this.#drains.delete(uuid);
+    }
   }
 }
