@@ -1,0 +1,131 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { NOVA_NAMESPACE, parseDomainXml } from '../../../lib/hypervisors/libvirt/domain-xml.ts';
+import { VmconsoleError } from '../../../lib/errors.ts';
+
+const FIXTURES = fileURLToPath(new URL('../../fixtures/libvirt-xml/', import.meta.url));
+const fixture = (name: string) => readFileSync(join(FIXTURES, name), 'utf8');
+const LOGS = '/tmp/vmconsole-libvirt-Tm4Zyw/logs';
+const NOVA_OWNER = { name: 'web-1', userId: '0f9e8d7c6b5a49382716f5e4d3c2b1a0', projectId: 'a1b2c3d4e5f60718293a4b5c6d7e8f90' };
+
+const thrown = (fn: () => unknown): VmconsoleError => {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(VmconsoleError);
+    return err as VmconsoleError;
+  }
+  throw new Error('expected a VmconsoleError');
+};
+
+describe('parseDomainXml on XML captured from real libvirt', () => {
+  it('live Nova-style pty with virtlogd: Nova metadata and the virtlogd log, not the pty', () => {
+    expect(parseDomainXml(fixture('live-pty-virtlogd-nova.xml'))).toEqual({
+      uuid: '419baf39-1747-4e29-a0f7-a4477441c2e2',
+      name: 'xml-pty-virtlogd-nova',
+      nova: NOVA_OWNER,
+      console: { kind: 'file', path: `${LOGS}/pty.log` },
+    });
+  });
+
+  it('inactive pty with virtlogd (no pty path yet): still the log file', () => {
+    expect(parseDomainXml(fixture('inactive-pty-virtlogd-nova.xml'))).toEqual({
+      uuid: '1eefd4dd-c4a5-408c-b6e7-5dd30d181e40',
+      name: 'xml-stopped',
+      nova: NOVA_OWNER,
+      console: { kind: 'file', path: `${LOGS}/stopped.log` },
+    });
+  });
+
+  it('tcp console: its log file', () => {
+    const info = parseDomainXml(fixture('live-tcp-log.xml'));
+    expect(info.console).toEqual({ kind: 'file', path: `${LOGS}/tcp.log` });
+    expect(info.nova).toBeUndefined();
+  });
+
+  it('file console: its source path', () => {
+    expect(parseDomainXml(fixture('live-file.xml'))).toEqual({
+      uuid: '028a25a6-337c-4981-bfd0-ee4768b8d12a',
+      name: 'xml-file',
+      console: { kind: 'file', path: `${LOGS}/file.log` },
+    });
+  });
+
+  it('no console element: none', () => {
+    expect(parseDomainXml(fixture('live-no-console.xml')).console).toEqual({ kind: 'none' });
+  });
+});
+
+describe('parseDomainXml on handmade XML', () => {
+  const domain = (inner: string, attrs = '') => `<domain type='qemu'${attrs}><name>instance-0000002a</name><uuid>AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE</uuid>${inner}</domain>`;
+  const novaBlock = (prefix: string, ns = NOVA_NAMESPACE, declare = true) =>
+    `<${prefix}:instance${declare ? ` xmlns:${prefix}="${ns}"` : ''}><${prefix}:name>db &amp; cache</${prefix}:name>`
+    + `<${prefix}:owner><${prefix}:user uuid="user-1">alice</${prefix}:user><${prefix}:project uuid="proj-1">demo</${prefix}:project></${prefix}:owner></${prefix}:instance>`;
+
+  it('finds Nova metadata by namespace URI whatever the prefix, and lower-cases the UUID', () => {
+    const info = parseDomainXml(domain(`<metadata>${novaBlock('os')}</metadata>`));
+    expect(info).toMatchObject({ uuid: 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee', name: 'instance-0000002a' });
+    expect(info.nova).toEqual({ name: 'db & cache', userId: 'user-1', projectId: 'proj-1' });
+  });
+
+  it('accepts the namespace declared on an ancestor', () => {
+    const info = parseDomainXml(domain(`<metadata xmlns:n="${NOVA_NAMESPACE}">${novaBlock('n', NOVA_NAMESPACE, false)}</metadata>`));
+    expect(info.nova?.projectId).toBe('proj-1');
+  });
+
+  it('ignores a nova-prefixed block in another namespace: the prefix alone proves nothing', () => {
+    const info = parseDomainXml(domain(`<metadata>${novaBlock('nova', 'http://example.com/not-nova')}</metadata>`));
+    expect(info.nova).toBeUndefined();
+    expect(info.name).toBe('instance-0000002a');
+  });
+
+  it('ignores incomplete Nova metadata (no owner)', () => {
+    const xml = domain(`<metadata><nova:instance xmlns:nova="${NOVA_NAMESPACE}"><nova:name>x</nova:name></nova:instance></metadata>`);
+    expect(parseDomainXml(xml).nova).toBeUndefined();
+  });
+
+  it('takes the first usable console in Nova order, whatever the document order', () => {
+    const xml = domain(`<devices><console type='pty'><source path='/dev/pts/4'/></console><console type='tcp'><log file='/l/tcp.log'/></console>`
+      + `<console type='file'><source path='/l/file.log'/></console></devices>`);
+    expect(parseDomainXml(xml).console).toEqual({ kind: 'file', path: '/l/file.log' });
+  });
+
+  it('decodes character references in paths and names', () => {
+    const xml = domain(`<devices><console type='file'><source path='/l/a&amp;b&#x20;c&#46;log'/></console></devices>`);
+    expect(parseDomainXml(xml).console).toEqual({ kind: 'file', path: '/l/a&b c.log' });
+  });
+
+  it('refuses a billion-laughs DOCTYPE before parsing, fast and with nothing expanded', () => {
+    const lol = ['<!ENTITY lol0 "lol">', ...Array.from({ length: 9 }, (_, i) => `<!ENTITY lol${i + 1} "${`&lol${i};`.repeat(10)}">`)].join('');
+    const xml = `<?xml version="1.0"?><!DOCTYPE domain [${lol}]><domain><name>&lol9;</name><uuid>&lol9;</uuid></domain>`;
+    const started = performance.now();
+    const err = thrown(() => parseDomainXml(xml));
+    expect(performance.now() - started).toBeLessThan(50);
+    expect(err.code).toBe('Internal');
+    expect(err.message).toBe('domain XML with a DOCTYPE is refused');
+  });
+
+  it('refuses an external entity (file disclosure) before parsing', () => {
+    const xml = `<!DOCTYPE domain [<!ENTITY secret SYSTEM "file:///etc/passwd">]><domain><name>&secret;</name><uuid>x</uuid></domain>`;
+    expect(thrown(() => parseDomainXml(xml)).message).toBe('domain XML with a DOCTYPE is refused');
+    expect(thrown(() => parseDomainXml(xml.replace('DOCTYPE', 'doctype'))).code).toBe('Internal');
+  });
+
+  it('leaves an undeclared entity reference as written', () => {
+    expect(parseDomainXml(domain('').replace('instance-0000002a', 'a&secret;b')).name).toBe('a&secret;b');
+  });
+
+  it('malformed XML -> Internal with the line of the fault', () => {
+    const err = thrown(() => parseDomainXml("<domain type='qemu'>\n<name>x</name>\n<uuid>y</domain>"));
+    expect(err.code).toBe('Internal');
+    expect(err.message).toMatch(/^malformed domain XML \(line \d+\): /);
+  });
+
+  it('XML that is not a domain, or lacks a name or UUID -> Internal', () => {
+    expect(thrown(() => parseDomainXml('<network><name>x</name></network>')).message).toMatch(/no <domain>/);
+    expect(thrown(() => parseDomainXml('<domain><name>x</name></domain>')).message).toMatch(/no <uuid> or <name>/);
+    expect(thrown(() => parseDomainXml('')).code).toBe('Internal');
+  });
+});
