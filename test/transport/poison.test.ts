@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { PROTOCOL_VERSION } from '../../lib/contracts/messages.ts';
+import { MAX_RECEIVES_BEFORE_DLQ } from '../../lib/transport/host-queue.ts';
+import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
+import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
+import { consoleRequest, queueDepth, sendRaw, startHost, waitFor, type HostUnderTest } from './transport-fixture.ts';
+
+let aws: LocalAws;
+let host: HostUnderTest;
+let handled = 0;
+const poison: Array<{ messageId: string; reason: string }> = [];
+
+beforeAll(async () => {
+  aws = await startLocalAws();
+  host = await startHost(aws, 'poison-host', {
+    handle: async (request) => {
+      handled += 1;
+      return { output: request.server.id };
+    },
+  });
+  host.consumer.on('poison', (e) => poison.push(e));
+});
+afterAll(async () => {
+  await host?.consumer.stop();
+  await aws?.stop();
+});
+
+it('never answers nor deletes poison, leaves it to redrive into the DLQ, and keeps serving good requests', async () => {
+  const prefix = host.replyQueueUrlPrefix;
+  const account = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+  // A queue an attacker would like the agent to write into: same account, outside the reply prefix.
+  const { QueueUrl: victim } = await aws.sqs.send(new CreateQueueCommand({ QueueName: 'vmconsole-test-host-victim' }));
+  const { QueueUrl: ownReply } = await aws.sqs.send(new CreateQueueCommand({ QueueName: `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}legit-${randomUUID()}` }));
+  const good = JSON.stringify(consoleRequest());
+  const deadline = Date.now() + 60_000;
+  const cases: Array<[string, string, { correlationId?: string; replyTo?: string; deadline?: number }]> = [
+    ['not JSON', '{"v":1,', { correlationId: randomUUID(), replyTo: ownReply!, deadline }],
+    ['wrong schema', JSON.stringify({ v: PROTOCOL_VERSION, kind: 'console.output', server: { id: 'nope' }, length: null }), { correlationId: randomUUID(), replyTo: ownReply!, deadline }],
+    ['unknown protocol version', JSON.stringify({ ...consoleRequest(), v: 2 }), { correlationId: randomUUID(), replyTo: ownReply!, deadline }],
+    ['no correlationId', good, { replyTo: ownReply!, deadline }],
+    ['no replyTo', good, { correlationId: randomUUID(), deadline }],
+    ['no deadline', good, { correlationId: randomUUID(), replyTo: ownReply! }],
+    ['other account', good, { correlationId: randomUUID(), replyTo: ownReply!.replace('/000000000000/', '/111111111111/'), deadline }],
+    ['same account, outside the prefix', good, { correlationId: randomUUID(), replyTo: victim!, deadline }],
+    ['prefix itself', good, { correlationId: randomUUID(), replyTo: prefix, deadline }],
+    ['dot-dot', good, { correlationId: randomUUID(), replyTo: `${prefix}x/../vmconsole-test-host-victim`, deadline }],
+    ['query string', good, { correlationId: randomUUID(), replyTo: `${ownReply}?Action=SendMessage`, deadline }],
+    ['userinfo', good, { correlationId: randomUUID(), replyTo: ownReply!.replace('http://', 'http://evil@'), deadline }],
+    ['other host', good, { correlationId: randomUUID(), replyTo: ownReply!.replace(/^http:\/\/[^/]+/, 'http://sqs.us-east-1.evil.example'), deadline }],
+    ['host suffix trick', good, { correlationId: randomUUID(), replyTo: ownReply!.replace(/^(http:\/\/[^/:]+)/, '$1.evil.example'), deadline }],
+  ];
+  for (const [, body, attributes] of cases) await sendRaw(aws.sqs, host.queueUrl, body, attributes);
+
+  // A good request sent after all the poison is answered at once.
+  const channel = new ReplyChannel({ sqs: aws.sqs, namePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX! });
+  const started = Date.now();
+  const request = consoleRequest();
+  expect(await channel.request(host.queueUrl, request, Date.now() + 5_000)).toEqual({ v: PROTOCOL_VERSION, ok: true, result: { output: request.server.id } });
+  expect(Date.now() - started).toBeLessThan(1_000);
+  await channel.close();
+
+  await waitFor(async () => (await queueDepth(aws.sqs, host.dlqUrl)) === cases.length, 25_000, 'every poison message to reach the DLQ');
+  expect(await queueDepth(aws.sqs, host.queueUrl)).toBe(0);
+  expect(handled).toBe(1);
+  expect(await queueDepth(aws.sqs, victim!)).toBe(0);
+  expect(await queueDepth(aws.sqs, ownReply!)).toBe(0);
+  // Each one was looked at maxReceiveCount times, then SQS moved it.
+  expect(poison).toHaveLength(cases.length * MAX_RECEIVES_BEFORE_DLQ);
+});
+
+it('provisions the host queue with redrive to its DLQ, idempotently', async () => {
+  const { Attributes = {} } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: host.queueUrl, AttributeNames: ['All'] }));
+  const { Attributes: dlq = {} } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: host.dlqUrl, AttributeNames: ['All'] }));
+  expect(JSON.parse(Attributes.RedrivePolicy!)).toEqual({ deadLetterTargetArn: dlq.QueueArn, maxReceiveCount: MAX_RECEIVES_BEFORE_DLQ });
+  expect(Attributes).toMatchObject({ ReceiveMessageWaitTimeSeconds: '20', MessageRetentionPeriod: '300' });
+  expect(dlq.MessageRetentionPeriod).toBe(String(14 * 24 * 3600));
+  expect(host.queueUrl.endsWith('/vmconsole-test-host-poison-host')).toBe(true);
+  expect(host.dlqUrl.endsWith('/vmconsole-test-host-poison-host-dlq')).toBe(true);
+  const again = await startHost(aws, 'poison-host', { handle: async () => ({}) });
+  await again.consumer.stop();
+  expect([again.queueUrl, again.dlqUrl]).toEqual([host.queueUrl, host.dlqUrl]);
+});

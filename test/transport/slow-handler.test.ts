@@ -1,0 +1,71 @@
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { HostConsumer } from '../../lib/transport/host-consumer.ts';
+import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
+import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
+import { consoleRequest, queueDepth, sleep, waitFor } from './transport-fixture.ts';
+
+let aws: LocalAws;
+beforeAll(async () => {
+  aws = await startLocalAws();
+});
+afterAll(async () => {
+  await aws?.stop();
+});
+
+it('keeps a slow request hidden while it runs, so it is processed once', async () => {
+  const { QueueUrl: queueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: 'vmconsole-test-host-slow', Attributes: { VisibilityTimeout: '2' } }));
+  let calls = 0;
+  const duplicates: unknown[] = [];
+  const consumer = new HostConsumer({
+    sqs: aws.sqs,
+    queueUrl: queueUrl!,
+    replyQueueUrlPrefix: queueUrl!.replace(/[^/]+$/, aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!),
+    visibilityTimeoutS: 2,
+    handle: async (request) => {
+      calls += 1;
+      await sleep(5_000);
+      return { output: request.server.id };
+    },
+  });
+  consumer.on('duplicate', (e) => duplicates.push(e));
+  consumer.start();
+  const channel = new ReplyChannel({ sqs: aws.sqs, namePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX! });
+  try {
+    const request = consoleRequest();
+    expect(await channel.request(queueUrl!, request, Date.now() + 10_000)).toMatchObject({ ok: true, result: { output: request.server.id } });
+    expect(calls).toBe(1);
+    // Without the extension it would have come back after 2 s and been seen again.
+    expect(duplicates).toEqual([]);
+    await waitFor(async () => (await queueDepth(aws.sqs, queueUrl!)) === 0, 5_000, 'the request to be deleted');
+  } finally {
+    await channel.close();
+    await consumer.stop();
+  }
+});
+
+it('stop() lets the work in flight finish and deletes it', async () => {
+  const { QueueUrl: queueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: 'vmconsole-test-host-drain' }));
+  let finished = false;
+  const consumer = new HostConsumer({
+    sqs: aws.sqs,
+    queueUrl: queueUrl!,
+    replyQueueUrlPrefix: queueUrl!.replace(/[^/]+$/, aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!),
+    handle: async (request) => {
+      await sleep(500);
+      finished = true;
+      return { output: request.server.id };
+    },
+  });
+  const started = new Promise<void>((resolve) => consumer.prependListener('replied', () => resolve()));
+  consumer.start();
+  const channel = new ReplyChannel({ sqs: aws.sqs, namePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX! });
+  const reply = channel.request(queueUrl!, consoleRequest(), Date.now() + 10_000);
+  await sleep(200);
+  await consumer.stop();
+  expect(finished).toBe(true);
+  await started;
+  await expect(reply).resolves.toMatchObject({ ok: true });
+  expect(await queueDepth(aws.sqs, queueUrl!)).toBe(0);
+  await channel.close();
+});
