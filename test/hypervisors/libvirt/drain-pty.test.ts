@@ -1,0 +1,114 @@
+/**
+ * drainPty against a REAL pseudo-terminal, the way QEMU exposes a guest serial console: a Python
+ * child opens a pty pair, puts it in raw mode (as QEMU does, so bytes pass unchanged and reads
+ * are not line-buffered), writes the "guest output" we send it to the master side, and waits
+ * until the kernel has made it readable on the slave side (/dev/pts/N), which is what the
+ * domain XML names and what the driver drains.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface, type Interface } from 'node:readline';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { drainPty } from '../../../lib/hypervisors/libvirt/drain-pty.ts';
+import { VmconsoleError } from '../../../lib/errors.ts';
+
+const GUEST = `
+import os, pty, select, sys, tty
+master, slave = pty.openpty()
+tty.setraw(slave)
+print(os.ttyname(slave), flush=True)
+for line in sys.stdin:
+    os.write(master, bytes.fromhex(line.strip()))
+    select.select([slave], [], [], 2)
+    print('written', flush=True)
+`;
+
+interface FakeGuest {
+  ptyPath: string;
+  print(data: Buffer | string): Promise<void>;
+  exit(): Promise<void>;
+}
+
+async function startGuest(): Promise<FakeGuest> {
+  const child: ChildProcessWithoutNullStreams = spawn('python3', ['-c', GUEST]);
+  const lines: Interface = createInterface({ input: child.stdout });
+  const iterator = lines[Symbol.asyncIterator]();
+  const nextLine = async () => {
+    const { value, done } = await iterator.next();
+    if (done) throw new Error('fake guest exited');
+    return value as string;
+  };
+  const ptyPath = await nextLine();
+  return {
+    ptyPath,
+    async print(data) {
+      child.stdin.write(`${Buffer.from(data).toString('hex')}\n`);
+      expect(await nextLine()).toBe('written');
+    },
+    async exit() {
+      const exited = new Promise((resolve) => child.once('close', resolve));
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
+
+describe('drainPty on a real pty', () => {
+  let dir: string;
+  let guest: FakeGuest;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vmconsole-drain-'));
+    guest = await startGuest();
+  });
+  afterEach(async () => {
+    await guest.exit();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('appends what the pty holds to the log (creating its directory), byte for byte', async () => {
+    expect(guest.ptyPath).toMatch(/^\/dev\/pts\/\d+$/);
+    const log = join(dir, 'instances', 'uuid-1', 'console.log');
+    const boot = Buffer.concat([Buffer.from('Linux version 6.1\r\n\x1b[0m'), Buffer.from(Array.from({ length: 256 }, (_, i) => i))]);
+    await guest.print(boot);
+    expect(await drainPty(guest.ptyPath, log)).toBe(boot.length);
+    expect((await readFile(log)).equals(boot)).toBe(true);
+
+    await guest.print('Kernel panic - not syncing\r\n');
+    expect(await drainPty(guest.ptyPath, log)).toBe(28);
+    expect((await readFile(log)).subarray(boot.length).toString()).toBe('Kernel panic - not syncing\r\n');
+  });
+
+  it('an empty pty returns at once (never blocks) and writes nothing', async () => {
+    const log = join(dir, 'empty', 'console.log');
+    const started = performance.now();
+    expect(await drainPty(guest.ptyPath, log)).toBe(0);
+    expect(performance.now() - started).toBeLessThan(200);
+    await expect(stat(log)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('what was drained is gone from the pty: a second drain appends only new output', async () => {
+    const log = join(dir, 'console.log');
+    await guest.print('one\n');
+    await drainPty(guest.ptyPath, log);
+    expect(await drainPty(guest.ptyPath, log)).toBe(0);
+    await guest.print('two\n');
+    await drainPty(guest.ptyPath, log);
+    expect(await readFile(log, 'utf8')).toBe('one\ntwo\n');
+  });
+
+  it('a pty that no longer exists (domain stopped) drains nothing and does not throw', async () => {
+    const log = join(dir, 'console.log');
+    expect(await drainPty('/dev/pts/999999', log)).toBe(0);
+    await expect(stat(log)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('refuses anything that is not /dev/pts/N: domain XML must not pick what the agent reads', async () => {
+    for (const path of ['/etc/passwd', '/dev/tty', '/dev/pts/../../etc/shadow', '/dev/pts/ptmx', 'relative/1']) {
+      const err = await drainPty(path, join(dir, 'console.log')).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(VmconsoleError);
+      expect((err as VmconsoleError).code).toBe('Forbidden');
+    }
+  });
+});
