@@ -1,4 +1,5 @@
-import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand, SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { isQueueNameTaken } from './sqs-errors.ts';
 
 export const MAX_RECEIVES_BEFORE_DLQ = 3;
 /**
@@ -15,20 +16,28 @@ export function hostQueueName(prefix: string, host: string): string {
 /**
  * A host's request queue and its dead-letter queue. Console requests are worthless after a few
  * minutes (short retention); a message that fails three receives (poison) goes to the DLQ,
- * kept for two weeks for inspection.
+ * kept for two weeks for inspection. Queues made under older settings are brought up to date.
  */
 export async function ensureHostQueue(sqs: SQSClient, { prefix, host }: { prefix: string; host: string }): Promise<{ queueUrl: string; dlqUrl: string }> {
   const name = hostQueueName(prefix, host);
-  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq`, Attributes: { MessageRetentionPeriod: String(14 * 24 * 3600) } }));
-  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl!, AttributeNames: ['QueueArn'] }));
-  const queue = await sqs.send(new CreateQueueCommand({
-    QueueName: name,
-    Attributes: {
-      VisibilityTimeout: String(HOST_QUEUE_VISIBILITY_S),
-      ReceiveMessageWaitTimeSeconds: '20',
-      MessageRetentionPeriod: '300',
-      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes!.QueueArn, maxReceiveCount: MAX_RECEIVES_BEFORE_DLQ }),
-    },
-  }));
-  return { queueUrl: queue.QueueUrl!, dlqUrl: dlq.QueueUrl! };
+  const dlqUrl = await createOrUpdateQueue(sqs, `${name}-dlq`, { MessageRetentionPeriod: String(14 * 24 * 3600) });
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }));
+  const queueUrl = await createOrUpdateQueue(sqs, name, {
+    VisibilityTimeout: String(HOST_QUEUE_VISIBILITY_S),
+    ReceiveMessageWaitTimeSeconds: '20',
+    MessageRetentionPeriod: '300',
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes!.QueueArn, maxReceiveCount: MAX_RECEIVES_BEFORE_DLQ }),
+  });
+  return { queueUrl, dlqUrl };
+}
+
+async function createOrUpdateQueue(sqs: SQSClient, QueueName: string, Attributes: Record<string, string>): Promise<string> {
+  try {
+    return (await sqs.send(new CreateQueueCommand({ QueueName, Attributes }))).QueueUrl!;
+  } catch (err) {
+    if (!isQueueNameTaken(err)) throw err;
+    const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName }));
+    await sqs.send(new SetQueueAttributesCommand({ QueueUrl, Attributes }));
+    return QueueUrl!;
+  }
 }

@@ -6,6 +6,12 @@ export function isMissingQueue(err: unknown): boolean {
   return name === 'QueueDoesNotExist' || name === 'AWS.SimpleQueueService.NonExistentQueue' || name === 'NonExistentQueue';
 }
 
+/** CreateQueue refused: the name exists with other attributes (SQS's error name varies by protocol). */
+export function isQueueNameTaken(err: unknown): boolean {
+  const name = (err as { name?: string } | undefined)?.name ?? '';
+  return name.endsWith('QueueNameExists') || name.endsWith('QueueAlreadyExists');
+}
+
 /** Everything else from SQS is, for our callers, "the transport is unavailable right now". */
 export function transportUnavailable(err: unknown, doing: string): VmconsoleError {
   const reason = err instanceof Error ? err.message : String(err);

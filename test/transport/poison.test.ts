@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '../../lib/contracts/messages.ts';
 import { MAX_RECEIVES_BEFORE_DLQ } from '../../lib/transport/host-queue.ts';
@@ -70,15 +70,3 @@ it('never answers nor deletes poison, leaves it to redrive into the DLQ, and kee
   expect(poison).toHaveLength(cases.length * MAX_RECEIVES_BEFORE_DLQ);
 });
 
-it('provisions the host queue with redrive to its DLQ, idempotently', async () => {
-  const { Attributes = {} } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: host.queueUrl, AttributeNames: ['All'] }));
-  const { Attributes: dlq = {} } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: host.dlqUrl, AttributeNames: ['All'] }));
-  expect(JSON.parse(Attributes.RedrivePolicy!)).toEqual({ deadLetterTargetArn: dlq.QueueArn, maxReceiveCount: MAX_RECEIVES_BEFORE_DLQ });
-  expect(Attributes).toMatchObject({ ReceiveMessageWaitTimeSeconds: '20', MessageRetentionPeriod: '300' });
-  expect(dlq.MessageRetentionPeriod).toBe(String(14 * 24 * 3600));
-  expect(host.queueUrl.endsWith('/vmconsole-test-host-poison-host')).toBe(true);
-  expect(host.dlqUrl.endsWith('/vmconsole-test-host-poison-host-dlq')).toBe(true);
-  const again = await startHost(aws, 'poison-host', { handle: async () => ({}) });
-  await again.consumer.stop();
-  expect([again.queueUrl, again.dlqUrl]).toEqual([host.queueUrl, host.dlqUrl]);
-});
