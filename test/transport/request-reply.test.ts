@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CreateQueueCommand, ListQueuesCommand, ListQueueTagsCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteQueueCommand, ListQueuesCommand, ListQueueTagsCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ATTR, PROTOCOL_VERSION, type AgentRequest } from '../../lib/contracts/messages.ts';
 import { VmconsoleError } from '../../lib/errors.ts';
@@ -83,6 +83,25 @@ describe('request and reply', () => {
   it('answers HostDown when the host has no queue', async () => {
     const missing = host.queueUrl.replace(/[^/]+$/, 'vmconsole-test-host-nobody');
     await expect(channel().request(missing, request(), Date.now() + 5_000)).rejects.toMatchObject({ code: 'HostDown' });
+  });
+});
+
+describe('a lost reply queue', () => {
+  it('fails the requests that named it at once and replies on a freshly named queue afterwards', async () => {
+    const prefix = `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}lost-${randomUUID().slice(0, 8)}-`;
+    const c = channel(prefix);
+    await c.request(host.queueUrl, request(), Date.now() + 5_000);
+    const listed = async () => (await aws.sqs.send(new ListQueuesCommand({ QueueNamePrefix: prefix }))).QueueUrls ?? [];
+    const [original] = await listed();
+    await aws.sqs.send(new DeleteQueueCommand({ QueueUrl: original! }));
+
+    const started = Date.now();
+    await expect(c.request(host.queueUrl, request(), Date.now() + 5_000)).rejects.toMatchObject({ code: 'TransportUnavailable' });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(await c.request(host.queueUrl, request(), Date.now() + 5_000)).toMatchObject({ ok: true });
+    const now = await listed();
+    expect(now).toHaveLength(1);
+    expect(now[0]).not.toBe(original);
   });
 });
 
