@@ -1,10 +1,16 @@
 import { closeSync, constants, openSync, readSync } from 'node:fs';
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { VmconsoleError } from '../../errors.ts';
 
 /** Per call: a guest that printed more since the last read loses its oldest output, as in Nova. */
 export const MAX_DRAIN_BYTES = 1024 * 1024;
+/**
+ * Nova lets the drained file grow without end. Past this size it is rotated the way virtlogd
+ * rotates (`console.log` -> `console.log.0`), so the usual rotated-log reader still finds the
+ * last window and the disk holds at most twice this.
+ */
+export const MAX_DRAINED_LOG_BYTES = 2 * 1024 * 1024;
 
 // O_NONBLOCK: an empty pty answers EAGAIN instead of blocking the agent; O_NOCTTY: the agent must
 // never acquire the guest's pty as its controlling terminal.
@@ -16,11 +22,11 @@ const EMPTY = new Set(['EAGAIN', 'EWOULDBLOCK', 'EIO']);
 
 /**
  * Nova's pty path without virtlogd: take what the pty holds right now, without blocking, and
- * append it to `logFile` (the instance's console.log), which is then read like any log. Returns
+ * append it to `logFile` (the instance's console.log), which is then read like any virtlogd log. Returns
  * the number of bytes drained. Only /dev/pts/N is opened: domain XML must not make the agent a
  * reader of arbitrary devices.
  */
-export async function drainPty(ptyPath: string, logFile: string): Promise<number> {
+export async function drainPty(ptyPath: string, logFile: string, maxLogBytes = MAX_DRAINED_LOG_BYTES): Promise<number> {
   if (!PTY_PATH.test(ptyPath)) throw new VmconsoleError('Forbidden', `console pty ${ptyPath} is not a pseudo-terminal`);
   let fd: number;
   try {
@@ -51,6 +57,8 @@ export async function drainPty(ptyPath: string, logFile: string): Promise<number
   }
   if (total > 0) {
     await mkdir(dirname(logFile), { recursive: true });
+    const size = await stat(logFile).then((st) => st.size, () => 0);
+    if (size > 0 && size + total > maxLogBytes) await rename(logFile, `${logFile}.0`);
     await appendFile(logFile, Buffer.concat(chunks, total));
   }
   return total;

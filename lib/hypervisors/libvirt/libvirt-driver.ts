@@ -153,7 +153,7 @@ export class LibvirtDriver implements HypervisorDriver {
       case 'pty': {
         const drained = join(this.#options.instancesDir, info.uuid, 'console.log');
         if (where.ptyPath !== undefined) await this.#drain(info.uuid, where.ptyPath, drained);
-        return readLogWindow([drained], window, this.#options.roots);
+        return readLogWindow(virtlogdRotation(drained), window, this.#options.roots);
       }
     }
   }

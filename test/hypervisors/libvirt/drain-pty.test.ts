@@ -80,6 +80,16 @@ describe('drainPty on a real pty', () => {
     expect((await readFile(log)).subarray(boot.length).toString()).toBe('Kernel panic - not syncing\r\n');
   });
 
+  it('rotates the drained file like virtlogd once it would pass its size limit', async () => {
+    const log = join(dir, 'console.log');
+    await guest.print('0123456789');
+    await drainPty(guest.ptyPath, log, 16);
+    await guest.print('abcdefghij');
+    await drainPty(guest.ptyPath, log, 16);
+    expect(await readFile(`${log}.0`, 'utf8')).toBe('0123456789');
+    expect(await readFile(log, 'utf8')).toBe('abcdefghij');
+  });
+
   it('an empty pty returns at once (never blocks) and writes nothing', async () => {
     const log = join(dir, 'empty', 'console.log');
     const started = performance.now();

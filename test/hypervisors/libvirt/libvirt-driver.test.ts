@@ -135,9 +135,10 @@ describe('LibvirtDriver on libvirt test driver', () => {
 
   it('an inactive pty console without a log reads what Nova drained to <instancesDir>/<uuid>/console.log', async () => {
     await mkdir(join(instances, uuid(1)), { recursive: true });
+    await writeFile(join(instances, uuid(1), 'console.log.0'), 'rotated\n');
     await writeFile(join(instances, uuid(1), 'console.log'), 'drained earlier\n');
     await define([{ name: 'g', uuid: uuid(1), runstate: 5, console: ptyOnly }]);
-    expect((await driver().readConsoleLog(ref(uuid(1)), 100)).toString()).toBe('drained earlier\n');
+    expect((await driver().readConsoleLog(ref(uuid(1)), 100)).toString()).toBe('rotated\ndrained earlier\n');
   });
 
   it('no console -> NoConsole; unknown domain -> ServerNotFound', async () => {
