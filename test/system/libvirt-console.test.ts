@@ -107,6 +107,16 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
     }
     expect((await output(id, { length: 5 }, `${user}:${project}`)).split('\n')).toHaveLength(5);
 
+    // For the record (printed, not asserted): one request against a running real guest.
+    const samples: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      await output(id, { length: 20 }, `${user}:${project}`);
+      samples.push(performance.now() - t0);
+    }
+    samples.sort((a, b) => a - b);
+    console.log(`console request against a running libvirt guest: median of 20 = ${((samples[9]! + samples[10]!) / 2).toFixed(1)} ms`);
+
     // The owner's project sees it; another project gets Nova's 404, never the log.
     const other = await consoleOutput(id, {}, 'mallory:other-project');
     expect(other.status).toBe(404);
