@@ -3,17 +3,15 @@ import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Principal } from '../lib/auth/principal.ts';
 import { MAX_CONSOLE_WINDOW } from '../lib/contracts/messages.ts';
 import { shapeConsoleOutput } from '../lib/console/shape-console-output.ts';
 import { getConsoleOutput } from '../lib/console-output/get-console-output.ts';
 import { createDocumentClient } from '../lib/directory/dynamodb-client.ts';
 import { Directory } from '../lib/directory/directory.ts';
-import { ensureDirectoryTable } from '../lib/directory/table.ts';
 import { FilesDriver } from '../lib/hypervisors/files/files-driver.ts';
 import { DEMO_SERVERS, writeDemoInstances } from '../lib/local/demo-servers.ts';
-import { startEmbeddedAws } from '../lib/local/embedded-aws.ts';
+import { prepareEmbeddedEnv, startEmbeddedAws } from '../lib/local/embedded-aws.ts';
 import { AGENT_COMMAND } from '../lib/local/local-stack.ts';
 import { ReplyChannel } from '../lib/transport/reply-channel.ts';
 import { createSqsClient } from '../lib/transport/sqs-client.ts';
@@ -64,18 +62,14 @@ function peakRssMiB(pid: number): Promise<number> {
 export async function benchQueueRoundTrip(options: { countSqs?: boolean; label?: string; plan?: Array<[number, number]> } = {}) {
   const aws = await startEmbeddedAws();
   const counter = options.countSqs ? await startCountingProxy(aws.sqsEndpoint) : undefined;
-  const sqsEndpoint = counter?.endpoint ?? aws.sqsEndpoint;
   const work = await mkdtemp(join(tmpdir(), 'vmconsole-bench-'));
   const instancesDir = join(work, 'instances');
   await writeDemoInstances(instancesDir);
   const env: Record<string, string> = {
-    AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local',
-    VMCONSOLE_SQS_ENDPOINT: sqsEndpoint, VMCONSOLE_DYNAMODB_ENDPOINT: aws.dynamodbEndpoint,
-    VMCONSOLE_TABLE: 'vmconsole-bench-directory', VMCONSOLE_HOST_QUEUE_PREFIX: 'vmconsole-bench-host-',
-    VMCONSOLE_REPLY_QUEUE_PREFIX: 'vmconsole-bench-reply-', POWERTOOLS_LOG_LEVEL: 'ERROR',
+    ...(await prepareEmbeddedEnv(aws, 'bench')),
+    ...(counter && { VMCONSOLE_SQS_ENDPOINT: counter.endpoint }),
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
   };
-  const dynamo = new DynamoDBClient({ endpoint: aws.dynamodbEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  await ensureDirectoryTable(dynamo, env.VMCONSOLE_TABLE!);
   const fullEnv = { ...process.env, ...env };
   // The same host-record cache as the edge functions (lib/nova-api/edge-dependencies.ts).
   const directory = new Directory(createDocumentClient(fullEnv), env.VMCONSOLE_TABLE!, { hostCacheMs: 1_000 });

@@ -2,6 +2,9 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { startFauxqs } from 'fauxqs';
 import dynalite from 'dynalite';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { awsClientOptions } from '../aws-client-options.ts';
+import { ensureDirectoryTable } from '../directory/table.ts';
 
 /** The two AWS services vmconsole uses, embedded in this process: fauxqs (SQS) and dynalite (DynamoDB). */
 export interface EmbeddedAws {
@@ -37,4 +40,28 @@ export async function startEmbeddedAws(options: { sqsPort?: number; dynamodbPort
       await Promise.allSettled([sqs.stop(), new Promise<void>((resolve) => dynamo.close(() => resolve()))]);
     },
   };
+}
+
+/**
+ * Environment that points vmconsole's processes at an embedded instance, with the table and queue
+ * names of one `namespace` (local, bench, test-xyz), after creating that directory table.
+ */
+export async function prepareEmbeddedEnv(aws: EmbeddedAws, namespace: string): Promise<Record<string, string>> {
+  const env: Record<string, string> = {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    VMCONSOLE_SQS_ENDPOINT: aws.sqsEndpoint,
+    VMCONSOLE_DYNAMODB_ENDPOINT: aws.dynamodbEndpoint,
+    VMCONSOLE_TABLE: `vmconsole-${namespace}-directory`,
+    VMCONSOLE_HOST_QUEUE_PREFIX: `vmconsole-${namespace}-host-`,
+    VMCONSOLE_REPLY_QUEUE_PREFIX: `vmconsole-${namespace}-reply-`,
+  };
+  const dynamo = new DynamoDBClient(awsClientOptions(aws.dynamodbEndpoint, env));
+  try {
+    await ensureDirectoryTable(dynamo, env.VMCONSOLE_TABLE!);
+  } finally {
+    dynamo.destroy();
+  }
+  return env;
 }

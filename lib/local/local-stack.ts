@@ -5,11 +5,9 @@ import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { Directory } from '../directory/directory.ts';
-import { ensureDirectoryTable } from '../directory/table.ts';
-import { startEmbeddedAws, type EmbeddedAws } from './embedded-aws.ts';
+import { prepareEmbeddedEnv, startEmbeddedAws, type EmbeddedAws } from './embedded-aws.ts';
 import { DEMO_SERVERS, writeDemoInstances } from './demo-servers.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -77,21 +75,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       freePort(),
     ]);
     const env: Record<string, string> = {
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      VMCONSOLE_SQS_ENDPOINT: aws.sqsEndpoint,
-      VMCONSOLE_DYNAMODB_ENDPOINT: aws.dynamodbEndpoint,
-      VMCONSOLE_TABLE: 'vmconsole-local-directory',
-      VMCONSOLE_HOST_QUEUE_PREFIX: 'vmconsole-local-host-',
-      VMCONSOLE_REPLY_QUEUE_PREFIX: 'vmconsole-local-reply-',
+      ...(await prepareEmbeddedEnv(aws, 'local')),
       VMCONSOLE_REPLY_TIMEOUT_MS: String(options.replyTimeoutMs ?? 10_000),
       VMCONSOLE_AUTH_MODE: options.authMode ?? 'noauth',
       VMCONSOLE_JWT_SECRET: options.jwtSecret ?? '',
       POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
     };
-    const dynamo = new DynamoDBClient({ endpoint: aws.dynamodbEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-    await ensureDirectoryTable(dynamo, env.VMCONSOLE_TABLE!);
     const directory = new Directory(createDocumentClient({ ...process.env, ...env }), env.VMCONSOLE_TABLE!);
 
     const agentEnv = {

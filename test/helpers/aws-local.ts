@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../lib/directory/dynamodb-client.ts';
 import { Directory } from '../../lib/directory/directory.ts';
-import { ensureDirectoryTable } from '../../lib/directory/table.ts';
-import { startEmbeddedAws } from '../../lib/local/embedded-aws.ts';
+import { prepareEmbeddedEnv, startEmbeddedAws } from '../../lib/local/embedded-aws.ts';
 import { createSqsClient } from '../../lib/transport/sqs-client.ts';
 
 export interface LocalAws {
@@ -25,21 +23,7 @@ export interface LocalAws {
 /** A private fauxqs + dynalite on free ports with a fresh directory table: one per test file. */
 export async function startLocalAws(options: { sqsDataDir?: string } = {}): Promise<LocalAws> {
   const aws = await startEmbeddedAws(options);
-  const suffix = randomUUID().slice(0, 8);
-  const env: Record<string, string> = {
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-    VMCONSOLE_SQS_ENDPOINT: aws.sqsEndpoint,
-    VMCONSOLE_DYNAMODB_ENDPOINT: aws.dynamodbEndpoint,
-    VMCONSOLE_TABLE: `vmconsole-test-${suffix}`,
-    VMCONSOLE_REPLY_QUEUE_PREFIX: `vmconsole-test-reply-`,
-    VMCONSOLE_HOST_QUEUE_PREFIX: `vmconsole-test-host-`,
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
-  };
-  const dynamo = new DynamoDBClient({ endpoint: aws.dynamodbEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  await ensureDirectoryTable(dynamo, env.VMCONSOLE_TABLE!);
-  dynamo.destroy();
+  const env: Record<string, string> = { ...(await prepareEmbeddedEnv(aws, `test-${randomUUID().slice(0, 8)}`)), POWERTOOLS_LOG_LEVEL: 'ERROR' };
   const sqs = createSqsClient(env);
   const ddb = createDocumentClient(env);
   return {
