@@ -2,8 +2,13 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { VmconsoleError } from '../../errors.ts';
 import { consoleLocation, type ConsoleDevice, type ConsoleLocation } from './console-location.ts';
 
-/** Nova's metadata namespace; the prefix is whatever the writer chose. */
+/** Nova's metadata namespace since Wallaby; the prefix is whatever the writer chose. */
 export const NOVA_NAMESPACE = 'http://openstack.org/xmlns/libvirt/nova/1.1';
+/**
+ * Nova before Wallaby wrote the same owner layout under 1.0, and a guest keeps its XML until Nova
+ * regenerates it (hard reboot, migration): ignoring 1.0 would hide such guests from their owners.
+ */
+export const NOVA_NAMESPACES: ReadonlySet<string> = new Set([NOVA_NAMESPACE, 'http://openstack.org/xmlns/libvirt/nova/1.0']);
 
 export interface DomainInfo {
   /** Lower case, as ServerId and the directory use it. */
@@ -63,9 +68,10 @@ function novaInstance(domain: Element): DomainInfo['nova'] {
   for (const [tag, value] of Object.entries(metadata)) {
     const { prefix, local } = splitTag(tag);
     if (local !== 'instance') continue;
+    const xmlns = prefix ? `xmlns:${prefix}` : 'xmlns';
     for (const instance of elements(value)) {
-      const declaredBy = [instance, metadata, domain].find((el) => attr(el, prefix ? `xmlns:${prefix}` : 'xmlns') !== undefined);
-      if (!declaredBy || attr(declaredBy, prefix ? `xmlns:${prefix}` : 'xmlns') !== NOVA_NAMESPACE) continue;
+      const namespace = [instance, metadata, domain].map((el) => attr(el, xmlns)).find((uri) => uri !== undefined);
+      if (namespace === undefined || !NOVA_NAMESPACES.has(namespace)) continue;
       const child = (el: unknown, n: string) => (isElement(el) ? first(el[prefix ? `${prefix}:${n}` : n]) : undefined);
       const owner = child(instance, 'owner');
       const name = text(child(instance, 'name'));

@@ -53,6 +53,15 @@ describe('parseDomainXml on XML captured from real libvirt', () => {
     });
   });
 
+  it('pre-Wallaby Nova metadata (namespace 1.0, handmade) still names the owner', () => {
+    expect(parseDomainXml(fixture('handmade-pty-nova-1.0.xml'))).toEqual({
+      uuid: '5c3b0e7a-91d2-4f6b-8a0e-2d4c6b8a0f13',
+      name: 'instance-0000000c',
+      nova: { name: 'legacy-db', userId: '6d2f0b7a1c9e4e3f8a5b4c3d2e1f0a9b', projectId: '9a8b7c6d5e4f40312a1b0c9d8e7f6a5b' },
+      console: { kind: 'file', path: '/var/lib/nova/instances/5c3b0e7a-91d2-4f6b-8a0e-2d4c6b8a0f13/console.log' },
+    });
+  });
+
   it('no console element: none', () => {
     expect(parseDomainXml(fixture('live-no-console.xml')).console).toEqual({ kind: 'none' });
   });
@@ -73,6 +82,16 @@ describe('parseDomainXml on handmade XML', () => {
   it('accepts the namespace declared on an ancestor', () => {
     const info = parseDomainXml(domain(`<metadata xmlns:n="${NOVA_NAMESPACE}">${novaBlock('n', NOVA_NAMESPACE, false)}</metadata>`));
     expect(info.nova?.projectId).toBe('proj-1');
+  });
+
+  it('accepts a default-namespace (unprefixed) Nova block', () => {
+    const xml = domain(`<metadata><instance xmlns="${NOVA_NAMESPACE}"><name>n</name><owner><user uuid="u">x</user><project uuid="p">y</project></owner></instance></metadata>`);
+    expect(parseDomainXml(xml).nova).toEqual({ name: 'n', userId: 'u', projectId: 'p' });
+  });
+
+  it('the nearest declaration of a prefix wins: a Nova prefix redeclared on <instance> is not Nova', () => {
+    const xml = domain(`<metadata xmlns:nova="${NOVA_NAMESPACE}">${novaBlock('nova', 'urn:example:other')}</metadata>`);
+    expect(parseDomainXml(xml).nova).toBeUndefined();
   });
 
   it('ignores a nova-prefixed block in another namespace: the prefix alone proves nothing', () => {
