@@ -34,7 +34,7 @@ const DUMPXML_CONCURRENCY = 8;
 /**
  * libvirt through virsh. Parsed domain XML is cached per domain and dropped on every libvirt
  * event (and when a listing shows the domain's state changed), so a console request for a known
- * domain costs no virsh call at all. A stopped domain still answers with the log on disk
+ * domain with a log file costs no virsh call at all (a pty without a log costs one). A stopped domain still answers with the log on disk
  * (Nova answers 404 there).
  */
 export class LibvirtDriver implements HypervisorDriver {
@@ -65,10 +65,18 @@ export class LibvirtDriver implements HypervisorDriver {
     return servers.filter((s): s is DiscoveredServer => s !== undefined);
   }
 
+  /**
+   * By UUID only, never by `instanceName`: the id came from this driver's own listing, so a UUID
+   * libvirt no longer knows means the domain is gone, and another domain under the same name is
+   * another guest whose output must not be served under this id.
+   */
   async readConsoleLog(server: ServerRef, window: number): Promise<Buffer> {
     const uuid = server.id.toLowerCase();
     const cached = this.#cache.get(uuid);
-    if (!cached) return this.#read(await this.#fetch(uuid), window);
+    // A pty path is the domain's only while it runs and /dev/pts numbers are reused: draining a
+    // stale one would take another guest's output, or a shell's keystrokes. Ask libvirt first,
+    // as Nova does; pty consoles without virtlogd are rare, so the cache keeps almost all its worth.
+    if (!cached || cached.info.console.kind === 'pty') return this.#read(await this.#fetch(uuid), window);
     try {
       const log = await this.#read(cached.info, window);
       if (log.length > 0) return log;

@@ -1,66 +1,22 @@
 /**
- * drainPty against a REAL pseudo-terminal, the way QEMU exposes a guest serial console: a Python
- * child opens a pty pair, puts it in raw mode (as QEMU does, so bytes pass unchanged and reads
- * are not line-buffered), writes the "guest output" we send it to the master side, and waits
- * until the kernel has made it readable on the slave side (/dev/pts/N), which is what the
- * domain XML names and what the driver drains.
+ * drainPty against a REAL pseudo-terminal (see fake-pty-guest.ts): what the guest prints is
+ * readable on /dev/pts/N, the path domain XML names and the driver drains.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface, type Interface } from 'node:readline';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { drainPty } from '../../../lib/hypervisors/libvirt/drain-pty.ts';
 import { VmconsoleError } from '../../../lib/errors.ts';
+import { startFakePtyGuest, type FakePtyGuest } from './fake-pty-guest.ts';
+import { requireToolsOrSkip } from './require-tools.ts';
 
-const GUEST = `
-import os, pty, select, sys, tty
-master, slave = pty.openpty()
-tty.setraw(slave)
-print(os.ttyname(slave), flush=True)
-for line in sys.stdin:
-    os.write(master, bytes.fromhex(line.strip()))
-    select.select([slave], [], [], 2)
-    print('written', flush=True)
-`;
-
-interface FakeGuest {
-  ptyPath: string;
-  print(data: Buffer | string): Promise<void>;
-  exit(): Promise<void>;
-}
-
-async function startGuest(): Promise<FakeGuest> {
-  const child: ChildProcessWithoutNullStreams = spawn('python3', ['-c', GUEST]);
-  const lines: Interface = createInterface({ input: child.stdout });
-  const iterator = lines[Symbol.asyncIterator]();
-  const nextLine = async () => {
-    const { value, done } = await iterator.next();
-    if (done) throw new Error('fake guest exited');
-    return value as string;
-  };
-  const ptyPath = await nextLine();
-  return {
-    ptyPath,
-    async print(data) {
-      child.stdin.write(`${Buffer.from(data).toString('hex')}\n`);
-      expect(await nextLine()).toBe('written');
-    },
-    async exit() {
-      const exited = new Promise((resolve) => child.once('close', resolve));
-      child.stdin.end();
-      await exited;
-    },
-  };
-}
-
-describe('drainPty on a real pty', () => {
+describe.runIf(requireToolsOrSkip(['python3']))('drainPty on a real pty', () => {
   let dir: string;
-  let guest: FakeGuest;
+  let guest: FakePtyGuest;
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vmconsole-drain-'));
-    guest = await startGuest();
+    guest = await startFakePtyGuest();
   });
   afterEach(async () => {
     await guest.exit();

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LibvirtDriver } from '../../../lib/hypervisors/libvirt/libvirt-driver.ts';
 import { NOVA_NAMESPACE } from '../../../lib/hypervisors/libvirt/domain-xml.ts';
 import { VmconsoleError } from '../../../lib/errors.ts';
+import { requireToolsOrSkip } from './require-tools.ts';
 
 interface TestDomain {
   name: string;
@@ -44,7 +45,7 @@ const ptyOnly = `<console type='pty'><target type='serial' port='0'/></console>`
 const uuid = (n: number) => `${String(n).repeat(8)}-${String(n).repeat(4)}-4${String(n).repeat(3)}-8${String(n).repeat(3)}-${String(n).repeat(12)}`;
 const ref = (id: string) => ({ id, instanceName: 'instance-unused' });
 
-describe('LibvirtDriver on libvirt test driver', () => {
+describe.runIf(requireToolsOrSkip(['virsh']))('LibvirtDriver on libvirt test driver', () => {
   let dir: string;
   let logs: string;
   let instances: string;
@@ -147,6 +148,13 @@ describe('LibvirtDriver on libvirt test driver', () => {
     const none = await failure(d.readConsoleLog(ref(uuid(1)), 100));
     expect([none.code, none.message]).toEqual(['NoConsole', 'server has no console']);
     expect((await failure(d.readConsoleLog(ref(uuid(9)), 100))).code).toBe('ServerNotFound');
+  });
+
+  it('looks a server up by UUID only: a domain re-created under its name with a new UUID is another guest', async () => {
+    await writeFile(join(logs, 'new-guest.log'), 'not yours\n');
+    await define([{ name: 'instance-00000001', uuid: uuid(2), console: fileConsole(join(logs, 'new-guest.log')) }]);
+    const err = await failure(driver().readConsoleLog({ id: uuid(1), instanceName: 'instance-00000001' }, 100));
+    expect(err.code).toBe('ServerNotFound');
   });
 
   it('a log outside the roots -> Forbidden, also through a symlink', async () => {
