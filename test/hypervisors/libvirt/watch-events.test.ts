@@ -12,10 +12,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LibvirtDriver } from '../../../lib/hypervisors/libvirt/libvirt-driver.ts';
 import { watchEvents } from '../../../lib/hypervisors/libvirt/watch-events.ts';
+import { requireToolsOrSkip } from './require-tools.ts';
 
 const EVENTS = `event 'lifecycle' for domain 'g': Started Booted\nevent 'lifecycle' for domain 'g': Resumed Unpaused\n`;
 
-describe('following libvirt events', () => {
+describe.runIf(requireToolsOrSkip(['virsh']))('following libvirt events', () => {
   let dir: string;
   let runs: string;
   let calls: string;

@@ -1,0 +1,24 @@
+import { execFileSync } from 'node:child_process';
+
+/**
+ * The driver tests run real `virsh` on libvirt's test driver (no daemon) and real ptys through
+ * python3. Without them a suite is skipped with a loud message; in CI that would hide a missing
+ * install step, so it fails instead (the system suites follow the same rule).
+ */
+export function requireToolsOrSkip(tools: readonly ('virsh' | 'python3')[]): boolean {
+  const missing = tools.filter((tool) => {
+    try {
+      execFileSync(tool, ['--version'], { stdio: 'ignore', timeout: 10_000 });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length === 0) return true;
+  const packages = missing.map((tool) => (tool === 'virsh' ? 'libvirt-clients' : tool)).join(' ');
+  const message = `LIBVIRT DRIVER TESTS SKIPPED: ${missing.join(' and ')} not found. `
+    + `Run: apt-get install -y --no-install-recommends ${packages}`;
+  if (process.env.CI === 'true') throw new Error(message.replace('SKIPPED', 'CANNOT RUN IN CI'));
+  console.warn(`\n*** ${message} ***\n`);
+  return false;
+}
