@@ -128,6 +128,18 @@ describe('tenant queries', () => {
   });
 });
 
+describe('a host\'s servers', () => {
+  it('lists only server records naming the host, never the host\'s own item', async () => {
+    const mine = [server({ host: 'host-own', name: 'one' }), server({ host: 'host-own', name: 'two' })];
+    await directory.putServers([...mine, server({ host: 'host-other' })]);
+    await directory.putHost(hostRecord('host-own'));
+    const listed = await directory.serversOnHost('host-own');
+    expect(listed.map((s) => s.id).sort()).toEqual(mine.map((s) => s.id).sort());
+    expect(listed.every((s) => s.host === 'host-own' && !('queueUrl' in s))).toBe(true);
+    expect(await directory.serversOnHost('host-nobody')).toEqual([]);
+  });
+});
+
 describe('hosts', () => {
   it('puts and gets a host record', async () => {
     await directory.putHost(hostRecord('host-h'));

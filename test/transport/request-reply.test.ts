@@ -169,6 +169,24 @@ describe('duplicate delivery', () => {
     expect(handled.filter((h) => h.server.id === req.server.id)).toHaveLength(1);
     expect(await queueDepth(aws.sqs, replyQueue!)).toBe(1);
   });
+
+  it('runs two copies that arrive together once and replies once', async () => {
+    const { QueueUrl: replyQueue } = await aws.sqs.send(new CreateQueueCommand({ QueueName: `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}dup2-${randomUUID()}` }));
+    const duplicates: unknown[] = [];
+    host.consumer.on('duplicate', (e) => duplicates.push(e));
+    // Slow, so the second copy is received while the first is still being worked on.
+    const req = request('slow');
+    const attributes = { correlationId: randomUUID(), replyTo: replyQueue!, deadline: Date.now() + 10_000 };
+    await Promise.all([sendRaw(aws.sqs, host.queueUrl, JSON.stringify(req), attributes), sendRaw(aws.sqs, host.queueUrl, JSON.stringify(req), attributes)]);
+    await waitFor(async () => (await queueDepth(aws.sqs, replyQueue!)) === 1, 5_000, 'the reply');
+    await waitFor(async () => (await queueDepth(aws.sqs, host.queueUrl)) === 0, 5_000, 'the host queue to be empty');
+    await sleep(300);
+    expect(duplicates).toEqual([{ correlationId: attributes.correlationId }]);
+    expect(handled.filter((h) => h.server.id === req.server.id)).toHaveLength(1);
+    const { Messages = [] } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: replyQueue!, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'] }));
+    expect(Messages.map((m) => [m.MessageAttributes?.[ATTR.correlationId]?.StringValue, JSON.parse(m.Body!)]))
+      .toEqual([[attributes.correlationId, { v: PROTOCOL_VERSION, ok: true, result: { output: `console of ${req.server.id}` } }]]);
+  });
 });
 
 describe('latency', () => {

@@ -1,6 +1,7 @@
-import { CreateQueueCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { HostConsumer } from '../../lib/transport/host-consumer.ts';
+import { ensureHostQueue } from '../../lib/transport/host-queue.ts';
 import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
 import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
 import { consoleRequest, queueDepth, sleep, waitFor } from './transport-fixture.ts';
@@ -13,14 +14,18 @@ afterAll(async () => {
   await aws?.stop();
 });
 
-it('keeps a slow request hidden while it runs, so it is processed once', async () => {
-  const { QueueUrl: queueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: 'vmconsole-test-host-slow', Attributes: { VisibilityTimeout: '2' } }));
+it('keeps a slow request hidden while it runs, so it is processed once (host queue with redrive, visibility 2 s, 5 s of work)', async () => {
+  // The agent's own queue (redrive after 3 receives) with its visibility lowered: without the
+  // extension the request would be received again after 2 s, and in the DLQ after 6 s.
+  const { queueUrl, dlqUrl } = await ensureHostQueue(aws.sqs, { prefix: aws.env.VMCONSOLE_HOST_QUEUE_PREFIX!, host: 'slow' });
+  await aws.sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { VisibilityTimeout: '2' } }));
   let calls = 0;
   const duplicates: unknown[] = [];
+  const poison: unknown[] = [];
   const consumer = new HostConsumer({
     sqs: aws.sqs,
-    queueUrl: queueUrl!,
-    replyQueueUrlPrefix: queueUrl!.replace(/[^/]+$/, aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!),
+    queueUrl,
+    replyQueueUrlPrefix: queueUrl.replace(/[^/]+$/, aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!),
     visibilityTimeoutS: 2,
     handle: async (request) => {
       calls += 1;
@@ -29,15 +34,17 @@ it('keeps a slow request hidden while it runs, so it is processed once', async (
     },
   });
   consumer.on('duplicate', (e) => duplicates.push(e));
+  consumer.on('poison', (e) => poison.push(e));
   consumer.start();
   const channel = new ReplyChannel({ sqs: aws.sqs, namePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX! });
   try {
     const request = consoleRequest();
-    expect(await channel.request(queueUrl!, request, Date.now() + 10_000)).toMatchObject({ ok: true, result: { output: request.server.id } });
+    expect(await channel.request(queueUrl, request, Date.now() + 10_000)).toMatchObject({ ok: true, result: { output: request.server.id } });
     expect(calls).toBe(1);
-    // Without the extension it would have come back after 2 s and been seen again.
     expect(duplicates).toEqual([]);
-    await waitFor(async () => (await queueDepth(aws.sqs, queueUrl!)) === 0, 5_000, 'the request to be deleted');
+    expect(poison).toEqual([]);
+    await waitFor(async () => (await queueDepth(aws.sqs, queueUrl)) === 0, 5_000, 'the request to be deleted');
+    expect(await queueDepth(aws.sqs, dlqUrl)).toBe(0);
   } finally {
     await channel.close();
     await consumer.stop();
