@@ -1,0 +1,75 @@
+/**
+ * Load: 1,000 concurrent console requests across 50 servers, from two edge environments (each a
+ * ReplyChannel + Directory, through the real use case) to one real agent process.
+ * The system must answer every one with that server's own log, shaped for its own `length`.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { getConsoleOutput } from '../../lib/console-output/get-console-output.ts';
+import { Directory } from '../../lib/directory/directory.ts';
+import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
+import { createSqsClient } from '../../lib/transport/sqs-client.ts';
+import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
+import { kill, Ledger, novaTail, queueCounts, startAgentProcess, tenant, waitFor, writeNamedInstances, type NamedServer } from './reliability-fixture.ts';
+
+const REQUESTS = 1_000;
+const LENGTHS = [null, 1, 2, 5, 17, -1, 0, 1_000];
+
+let aws: LocalAws;
+let work: string;
+let agent: ChildProcess | undefined;
+let servers: NamedServer[];
+const ledger = new Ledger();
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'vmconsole-rel-load-'));
+  aws = await startLocalAws();
+  const instancesDir = join(work, 'instances');
+  servers = await writeNamedInstances(instancesDir, 50);
+  agent = await startAgentProcess(aws.env, { host: 'load-host', instancesDir, logFile: join(work, 'agent.log'), directory: aws.directory });
+}, 60_000);
+
+afterAll(async () => {
+  await kill(agent);
+  await aws?.stop();
+  await rm(work, { recursive: true, force: true });
+  console.log(ledger.summary('reliability/load'));
+});
+
+it('answers 1,000 concurrent requests over 50 servers, each with its own server\'s output, none lost', async () => {
+  const edges = [0, 1].map(() => ({
+    directory: new Directory(aws.ddb, aws.env.VMCONSOLE_TABLE!, { hostCacheMs: 1_000 }),
+    replyChannel: new ReplyChannel({ sqs: createSqsClient(aws.env), namePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX! }),
+    replyTimeoutMs: 25_000,
+  }));
+  const started = performance.now();
+  try {
+    await Promise.all(Array.from({ length: REQUESTS }, (_, i) => {
+      const server = servers[i % servers.length]!;
+      const length = LENGTHS[Math.floor(i / servers.length) % LENGTHS.length]!;
+      return ledger.track(
+        () => getConsoleOutput({ principal: tenant(server.projectId), serverId: server.id, length }, edges[i % 2]!),
+        ({ value, error }) => {
+          if (error !== undefined) return `request ${i} (${server.name}, length ${length}) failed: ${String(error)}`;
+          return value === novaTail(server.log, length) ? 'answered' : `request ${i} (${server.name}, length ${length}) got ${JSON.stringify(value?.slice(0, 120))}`;
+        },
+      );
+    }));
+  } finally {
+    await Promise.all(edges.map((e) => e.replyChannel.close()));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  console.log(`reliability/load: ${REQUESTS} requests in ${seconds.toFixed(1)} s (${Math.round(REQUESTS / seconds)}/s)`);
+  expect(ledger.problems.slice(0, 5)).toEqual([]);
+  expect(ledger.answered).toBe(REQUESTS);
+  expect(ledger.lost).toBe(0);
+  // Nothing stranded on the host: every request was deleted after its answer.
+  const host = await aws.directory.getHost('load-host');
+  await waitFor(async () => {
+    const { visible, inFlight } = await queueCounts(aws.sqs, host!.queueUrl);
+    return visible + inFlight === 0;
+  }, 5_000, 'the host queue to be empty');
+}, 60_000);
