@@ -1,8 +1,7 @@
-import { constants } from 'node:fs';
-import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
-import { sep } from 'node:path';
+import { stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VmconsoleError } from '../errors.ts';
+import { openConfined, resolveRoots } from './open-confined.ts';
 
 /**
  * virtlogd's naming: `console.log` is live, `.0` the newest backup, `.1` older, and so on.
@@ -22,10 +21,6 @@ export function hypervRotation(base: string): string[] {
  * the bound only matters under a pathological writer, and costs at most ~85 ms of waiting.
  */
 const MAX_ATTEMPTS = 20;
-
-// O_NONBLOCK so a FIFO planted as a log never blocks the agent; O_NOFOLLOW so a symlink swapped in
-// after realpath is refused rather than followed.
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;
 
 interface OpenedLog {
   handle: FileHandle;
@@ -77,64 +72,15 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-async function resolveRoots(roots: readonly string[]): Promise<string[]> {
-  const resolved = await Promise.all(roots.map((root) => realpath(root).catch(() => undefined)));
-  return resolved.filter((root): root is string => root !== undefined);
-}
-
-function insideRoots(path: string, roots: readonly string[]): boolean {
-  return roots.some((root) => path === root || path.startsWith(root.endsWith(sep) ? root : root + sep));
-}
-
-function outsideRoots(file: string): VmconsoleError {
-  return new VmconsoleError('Forbidden', `console log ${file} is outside the agent log roots`);
-}
-
-function isMissing(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
 async function openNewestFirst(files: readonly string[], window: number, roots: readonly string[], opened: OpenedLog[]): Promise<void> {
   let total = 0;
   for (const file of files) {
     if (total >= window) return;
-    const log = await openLog(file, roots);
+    const log = await openConfined(file, roots);
     if (log === undefined) return;
-    opened.push(log);
-    total += log.size;
-  }
-}
-
-async function openLog(file: string, roots: readonly string[]): Promise<OpenedLog | undefined> {
-  let real: string;
-  try {
-    real = await realpath(file);
-  } catch (err) {
-    if (isMissing(err)) return undefined;
-    throw err;
-  }
-  if (!insideRoots(real, roots)) throw outsideRoots(file);
-
-  let handle: FileHandle;
-  try {
-    handle = await open(real, OPEN_FLAGS);
-  } catch (err) {
-    if (isMissing(err)) return undefined;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') throw outsideRoots(file);
-    if (code === 'EACCES' || code === 'EPERM') {
-      throw new VmconsoleError('Forbidden', `console log ${file} is not readable by the agent`, { cause: err });
-    }
-    throw err;
-  }
-  try {
-    const st = await handle.stat();
-    if (!st.isFile()) throw new VmconsoleError('Forbidden', `console log ${file} is not a regular file`);
-    return { handle, size: st.size, ino: st.ino, dev: st.dev };
-  } catch (err) {
-    await handle.close();
-    throw err;
+    const { handle, stats } = log;
+    opened.push({ handle, size: stats.size, ino: stats.ino, dev: stats.dev });
+    total += stats.size;
   }
 }
 

@@ -183,6 +183,45 @@ describe('readLogWindow confinement to the log roots', () => {
     await expectForbidden(read(100));
   });
 
+  it('never reads outside the roots while a directory above the log is swapped for a symlink', async () => {
+    // realpath sees the real directory, then open may walk the symlink: O_NOFOLLOW only guards the
+    // last component, so only the check on the opened descriptor keeps the secret in.
+    writeFileSync(join(outside, 'console.log'), 'SECRET');
+    const dir = join(root, 'instance');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'console.log'), 'inside');
+    const script = `
+      const fs = require('node:fs');
+      const dir = ${JSON.stringify(dir)};
+      for (let k = 0; k < 20000; k++) {
+        fs.renameSync(dir, dir + '-real');
+        fs.symlinkSync(${JSON.stringify(outside)}, dir);
+        fs.unlinkSync(dir);
+        fs.renameSync(dir + '-real', dir);
+      }`;
+    const swapper = spawn(process.execPath, ['-e', script], { stdio: 'inherit' });
+    const done = new Promise<number | null>((resolve) => swapper.on('exit', resolve));
+    let finished = false;
+    void done.then(() => (finished = true));
+
+    const outcomes = new Map<string, number>();
+    while (!finished) {
+      const batch = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          readLogWindow([join(dir, 'console.log')], 100, [root]).then(
+            (out) => out.toString(),
+            (err: unknown) => (err instanceof VmconsoleError ? err.code : String(err)),
+          ),
+        ),
+      );
+      for (const outcome of batch) outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    }
+    expect(await done).toBe(0);
+    // Mid-swap the log is missing ('') or leads outside (Forbidden); it is never read from there.
+    expect([...outcomes.keys()].filter((k) => !['inside', '', 'Forbidden'].includes(k))).toEqual([]);
+    expect(outcomes.get('inside')).toBeGreaterThan(0);
+  });
+
   it('refuses a device reached through a symlink even under a root of /', async () => {
     symlinkSync('/dev/zero', log);
     await expectForbidden(readLogWindow([log], 100, ['/']));

@@ -1,7 +1,8 @@
-import { constants, type Dirent } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { openConfined, resolveRoots } from '../../console/open-confined.ts';
 import { readLogWindow, virtlogdRotation } from '../../console/read-log-window.ts';
 import type { ServerRef } from '../../contracts/messages.ts';
 import { ServerId, ServerRecord, ServerState } from '../../contracts/records.ts';
@@ -17,8 +18,6 @@ const InstanceSidecar = ServerRecord.pick({ name: true, projectId: true, userId:
 const UNASSIGNED = 'unassigned';
 /** A sidecar is a few hundred bytes; anything bigger is not one, and is not worth reading. */
 const MAX_SIDECAR_BYTES = 64 * 1024;
-// Sidecars live in instance directories the hypervisor user may write to: never block on a FIFO.
-const SIDECAR_OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;
 
 export interface FilesDriverOptions {
   /** One directory per server, named by its UUID (Nova's instances path). */
@@ -63,7 +62,10 @@ export class FilesDriver implements HypervisorDriver {
       const id = entry.name.toLowerCase();
       if (!byId.has(id)) byId.set(id, entry.name);
     }
-    return Promise.all([...byId.values()].map((dirName) => this.#describe(dirName)));
+    // Sidecars sit in directories the hypervisor's user may write to: read them with the same
+    // confinement as logs (no FIFOs, no links or swapped directories leading elsewhere).
+    const roots = await resolveRoots([this.#instancesDir]);
+    return Promise.all([...byId.values()].map((dirName) => this.#describe(dirName, roots)));
   }
 
   async readConsoleLog(server: ServerRef, window: number): Promise<Buffer> {
@@ -80,9 +82,9 @@ export class FilesDriver implements HypervisorDriver {
     return readLogWindow(virtlogdRotation(join(dir, 'console.log')), window, this.#roots);
   }
 
-  async #describe(dirName: string): Promise<DiscoveredServer> {
+  async #describe(dirName: string, roots: readonly string[]): Promise<DiscoveredServer> {
     const id = dirName.toLowerCase();
-    const sidecar = await this.#readSidecar(join(this.#instancesDir, dirName, 'instance.json'));
+    const sidecar = await this.#readSidecar(join(this.#instancesDir, dirName, 'instance.json'), roots);
     return {
       id,
       name: sidecar?.name ?? id,
@@ -93,12 +95,12 @@ export class FilesDriver implements HypervisorDriver {
     };
   }
 
-  async #readSidecar(path: string): Promise<z.infer<typeof InstanceSidecar> | undefined> {
-    let text: string;
+  async #readSidecar(path: string, roots: readonly string[]): Promise<z.infer<typeof InstanceSidecar> | undefined> {
+    let text: string | undefined;
     try {
-      text = await readSmallFile(path);
+      text = await readSmallFile(path, roots);
+      if (text === undefined) return undefined;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       this.#warnOnce(path, `cannot read ${path}: ${(err as Error).message}; server listed as unassigned`);
       return undefined;
     }
@@ -128,16 +130,16 @@ function notFound(server: ServerRef): VmconsoleError {
   return new VmconsoleError('ServerNotFound', `server ${server.id} has no instance directory on this host`);
 }
 
-async function readSmallFile(path: string): Promise<string> {
-  const handle = await open(path, SIDECAR_OPEN_FLAGS);
+async function readSmallFile(path: string, roots: readonly string[]): Promise<string | undefined> {
+  const file = await openConfined(path, roots);
+  if (file === undefined) return undefined;
   try {
-    const st = await handle.stat();
-    if (!st.isFile()) throw new Error('not a regular file');
-    if (st.size > MAX_SIDECAR_BYTES) throw new Error(`larger than ${MAX_SIDECAR_BYTES} bytes`);
-    const buffer = Buffer.alloc(st.size);
-    const { bytesRead } = await handle.read(buffer, 0, st.size, 0);
+    const { size } = file.stats;
+    if (size > MAX_SIDECAR_BYTES) throw new Error(`larger than ${MAX_SIDECAR_BYTES} bytes`);
+    const buffer = Buffer.alloc(size);
+    const { bytesRead } = await file.handle.read(buffer, 0, size, 0);
     return buffer.toString('utf8', 0, bytesRead);
   } finally {
-    await handle.close();
+    await file.handle.close();
   }
 }

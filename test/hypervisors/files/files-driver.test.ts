@@ -107,6 +107,26 @@ describe('FilesDriver.listServers', () => {
     expect(warnings).toHaveLength(1);
   });
 
+  it('does not follow a sidecar link out of the instances directory', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'vmconsole-outside-'));
+    try {
+      writeFileSync(join(outside, 'instance.json'), JSON.stringify({ name: 'stolen', projectId: 'victim', userId: 'u' }));
+      instance(A);
+      symlinkSync(join(outside, 'instance.json'), join(dir, A, 'instance.json'));
+      expect((await driver.listServers())[0]?.projectId).toBe('unassigned');
+      expect(warnings).toHaveLength(1);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('follows a sidecar link that stays inside the instances directory', async () => {
+    instance(A);
+    writeFileSync(join(dir, 'shared.json'), JSON.stringify({ name: 'web', projectId: 'p', userId: 'u' }));
+    symlinkSync(join(dir, 'shared.json'), join(dir, A, 'instance.json'));
+    expect((await driver.listServers())[0]?.name).toBe('web');
+  });
+
   it('gives no servers, with a warning, when the instances directory does not exist', async () => {
     const missing = new FilesDriver({ instancesDir: join(dir, 'nope'), roots: [dir], logger });
     expect(await missing.listServers()).toEqual([]);
