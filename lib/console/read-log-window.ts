@@ -18,7 +18,8 @@ export function hypervRotation(base: string): string[] {
 
 /**
  * Rotation racing the open is rare (virtlogd rotates every 2 MiB) and the next attempt settles it;
- * the bound only matters under a pathological writer, and costs at most ~85 ms of waiting.
+ * the bound only matters under a preempted or pathological writer, or a set with a hole in it (a
+ * file deleted by hand), and costs ~85 ms of waiting (twice that if the live file is gone too).
  */
 const MAX_ATTEMPTS = 20;
 
@@ -32,6 +33,7 @@ interface OpenedLog {
 /**
  * The last `window` bytes of a rotated log set, oldest byte first. `files` are newest first
  * (live file, then backups); reading stops at the first missing file or when the window is full.
+ * No live file gives an empty buffer, unless backups exist: then the live log counts as empty.
  * Cost is O(window): each file is opened, measured with fstat and read from its end by position.
  * Every file must resolve inside one of `roots`; non-regular files are refused.
  */
@@ -45,18 +47,20 @@ export async function readLogWindow(files: readonly string[], window: number, ro
   for (let attempt = 1; ; attempt++) {
     const opened: OpenedLog[] = [];
     try {
-      await openNewestFirst(files, window, realRoots, opened);
-      const first = opened[0];
-      if (first === undefined) {
-        // No live file: either no log yet, or caught between virtlogd's rename and its re-create,
-        // when `.0` exists (or `.1`, or the live file again, if the next rotation is under way).
-        const rotating = (await Promise.all(files.slice(0, 3).map(exists))).some(Boolean);
-        if (attempt >= MAX_ATTEMPTS || !rotating) return Buffer.alloc(0);
-      } else {
+      const gap = await openNewestFirst(files, window, realRoots, opened);
+      // A missing name short of a full window ends the set, unless a rename is under way: virtlogd
+      // moves one file at a time, so the name comes back or an older name exists beyond the gap.
+      const rotating = gap !== undefined && (await anyExists(files.slice(gap, gap + 2)));
+      const last = attempt >= MAX_ATTEMPTS;
+      if (!rotating || last) {
+        const first = opened[0];
+        // Still no live file but backups: stuck between virtlogd's rename and create (a preempted
+        // writer), or removed by hand. Either way the live log is empty: the backups are the window.
+        if (first === undefined) return rotating ? readLogWindow(files.slice(1), window, roots) : Buffer.alloc(0);
         const tail = (await unchanged(files, opened)) ? await readTail(opened, window) : undefined;
         if (tail !== undefined) return tail;
         // Still rotating: the live file alone is always a consistent (shorter) suffix.
-        if (attempt >= MAX_ATTEMPTS) return (await readTail([first], window)) ?? Buffer.alloc(0);
+        if (last) return (await readTail([first], window)) ?? Buffer.alloc(0);
       }
     } finally {
       await Promise.all(opened.map((log) => log.handle.close()));
@@ -65,23 +69,28 @@ export async function readLogWindow(files: readonly string[], window: number, ro
   }
 }
 
-async function exists(file: string): Promise<boolean> {
-  return stat(file).then(
-    () => true,
-    () => false,
-  );
+async function anyExists(files: readonly string[]): Promise<boolean> {
+  const found = await Promise.all(files.map((file) => stat(file).then(() => true, () => false)));
+  return found.some(Boolean);
 }
 
-async function openNewestFirst(files: readonly string[], window: number, roots: readonly string[], opened: OpenedLog[]): Promise<void> {
+/** Opens files newest first until the window is covered; the index of a missing file that stopped it short. */
+async function openNewestFirst(
+  files: readonly string[],
+  window: number,
+  roots: readonly string[],
+  opened: OpenedLog[],
+): Promise<number | undefined> {
   let total = 0;
-  for (const file of files) {
-    if (total >= window) return;
+  for (const [index, file] of files.entries()) {
+    if (total >= window) return undefined;
     const log = await openConfined(file, roots);
-    if (log === undefined) return;
+    if (log === undefined) return index;
     const { handle, stats } = log;
     opened.push({ handle, size: stats.size, ino: stats.ino, dev: stats.dev });
     total += stats.size;
   }
+  return undefined;
 }
 
 /**

@@ -74,6 +74,14 @@ describe('readLogWindow across rotated files', () => {
     expect(await read(30, [join(root, 'never', 'console.log')])).toBe('');
   });
 
+  it('reads the backups when the live file is gone but the newest backup is there', async () => {
+    // What a reader sees between virtlogd's rename and re-create, if virtlogd stalls there.
+    rmSync(log);
+    expect(await read(10)).toBe('klmnopqrst');
+    expect(await read(12)).toBe('ijklmnopqrst');
+    expect(await read(30)).toBe('abcdefghijklmnopqrst');
+  });
+
   it('rejects a negative or fractional window with a typed error', async () => {
     await expect(readLogWindow([log], -1, [root])).rejects.toBeInstanceOf(VmconsoleError);
     await expect(readLogWindow([log], 1.5, [root])).rejects.toBeInstanceOf(VmconsoleError);
