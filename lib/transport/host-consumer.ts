@@ -31,6 +31,9 @@ const REMEMBER_ANSWERED_MAX = 10_000;
 const DELETE_BATCH_MS = 20;
 /** While SQS is unreachable: retry soon enough that a short outage costs no request its deadline. */
 const MAX_RECEIVE_BACKOFF_MS = 2_000;
+const RECEIVE_WAIT_S = 20;
+/** A long poll not answered this long after its wait rode a dead connection: give up on it, or the agent stalls. */
+const RECEIVE_GRACE_MS = 10_000;
 
 interface Accepted {
   request: AgentRequest;
@@ -43,7 +46,8 @@ interface Accepted {
  * The agent's side of the transport: long-polls the host queue, runs requests with bounded
  * concurrency, extends visibility while slow work runs, replies on the caller's queue and deletes
  * in batches. Poison messages are never answered nor deleted: SQS moves them to the DLQ.
- * Events: 'replied', 'dropped' (deadline passed), 'duplicate', 'poison', 'error'.
+ * Events: 'replied', 'dropped' (deadline passed or caller's reply queue gone; with a `reason`),
+ * 'duplicate', 'poison', 'error'.
  */
 export class HostConsumer extends EventEmitter {
   readonly #o: Required<Omit<HostConsumerOptions, 'logger'>> & { logger: Logger | undefined };
@@ -97,9 +101,9 @@ export class HostConsumer extends EventEmitter {
         const out = await this.#o.sqs.send(new ReceiveMessageCommand({
           QueueUrl: this.#o.queueUrl,
           MaxNumberOfMessages: Math.min(10, this.#o.concurrency - this.#inFlight),
-          WaitTimeSeconds: 20,
+          WaitTimeSeconds: RECEIVE_WAIT_S,
           MessageAttributeNames: ['All'],
-        }), { abortSignal: receive.signal });
+        }), { abortSignal: AbortSignal.any([receive.signal, AbortSignal.timeout(RECEIVE_WAIT_S * 1000 + RECEIVE_GRACE_MS)]) });
         messages = out.Messages ?? [];
         backoffMs = 100;
       } catch (err) {
@@ -129,7 +133,7 @@ export class HostConsumer extends EventEmitter {
       }
       const { correlationId, deadline } = accepted;
       if (Date.now() >= deadline) {
-        this.emit('dropped', { correlationId });
+        this.emit('dropped', { correlationId, reason: 'deadline' });
         this.#delete(message);
         return;
       }
@@ -173,7 +177,7 @@ export class HostConsumer extends EventEmitter {
       clearInterval(extend);
     }
     if (Date.now() >= deadline) {
-      this.emit('dropped', { correlationId });
+      this.emit('dropped', { correlationId, reason: 'deadline' });
       this.#delete(message);
       return;
     }
@@ -182,10 +186,14 @@ export class HostConsumer extends EventEmitter {
         QueueUrl: replyTo,
         MessageBody: JSON.stringify(reply),
         MessageAttributes: { [ATTR.correlationId]: { DataType: 'String', StringValue: correlationId } },
-      }));
+      }), { abortSignal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) }); // nobody reads it later
     } catch (err) {
       if (!isMissingQueue(err)) throw err;
       this.#o.logger?.info('caller reply queue is gone; dropping the request', { correlationId });
+      this.#remember(correlationId);
+      this.emit('dropped', { correlationId, reason: 'reply queue gone' });
+      this.#delete(message);
+      return;
     }
     this.#remember(correlationId);
     this.emit('replied', { correlationId, ok: reply.ok });

@@ -4,20 +4,37 @@ import {
   type Message, type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { AgentReply, AgentRequest, ATTR } from '../contracts/messages.ts';
-import { VmconsoleError } from '../errors.ts';
+import { isVmconsoleError, VmconsoleError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { HEARTBEAT_EVERY_MS, HEARTBEAT_TAG, REVALIDATE_AFTER_MS } from './reply-queue-lifetime.ts';
 import { isMissingQueue, transportUnavailable } from './sqs-errors.ts';
 
-export const HEARTBEAT_TAG = 'vmconsole:heartbeat';
-const TAG_EVERY_MS = 60_000;
+/** A CreateQueue or TagQueue SQS has not answered by now is not going to be answered. */
+const QUEUE_CALL_TIMEOUT_MS = 5_000;
+/**
+ * A long poll is answered by the end of its wait; one this much later rode a dead connection
+ * (an environment frozen mid-receive and thawed, a dropped NAT entry) and is given up. Giving up
+ * earlier could hand a reply to a receive nobody reads.
+ */
+const RECEIVE_GRACE_MS = 5_000;
 
 interface Pending {
   resolve(reply: AgentReply): void;
   reject(err: Error): void;
   deadlineAt: number;
   /** The reply queue named in the request: if that queue is lost, so is the reply. */
-  replyTo: string;
+  replyTo: string | undefined;
+  /** SQS took the request: from now on only the host can be late. */
+  sent: boolean;
   timer: NodeJS.Timeout;
+}
+
+export interface ReplyChannelOptions {
+  sqs: SQSClient;
+  namePrefix: string;
+  logger?: Logger;
+  /** After this long without a heartbeat, check the queue still exists before sending on it. */
+  revalidateAfterMs?: number;
 }
 
 /**
@@ -25,54 +42,46 @@ interface Pending {
  * queue (fresh UUID name, heartbeat tag for the sweeper, one-minute retention) and a single
  * poller that hands each reply to the request with its correlation id. The poller stops once no
  * request waits (a Lambda environment freezes between invocations), but never abandons a receive
- * in flight: SQS would hand the next reply to the abandoned call and hide it for the visibility
- * timeout. Each receive waits no longer than the nearest deadline.
+ * in flight: SQS (and fauxqs, checked) hands the next message to the abandoned call and hides it
+ * for the visibility timeout. Each receive waits no longer than the nearest deadline, and every
+ * request settles by its deadline whatever SQS does.
  */
 export class ReplyChannel {
   readonly #sqs: SQSClient;
   readonly #namePrefix: string;
   readonly #logger: Logger | undefined;
+  readonly #revalidateAfterMs: number;
   readonly #pending = new Map<string, Pending>();
   #queueUrl: Promise<string> | undefined;
+  #revalidating: Promise<string> | undefined;
+  /** When the queue's heartbeat tag was last known fresh. */
   #taggedAt = 0;
   #polling = false;
   #receive: AbortController | undefined;
 
-  constructor(options: { sqs: SQSClient; namePrefix: string; logger?: Logger }) {
+  constructor(options: ReplyChannelOptions) {
+    // SQS names are at most 80 of [A-Za-z0-9_-]; fauxqs accepts longer ones, agents refuse to answer them.
+    if (!/^[A-Za-z0-9_-]{1,44}$/.test(options.namePrefix)) throw new Error(`reply queue name prefix must be 1-44 of [A-Za-z0-9_-] (a UUID follows): ${options.namePrefix}`);
     this.#sqs = options.sqs;
     this.#namePrefix = options.namePrefix;
     this.#logger = options.logger;
+    this.#revalidateAfterMs = options.revalidateAfterMs ?? REVALIDATE_AFTER_MS;
   }
 
-  async request(queueUrl: string, request: AgentRequest, deadlineAt: number): Promise<AgentReply> {
+  request(queueUrl: string, request: AgentRequest, deadlineAt: number): Promise<AgentReply> {
     const valid = AgentRequest.safeParse(request);
-    if (!valid.success) throw new VmconsoleError('Internal', `refusing to send an invalid agent request: ${valid.error.issues[0]?.message ?? ''}`);
-    const body = JSON.stringify(valid.data);
-    const replyTo = await this.#replyQueue();
+    if (!valid.success) return Promise.reject(new VmconsoleError('Internal', `refusing to send an invalid agent request: ${valid.error.issues[0]?.message ?? ''}`));
     const correlationId = randomUUID();
     const reply = new Promise<AgentReply>((resolve, reject) => {
-      const timer = setTimeout(() => this.#settle(correlationId)?.reject(new VmconsoleError('HostTimeout', 'no reply before the deadline')), Math.max(0, deadlineAt - Date.now()));
-      this.#pending.set(correlationId, { resolve, reject, deadlineAt, replyTo, timer });
+      const timer = setTimeout(() => {
+        const pending = this.#settle(correlationId);
+        pending?.reject(pending.sent
+          ? new VmconsoleError('HostTimeout', 'no reply before the deadline')
+          : new VmconsoleError('TransportUnavailable', 'The message queue service did not answer before the deadline. Try again shortly.'));
+      }, Math.max(0, deadlineAt - Date.now()));
+      this.#pending.set(correlationId, { resolve, reject, deadlineAt, replyTo: undefined, sent: false, timer });
     });
-    // Listen before sending: a fast agent can answer before SendMessage returns.
-    this.#poll();
-    try {
-      await this.#sqs.send(new SendMessageCommand({
-        QueueUrl: queueUrl,
-        MessageBody: body,
-        MessageAttributes: {
-          [ATTR.correlationId]: { DataType: 'String', StringValue: correlationId },
-          [ATTR.replyTo]: { DataType: 'String', StringValue: replyTo },
-          [ATTR.deadline]: { DataType: 'Number', StringValue: String(deadlineAt) },
-        },
-      }));
-    } catch (err) {
-      const failure = isMissingQueue(err)
-        ? new VmconsoleError('HostDown', 'the compute host has no request queue (its agent never started or was removed)', { cause: err })
-        : transportUnavailable(err, 'sending the request');
-      this.#settle(correlationId)?.reject(failure);
-    }
-    this.#heartbeat(replyTo);
+    void this.#send(correlationId, queueUrl, JSON.stringify(valid.data), deadlineAt);
     return reply;
   }
 
@@ -85,13 +94,39 @@ export class ReplyChannel {
     if (queueUrl) await this.#sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl })).catch(() => undefined);
   }
 
+  async #send(correlationId: string, queueUrl: string, body: string, deadlineAt: number): Promise<void> {
+    try {
+      const replyTo = await this.#usableReplyQueue();
+      const pending = this.#pending.get(correlationId);
+      if (!pending) return;
+      pending.replyTo = replyTo;
+      // Listen before sending: a fast agent can answer before SendMessage returns.
+      this.#poll();
+      await this.#sqs.send(new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: body,
+        MessageAttributes: {
+          [ATTR.correlationId]: { DataType: 'String', StringValue: correlationId },
+          [ATTR.replyTo]: { DataType: 'String', StringValue: replyTo },
+          [ATTR.deadline]: { DataType: 'Number', StringValue: String(deadlineAt) },
+        },
+      }), { abortSignal: AbortSignal.timeout(Math.max(1, deadlineAt - Date.now())) });
+      pending.sent = true;
+    } catch (err) {
+      const failure = isVmconsoleError(err) ? err
+        : isMissingQueue(err) ? new VmconsoleError('HostDown', 'the compute host has no request queue (its agent never started or was removed)', { cause: err })
+        : transportUnavailable(err, 'sending the request');
+      this.#settle(correlationId)?.reject(failure);
+    }
+  }
+
   #replyQueue(): Promise<string> {
     this.#queueUrl ??= this.#sqs
       .send(new CreateQueueCommand({
         QueueName: `${this.#namePrefix}${randomUUID()}`,
         Attributes: { MessageRetentionPeriod: '60', ReceiveMessageWaitTimeSeconds: '0' },
         tags: { [HEARTBEAT_TAG]: String(Date.now()) },
-      }))
+      }), { abortSignal: AbortSignal.timeout(QUEUE_CALL_TIMEOUT_MS) })
       .then((out) => {
         this.#taggedAt = Date.now();
         return out.QueueUrl!;
@@ -103,11 +138,44 @@ export class ReplyChannel {
     return this.#queueUrl;
   }
 
-  #heartbeat(queueUrl: string): void {
-    if (Date.now() - this.#taggedAt < TAG_EVERY_MS) return;
-    this.#taggedAt = Date.now();
-    this.#sqs.send(new TagQueueCommand({ QueueUrl: queueUrl, Tags: { [HEARTBEAT_TAG]: String(this.#taggedAt) } }))
-      .catch((err: unknown) => this.#logger?.warn('reply queue heartbeat failed', { error: String(err) }));
+  /**
+   * The reply queue, with its heartbeat kept fresh: refreshed in the background while the
+   * channel is busy; after a quiet spell long enough for the sweeper to have deleted it, checked
+   * (by tagging it) before use, and replaced under a fresh name if it is gone.
+   */
+  async #usableReplyQueue(): Promise<string> {
+    const current = this.#replyQueue();
+    const queueUrl = await current;
+    const quietMs = Date.now() - this.#taggedAt;
+    if (quietMs < this.#revalidateAfterMs) {
+      if (quietMs >= HEARTBEAT_EVERY_MS) {
+        this.#taggedAt = Date.now();
+        this.#tag(queueUrl).catch((err: unknown) => {
+          this.#logger?.warn('reply queue heartbeat failed', { error: String(err) });
+          if (isMissingQueue(err) && this.#queueUrl === current) this.#queueUrl = undefined;
+        });
+      }
+      return queueUrl;
+    }
+    this.#revalidating ??= this.#tag(queueUrl)
+      .then(() => {
+        this.#taggedAt = Date.now();
+        return queueUrl;
+      }, (err: unknown) => {
+        if (!isMissingQueue(err)) throw transportUnavailable(err, 'refreshing the reply queue');
+        this.#logger?.info('reply queue was swept while idle; creating a new one', { queueUrl });
+        if (this.#queueUrl === current) this.#queueUrl = undefined;
+        return this.#replyQueue();
+      })
+      .finally(() => (this.#revalidating = undefined));
+    return this.#revalidating;
+  }
+
+  #tag(queueUrl: string): Promise<unknown> {
+    return this.#sqs.send(
+      new TagQueueCommand({ QueueUrl: queueUrl, Tags: { [HEARTBEAT_TAG]: String(Date.now()) } }),
+      { abortSignal: AbortSignal.timeout(QUEUE_CALL_TIMEOUT_MS) },
+    );
   }
 
   #settle(correlationId: string): Pending | undefined {
@@ -155,7 +223,7 @@ export class ReplyChannel {
         try {
           const out = await this.#sqs.send(
             new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds, MessageAttributeNames: [ATTR.correlationId] }),
-            { abortSignal: receive.signal },
+            { abortSignal: AbortSignal.any([receive.signal, AbortSignal.timeout(waitSeconds * 1000 + RECEIVE_GRACE_MS)]) },
           );
           messages = out.Messages ?? [];
           backoffMs = 50;

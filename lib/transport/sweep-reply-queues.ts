@@ -1,8 +1,6 @@
 import { DeleteQueueCommand, GetQueueAttributesCommand, ListQueuesCommand, ListQueueTagsCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { HEARTBEAT_TAG } from './reply-channel.ts';
+import { HEARTBEAT_TAG, IDLE_AFTER_MS } from './reply-queue-lifetime.ts';
 import { isMissingQueue } from './sqs-errors.ts';
-
-export const IDLE_AFTER_MS = 15 * 60_000;
 
 /**
  * Delete the reply queues of execution environments that are gone: a live one refreshes its

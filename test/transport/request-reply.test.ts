@@ -3,7 +3,9 @@ import { CreateQueueCommand, DeleteQueueCommand, ListQueuesCommand, ListQueueTag
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ATTR, PROTOCOL_VERSION, type AgentRequest } from '../../lib/contracts/messages.ts';
 import { VmconsoleError } from '../../lib/errors.ts';
-import { HEARTBEAT_TAG, ReplyChannel } from '../../lib/transport/reply-channel.ts';
+import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
+import { HEARTBEAT_TAG, IDLE_AFTER_MS } from '../../lib/transport/reply-queue-lifetime.ts';
+import { sweepReplyQueues } from '../../lib/transport/sweep-reply-queues.ts';
 import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
 import { recordingLogger } from '../helpers/recording-logger.ts';
 import { consoleRequest, queueDepth, sendRaw, sleep, startHost, waitFor, type HostUnderTest } from './transport-fixture.ts';
@@ -80,6 +82,11 @@ describe('request and reply', () => {
     await expect(channel().request(host.queueUrl, bad, Date.now() + 5_000)).rejects.toMatchObject({ code: 'Internal' });
   });
 
+  it('refuses at construction a name prefix that leaves no room for the UUID in an 80-character queue name', () => {
+    expect(() => new ReplyChannel({ sqs: aws.sqs, namePrefix: 'r'.repeat(45) })).toThrow(/1-44/);
+    expect(() => new ReplyChannel({ sqs: aws.sqs, namePrefix: 'reply.queue-' })).toThrow(/1-44/);
+  });
+
   it('answers HostDown when the host has no queue', async () => {
     const missing = host.queueUrl.replace(/[^/]+$/, 'vmconsole-test-host-nobody');
     await expect(channel().request(missing, request(), Date.now() + 5_000)).rejects.toMatchObject({ code: 'HostDown' });
@@ -102,6 +109,53 @@ describe('a lost reply queue', () => {
     const now = await listed();
     expect(now).toHaveLength(1);
     expect(now[0]).not.toBe(original);
+  });
+});
+
+describe('a reply queue swept while its channel was quiet', () => {
+  it('is checked before the next request and replaced, so that request is answered', async () => {
+    const prefix = `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}sw-${randomUUID().slice(0, 8)}-`;
+    const c = new ReplyChannel({ sqs: aws.sqs, namePrefix: prefix, revalidateAfterMs: 300 });
+    channels.push(c);
+    await c.request(host.queueUrl, request(), Date.now() + 5_000);
+    const listed = async () => (await aws.sqs.send(new ListQueuesCommand({ QueueNamePrefix: prefix }))).QueueUrls ?? [];
+    const [original] = await listed();
+    // The sweeper, run as if the channel had been quiet for sixteen minutes.
+    expect((await sweepReplyQueues(aws.sqs, prefix, Date.now() + IDLE_AFTER_MS + 60_000)).deleted).toEqual([original]);
+    await sleep(400);
+
+    const next = request();
+    expect(await c.request(host.queueUrl, next, Date.now() + 5_000)).toMatchObject({ ok: true, result: { output: `console of ${next.server.id}` } });
+    const now = await listed();
+    expect(now).toHaveLength(1);
+    expect(now[0]).not.toBe(original);
+    const { Tags = {} } = await aws.sqs.send(new ListQueueTagsCommand({ QueueUrl: now[0]! }));
+    expect(Number(Tags[HEARTBEAT_TAG])).toBeGreaterThan(Date.now() - 5_000);
+  });
+});
+
+describe('a malformed reply', () => {
+  it('fails its request with Internal at once, is never delivered, and is deleted', async () => {
+    const logger = recordingLogger();
+    const c = channel(undefined, logger);
+    const { QueueUrl: fakeHost } = await aws.sqs.send(new CreateQueueCommand({ QueueName: `fake-host-${randomUUID().slice(0, 8)}` }));
+    const outcome = c.request(fakeHost!, request(), Date.now() + 5_000);
+    const { Messages = [] } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: fakeHost!, WaitTimeSeconds: 5, MessageAttributeNames: ['All'] }));
+    const attrs = Messages[0]!.MessageAttributes!;
+    const replyTo = attrs[ATTR.replyTo]!.StringValue!;
+    const started = Date.now();
+    await aws.sqs.send(new SendMessageCommand({
+      QueueUrl: replyTo,
+      MessageBody: JSON.stringify({ v: PROTOCOL_VERSION, ok: 'probably', result: { output: 'forged' } }),
+      MessageAttributes: { [ATTR.correlationId]: { DataType: 'String', StringValue: attrs[ATTR.correlationId]!.StringValue! } },
+    }));
+    const failure = await outcome.catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(VmconsoleError);
+    expect(failure).toMatchObject({ code: 'Internal' });
+    expect(JSON.stringify(failure)).not.toContain('forged');
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await waitFor(async () => (await queueDepth(aws.sqs, replyTo)) === 0, 5_000, 'the malformed reply to be deleted');
+    expect(logger.entries.some((e) => e.message === 'malformed reply')).toBe(true);
   });
 });
 
@@ -139,7 +193,7 @@ describe('deadlines', () => {
     const req = request();
     await sendRaw(aws.sqs, host.queueUrl, JSON.stringify(req), { correlationId, replyTo: `${host.replyQueueUrlPrefix}anything`, deadline: Date.now() - 1 });
     await waitFor(() => dropped.length > 0, 5_000, 'the request to be dropped');
-    expect(dropped).toEqual([{ correlationId }]);
+    expect(dropped).toEqual([{ correlationId, reason: 'deadline' }]);
     expect(handled.some((h) => h.server.id === req.server.id)).toBe(false);
     await waitFor(async () => (await queueDepth(aws.sqs, host.queueUrl)) === 0, 5_000, 'the host queue to be empty');
   });

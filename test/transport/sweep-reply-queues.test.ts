@@ -1,7 +1,8 @@
 import { CreateQueueCommand, ListQueuesCommand, TagQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { HEARTBEAT_TAG, ReplyChannel } from '../../lib/transport/reply-channel.ts';
-import { IDLE_AFTER_MS, sweepReplyQueues } from '../../lib/transport/sweep-reply-queues.ts';
+import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
+import { HEARTBEAT_TAG, IDLE_AFTER_MS } from '../../lib/transport/reply-queue-lifetime.ts';
+import { sweepReplyQueues } from '../../lib/transport/sweep-reply-queues.ts';
 import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
 import { consoleRequest, startHost, type HostUnderTest } from './transport-fixture.ts';
 
