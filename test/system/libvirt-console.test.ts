@@ -4,7 +4,7 @@
  * All libvirt system tests live in this one file: only one libvirtd can run per machine.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,7 +49,7 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
         VMCONSOLE_INSTANCES_DIR: join(workDir, 'nova-instances'),
       },
     });
-  }, 180_000);
+  }, 400_000);
 
   afterAll(async () => {
     await stack?.stop();
@@ -150,20 +150,36 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
     const log = join(dir, 'console.log');
     await mkdir(dir, { recursive: true });
     const uuid = randomUUID();
-    for (let boot = 0; boot < 4; boot++) {
-      await lv.create(lv.domainXml({ name: 'rotating-guest', uuid, console: { type: 'pty', log, append: true } }));
-      await lv.waitForFile(log, /end Kernel panic/).catch(() => undefined);
-      await new Promise((resolve) => setTimeout(resolve, 6_500));
-      if (boot < 3) await lv.virsh('destroy', uuid);
+    // Boot until virtlogd has rotated at least twice; each boot runs to its panic (however slow
+    // the emulation is on a busy machine) before the domain is destroyed.
+    const liveState = async () => {
+      const st = await stat(log).catch(() => undefined);
+      const tail = (await readFile(log).catch(() => Buffer.alloc(0))).subarray(-300).toString('latin1');
+      return { id: st ? `${st.ino}:${st.size}` : '', panicked: tail.includes('end Kernel panic') };
+    };
+    let running: string | undefined;
+    for (let boot = 0; boot < 8; boot++) {
+      // The last boot stays up: a transient domain that is destroyed is gone from libvirt.
+      if (running) await lv.virsh('destroy', running);
+      const before = (await liveState()).id;
+      const id = await lv.create(lv.domainXml({ name: 'rotating-guest', uuid, console: { type: 'pty', log, append: true } }));
+      const until = Date.now() + 90_000;
+      for (;;) {
+        const now = await liveState();
+        if ((now.id !== before && now.panicked) || Date.now() > until) break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      running = id;
+      if (boot >= 2 && (await readFile(`${log}.1`).catch(() => undefined))) break;
     }
     const files = ['console.log.2', 'console.log.1', 'console.log.0', 'console.log'];
-    const parts = await Promise.all(files.map((f) => readFile(join(dir, f))));
-    expect(parts.slice(0, 3).every((p) => p.length > 0)).toBe(true);
+    const parts = (await Promise.all(files.map((f) => readFile(join(dir, f)).catch(() => undefined)))).filter((p) => p !== undefined);
+    expect(parts.length).toBeGreaterThanOrEqual(3);
     const all = Buffer.concat(parts);
     const window = all.subarray(Math.max(0, all.length - 102_400));
     expect(await output(uuid)).toBe(novaConsoleOutput(window, null));
     expect((await output(uuid)).match(/Linux version/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
-  }, 180_000);
+  }, 400_000);
 
   it("append='off' starts the log afresh at every boot", async () => {
     const log = join(lv.logDir, 'fresh.log');
