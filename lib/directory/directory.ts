@@ -1,5 +1,6 @@
 import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { HostRecord, ServerRecord } from '../contracts/records.ts';
+import { VmconsoleError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { filterByName } from './name-filter.ts';
 
@@ -30,7 +31,7 @@ export class Directory {
   }
 
   async getServer(id: string): Promise<ServerRecord | undefined> {
-    const { Item } = await this.#doc.send(new GetCommand({ TableName: this.#table, Key: { pk: serverKey(id) } }));
+    const { Item } = await this.#doc.send(new GetCommand({ TableName: this.#table, Key: { pk: serverKey(id) } })).catch(unavailable);
     return Item ? this.#parse(ServerRecord, Item) : undefined;
   }
 
@@ -62,7 +63,7 @@ export class Directory {
       for (let attempt = 0; requests.length > 0; attempt++) {
         if (attempt > 8) throw new Error(`directory: ${requests.length} server writes still unprocessed`);
         if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
-        const { UnprocessedItems } = await this.#doc.send(new BatchWriteCommand({ RequestItems: { [this.#table]: requests } }));
+        const { UnprocessedItems } = await this.#doc.send(new BatchWriteCommand({ RequestItems: { [this.#table]: requests } })).catch(unavailable);
         requests = (UnprocessedItems?.[this.#table] ?? []) as typeof requests;
       }
     }
@@ -77,20 +78,20 @@ export class Directory {
           ConditionExpression: 'host = :h', ExpressionAttributeValues: { ':h': host },
         }));
       } catch (err) {
-        if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+        if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') unavailable(err);
       }
     }));
   }
 
   async putHost(record: HostRecord): Promise<void> {
     const { host, ...rest } = record;
-    await this.#doc.send(new PutCommand({ TableName: this.#table, Item: { pk: hostKey(host), hostName: host, ...rest } }));
+    await this.#doc.send(new PutCommand({ TableName: this.#table, Item: { pk: hostKey(host), hostName: host, ...rest } })).catch(unavailable);
   }
 
   async getHost(host: string): Promise<HostRecord | undefined> {
     const cached = this.#hosts.get(host);
     if (cached && cached.until > Date.now()) return cached.record;
-    const { Item } = await this.#doc.send(new GetCommand({ TableName: this.#table, Key: { pk: hostKey(host) } }));
+    const { Item } = await this.#doc.send(new GetCommand({ TableName: this.#table, Key: { pk: hostKey(host) } })).catch(unavailable);
     let record: HostRecord | undefined;
     if (Item) {
       const { hostName, ...rest } = Item;
@@ -104,7 +105,7 @@ export class Directory {
     const items: Record<string, unknown>[] = [];
     let start: Record<string, unknown> | undefined;
     do {
-      const page = await this.#doc.send(command(start));
+      const page = await this.#doc.send(command(start)).catch(unavailable);
       items.push(...(page.Items ?? []));
       start = page.LastEvaluatedKey;
     } while (start);
@@ -117,4 +118,16 @@ export class Directory {
     this.#logger?.warn('directory: skipping an invalid item', { pk: item.pk, error: String(parsed.error) });
     return undefined;
   }
+}
+
+/**
+ * DynamoDB out of reach (network, throttling, its own 5xx) is an outage the caller can wait out:
+ * 503. Anything else (a missing table, a rejected expression) is a bug or a misconfiguration
+ * and stays as it is, to surface as a 500 with the details in the log.
+ */
+function unavailable(err: unknown): never {
+  const e = err as { $fault?: string; $metadata?: { httpStatusCode?: number }; name?: string; message?: string };
+  const transient = e.$fault === 'server' || e.$metadata?.httpStatusCode === undefined || /Throttl|ProvisionedThroughputExceeded|RequestLimitExceeded/.test(e.name ?? '');
+  if (!transient) throw err;
+  throw new VmconsoleError('TransportUnavailable', `The server directory is unavailable (${String(e.message ?? err).slice(0, 200)}). Try again shortly.`, { cause: err });
 }

@@ -4,6 +4,7 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostRecord, ServerRecord } from '../../lib/contracts/records.ts';
 import { Directory } from '../../lib/directory/directory.ts';
+import { createDocumentClient } from '../../lib/directory/dynamodb-client.ts';
 import { directoryTableDefinition, ensureDirectoryTable } from '../../lib/directory/table.ts';
 import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
 import { recordingLogger } from '../helpers/recording-logger.ts';
@@ -163,5 +164,27 @@ describe('items that fail the schema', () => {
     expect(await directory.getServer(badId)).toBeUndefined();
     expect(await directory.getHost('broken')).toBeUndefined();
     expect(logger.entries.filter((e) => e.level === 'warn').map((e) => e.data.pk)).toEqual(expect.arrayContaining([`server#${badId}`, 'host#broken']));
+  });
+});
+
+describe('failures', () => {
+  it('answers TransportUnavailable within two seconds when DynamoDB is out of reach', async () => {
+    const doc = createDocumentClient({ ...aws.env, VMCONSOLE_DYNAMODB_ENDPOINT: 'http://127.0.0.1:9' });
+    const unreachable = new Directory(doc, aws.env.VMCONSOLE_TABLE!);
+    try {
+      for (const call of [() => unreachable.getServer(randomUUID()), () => unreachable.findServers({ projectId: 'p' }), () => unreachable.putHost(hostRecord('host-x'))]) {
+        const started = Date.now();
+        await expect(call()).rejects.toMatchObject({ name: 'VmconsoleError', code: 'TransportUnavailable' });
+        expect(Date.now() - started).toBeLessThan(2_000);
+      }
+    } finally {
+      doc.destroy();
+    }
+  });
+
+  it('leaves a misconfiguration (no such table) as it is, not as an outage', async () => {
+    const missing = new Directory(aws.ddb, 'vmconsole-no-such-table');
+    const failure = await missing.getServer(randomUUID()).catch((err: unknown) => err);
+    expect(failure).toMatchObject({ name: 'ResourceNotFoundException' });
   });
 });
