@@ -1,6 +1,7 @@
 /**
  * Load: 1,000 concurrent console requests across 50 servers, from two edge environments (each a
- * ReplyChannel + Directory, through the real use case) to one real agent process.
+ * ReplyChannel + Directory, through the real use case) to one real agent process. SQS and
+ * DynamoDB run in a process of their own, as they would be remote from the edge.
  * The system must answer every one with that server's own log, shaped for its own `length`.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -12,13 +13,12 @@ import { getConsoleOutput } from '../../lib/console-output/get-console-output.ts
 import { Directory } from '../../lib/directory/directory.ts';
 import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
 import { createSqsClient } from '../../lib/transport/sqs-client.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { kill, Ledger, novaTail, queueCounts, startAgentProcess, tenant, waitFor, writeNamedInstances, type NamedServer } from './reliability-fixture.ts';
+import { kill, Ledger, novaTail, queueCounts, startAgentProcess, startAwsProcess, tenant, waitFor, writeNamedInstances, type NamedServer, type RemoteAws } from './reliability-fixture.ts';
 
 const REQUESTS = 1_000;
 const LENGTHS = [null, 1, 2, 5, 17, -1, 0, 1_000];
 
-let aws: LocalAws;
+let aws: RemoteAws;
 let work: string;
 let agent: ChildProcess | undefined;
 let servers: NamedServer[];
@@ -26,7 +26,7 @@ const ledger = new Ledger();
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'vmconsole-rel-load-'));
-  aws = await startLocalAws();
+  aws = await startAwsProcess();
   const instancesDir = join(work, 'instances');
   servers = await writeNamedInstances(instancesDir, 50);
   agent = await startAgentProcess(aws.env, { host: 'load-host', instancesDir, logFile: join(work, 'agent.log'), directory: aws.directory });

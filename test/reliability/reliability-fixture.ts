@@ -1,12 +1,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Principal } from '../../lib/auth/principal.ts';
-import type { Directory } from '../../lib/directory/directory.ts';
+import { Directory } from '../../lib/directory/directory.ts';
+import { createDocumentClient } from '../../lib/directory/dynamodb-client.ts';
+import { ensureDirectoryTable } from '../../lib/directory/table.ts';
 import { AGENT_COMMAND } from '../../lib/local/local-stack.ts';
+import { createSqsClient } from '../../lib/transport/sqs-client.ts';
 
 /** Servers whose logs name them on every line, so a mixed-up answer cannot pass for a right one. */
 export interface NamedServer {
@@ -143,4 +151,59 @@ export class Ledger {
   summary(file: string): string {
     return `${file}: requests sent ${this.sent}, served ${this.answered}, refused as the fault requires ${this.refusedAsExpected}, faults injected ${this.faults}, messages lost = ${this.lost}`;
   }
+}
+
+export interface RemoteAws {
+  env: Record<string, string>;
+  sqs: SQSClient;
+  ddb: DynamoDBDocumentClient;
+  directory: Directory;
+  stop(): Promise<void>;
+}
+
+/** Like startLocalAws, but fauxqs and dynalite run in a child process (test/reliability/aws-process.ts). */
+export async function startAwsProcess(): Promise<RemoteAws> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./aws-process.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await exited;
+  };
+  const lines = createInterface({ input: child.stdout! });
+  const [first] = await Promise.race([once(lines, 'line'), once(child, 'exit').then(() => { throw new Error('the AWS process exited before it was ready'); })]) as [string];
+  lines.close();
+  const { sqsEndpoint, dynamodbEndpoint } = JSON.parse(first) as { sqsEndpoint: string; dynamodbEndpoint: string };
+  const env: Record<string, string> = {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    VMCONSOLE_SQS_ENDPOINT: sqsEndpoint,
+    VMCONSOLE_DYNAMODB_ENDPOINT: dynamodbEndpoint,
+    VMCONSOLE_TABLE: `vmconsole-test-${randomUUID().slice(0, 8)}`,
+    VMCONSOLE_REPLY_QUEUE_PREFIX: 'vmconsole-test-reply-',
+    VMCONSOLE_HOST_QUEUE_PREFIX: 'vmconsole-test-host-',
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
+  };
+  try {
+    const dynamo = new DynamoDBClient({ endpoint: dynamodbEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    await ensureDirectoryTable(dynamo, env.VMCONSOLE_TABLE!);
+    dynamo.destroy();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const sqs = createSqsClient(env);
+  const ddb = createDocumentClient(env);
+  return {
+    env,
+    sqs,
+    ddb,
+    directory: new Directory(ddb, env.VMCONSOLE_TABLE!),
+    async stop() {
+      sqs.destroy();
+      ddb.destroy();
+      await stop();
+    },
+  };
 }
