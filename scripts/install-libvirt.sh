@@ -28,7 +28,13 @@ getent passwd libvirt-qemu >/dev/null || useradd -r -g libvirt-qemu -d /var/lib/
 
 if [ ! -s "$guest_dir/vmlinuz" ]; then
   kernel_pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  if [ -z "$kernel_pkg" ]; then
+    echo "install-libvirt: apt-cache knows no versioned kernel behind linux-image-amd64 (check /etc/apt/sources.list)" >&2
+    exit 1
+  fi
   tmp=$(mktemp -d)
+  # apt downloads as _apt when it can write there (otherwise it warns and downloads as root).
+  chown _apt "$tmp" 2>/dev/null || true
   (cd "$tmp" && apt-get download -qq "$kernel_pkg" >/dev/null)
   mkdir -p "$guest_dir"
   dpkg-deb --fsys-tarfile "$tmp"/"$kernel_pkg"_*.deb | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*'
