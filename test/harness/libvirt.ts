@@ -1,31 +1,45 @@
 /**
- * Real libvirt for system tests: virtlogd + libvirtd started without systemd from Debian's
- * packages (scripts/install-libvirt.sh), QEMU guests under TCG booting a real kernel with the
- * console on ttyS0. Only one libvirtd can run per machine (fixed socket paths).
+ * Real libvirt for system tests: virtlogd + libvirtd from Debian's packages (install them with
+ * `sudo bash scripts/install-libvirt.sh`), started without systemd, and QEMU guests under TCG that
+ * boot a real kernel with their console on ttyS0. Needs root.
  *
- *   const lv = await startLibvirt({ maxSize: 16384 });
- *   await lv.create(lv.domainXml({ name: 'g1', console: { type: 'pty', log: `${lv.logDir}/g1.log` } }));
- *   await lv.waitForFile(`${lv.logDir}/g1.log`, /Kernel panic/);
- *   await lv.stop();
+ *   const lv = await startLibvirt({ maxSize: 16384 });          // virtlogd rotates at 16 KiB
+ *   const log = `${lv.logDir}/g1.log`;
+ *   const uuid = await lv.create(lv.domainXml({ name: 'g1', console: { type: 'pty', log } }));
+ *   await lv.waitForFile(log, /Kernel panic - not syncing/);    // ~5-10 s after create
+ *   await lv.stop();                                            // domains, daemons, QEMU: all gone
+ *
+ * One libvirtd per machine (fixed socket paths): harnesses in other test processes wait their turn
+ * (see machine-lock.ts); a libvirtd this harness did not start makes startLibvirt fail, naming it.
+ * The daemons use the harness's own config files, except qemu.conf: system-mode libvirtd only reads
+ * /etc/libvirt/qemu.conf, so the harness swaps in its own and restores what was there on stop.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
+import { domainNameOf, renderDomainXml, type DomainSpec } from './domain-xml.ts';
+import { acquireMachineLock, type HarnessState } from './machine-lock.ts';
+
+export type { ConsoleSpec, DomainSpec, NovaMetadata } from './domain-xml.ts';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const KERNEL_PATH = join(ROOT, '.vmconsole/guest/vmlinuz');
 const URI = 'qemu:///system';
+const BINARIES = { libvirtd: '/usr/sbin/libvirtd', virtlogd: '/usr/sbin/virtlogd', virsh: '/usr/bin/virsh', qemu: '/usr/bin/qemu-system-x86_64' };
+const QEMU_CONF = '/etc/libvirt/qemu.conf';
+const QEMU_CONF_KEPT = `${QEMU_CONF}.vmconsole-orig`;
+const QEMU_CONF_ABSENT = `${QEMU_CONF}.vmconsole-absent`;
 
 /** Why system tests cannot run here, or undefined when they can. */
 export function libvirtUnavailableReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'not running as root';
-  for (const bin of ['/usr/sbin/libvirtd', '/usr/sbin/virtlogd', '/usr/bin/virsh', '/usr/bin/qemu-system-x86_64']) {
+  for (const bin of Object.values(BINARIES)) {
     if (!existsSync(bin)) return `${bin} is missing`;
   }
   if (!existsSync(KERNEL_PATH)) return `no guest kernel at ${KERNEL_PATH}`;
@@ -45,99 +59,101 @@ export function requireLibvirtOrSkip(): boolean {
   return false;
 }
 
-export interface ConsoleSpec {
-  type: 'pty' | 'tcp' | 'file' | 'none';
-  /** virtlogd log file (pty, tcp) or the file console's path (file). */
-  log?: string;
-  append?: boolean;
-  /** tcp: port to bind on 127.0.0.1. */
-  port?: number;
-}
-
-export interface DomainSpec {
-  name: string;
-  uuid?: string;
-  console: ConsoleSpec;
-  /** Add Nova's instance metadata, as Nova's libvirt driver writes it. */
-  nova?: { name: string; projectId: string; userId: string };
-  /** Kernel command line extras; default keeps the guest running after its panic. */
-  cmdline?: string;
-  /** Reboot (panic=-1) then stop: used to produce several boots into one appended log. */
-  onReboot?: 'restart' | 'destroy';
+export interface LibvirtOptions {
+  /** virtlogd max_size in bytes (default 2 MiB, virtlogd's own); small values make tests rotate. */
+  maxSize?: number;
+  /** virtlogd max_backups (default 3). */
+  maxBackups?: number;
+  /** How long to wait for another harness on this machine to stop (default 10 min). */
+  lockTimeoutMs?: number;
 }
 
 export interface LibvirtHarness {
   uri: string;
   kernelPath: string;
-  /** A fresh directory for this harness's console logs. */
+  /** A fresh directory for this harness's console logs (removed by stop). */
   logDir: string;
+  /** The daemons this harness started. */
+  pids: { libvirtd: number; virtlogd: number };
   domainXml(spec: DomainSpec): string;
   /** `virsh create` (transient domain); returns its UUID. */
   create(xml: string, options?: { paused?: boolean }): Promise<string>;
-  /** `virsh define` (persistent, inactive until started); returns its UUID. */
+  /** `virsh define` (persistent, inactive until `virsh start`); returns its UUID. */
   define(xml: string): Promise<string>;
+  /** `virsh -c <uri> ...args`, stdout. */
   virsh(...args: string[]): Promise<string>;
+  /** PID of a running domain's QEMU process, undefined when it is not running. */
+  qemuPid(uuid: string): Promise<number | undefined>;
+  /** Polls a file until its text (latin1) matches; returns that text. */
   waitForFile(path: string, pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Destroys and undefines the harness's domains, stops both daemons, waits until every process is gone. */
   stop(): Promise<void>;
 }
 
-export async function startLibvirt(options: { maxSize?: number; maxBackups?: number } = {}): Promise<LibvirtHarness> {
+export async function startLibvirt(options: LibvirtOptions = {}): Promise<LibvirtHarness> {
   const reason = libvirtUnavailableReason();
   if (reason) throw new Error(`cannot start libvirt: ${reason}`);
-  if (await answers()) throw new Error('a libvirtd not started by this harness is already running; stop it first');
-
+  const lock = await acquireMachineLock(options.lockTimeoutMs ?? 600_000);
   const dir = await mkdtemp(join(tmpdir(), 'vmconsole-libvirt-'));
-  const logDir = join(dir, 'logs');
-  await run('mkdir', ['-p', logDir]);
-  const conf = {
-    qemu: join(dir, 'qemu.conf'),
-    virtlogd: join(dir, 'virtlogd.conf'),
-    libvirtd: join(dir, 'libvirtd.conf'),
-  };
-  const pids = { virtlogd: join(dir, 'virtlogd.pid'), libvirtd: join(dir, 'libvirtd.pid') };
-  await writeFile(conf.qemu, 'user = "root"\ngroup = "root"\nsecurity_driver = "none"\nstdio_handler = "logd"\n');
-  await writeFile(conf.virtlogd, `max_size = ${options.maxSize ?? 2 * 1024 * 1024}\nmax_backups = ${options.maxBackups ?? 3}\nlog_outputs = "3:file:${join(dir, 'virtlogd.log')}"\n`);
-  await writeFile(conf.libvirtd, `unix_sock_group = "root"\nlog_outputs = "3:file:${join(dir, 'libvirtd.log')}"\n`);
-  await installQemuConf(conf.qemu);
-
-  await run('/usr/sbin/virtlogd', ['-d', '-f', conf.virtlogd, '-p', pids.virtlogd]);
-  await run('/usr/sbin/libvirtd', ['-d', '-f', conf.libvirtd, '-p', pids.libvirtd]);
-  const until = Date.now() + 30_000;
-  while (!(await answers())) {
-    if (Date.now() > until) {
-      await killByPidFile(pids.libvirtd);
-      await killByPidFile(pids.virtlogd);
-      throw new Error('libvirtd did not answer within 30 s');
+  const pidFiles = { virtlogd: join(dir, 'virtlogd.pid'), libvirtd: join(dir, 'libvirtd.pid') };
+  const state: HarnessState = { daemonPids: [], qemuPids: [], domains: [] };
+  try {
+    if (lock.leftover) await cleanUp(lock.leftover);
+    const strangers = [...(await processesNamed('libvirtd')), ...(await processesNamed('virtlogd'))];
+    if (strangers.length > 0) {
+      throw new Error(`libvirtd/virtlogd not started by this harness are running (pids ${strangers.join(', ')}); stop them first`);
     }
-    await sleep(100);
+    await writeConfigs(dir, options);
+    await installQemuConf(join(dir, 'qemu.conf'));
+
+    await run(BINARIES.virtlogd, ['-d', '-f', join(dir, 'virtlogd.conf'), '-p', pidFiles.virtlogd]);
+    const virtlogd = await readPidFile(pidFiles.virtlogd);
+    state.daemonPids.push(virtlogd);
+    await lock.record(state);
+    // `libvirtd -d` exits 0 even when its QEMU driver failed: only an answer to virsh proves it is up.
+    await run(BINARIES.libvirtd, ['-d', '-f', join(dir, 'libvirtd.conf'), '-p', pidFiles.libvirtd]);
+    const libvirtd = await readPidFile(pidFiles.libvirtd);
+    state.daemonPids.push(libvirtd);
+    await lock.record(state);
+    await waitUntilAnswering(30_000, join(dir, 'libvirtd.log'));
+    return harness({ dir, state, lock, pids: { libvirtd, virtlogd } });
+  } catch (error) {
+    await cleanUp(state).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+    await lock.release();
+    throw error;
   }
+}
 
-  const created = new Set<string>();
-  const virsh = async (...args: string[]) => (await run('virsh', ['-c', URI, ...args], { env: { ...process.env, LANG: 'C' } })).stdout;
-  const uuidOf = async (name: string) => (await virsh('domuuid', name)).trim();
-
+function harness(ctx: {
+  dir: string;
+  state: HarnessState;
+  lock: Awaited<ReturnType<typeof acquireMachineLock>>;
+  pids: { libvirtd: number; virtlogd: number };
+}): LibvirtHarness {
+  const { dir, state, lock } = ctx;
+  const logDir = join(dir, 'logs');
+  const submit = async (command: 'create' | 'define', xml: string, extra: string[]) => {
+    const file = join(dir, `${randomUUID()}.xml`);
+    await writeFile(file, xml);
+    await virsh(command, file, ...extra);
+    const uuid = (await virsh('domuuid', domainNameOf(xml))).trim();
+    state.domains.push(uuid);
+    const pid = await qemuPid(uuid);
+    if (pid) state.qemuPids.push(pid);
+    await lock.record(state);
+    return uuid;
+  };
   return {
     uri: URI,
     kernelPath: KERNEL_PATH,
     logDir,
-    domainXml: (spec) => renderDomainXml(spec),
-    async create(xml, opts = {}) {
-      const file = join(dir, `${randomUUID()}.xml`);
-      await writeFile(file, xml);
-      await virsh('create', file, ...(opts.paused ? ['--paused'] : []));
-      const uuid = await uuidOf(nameOf(xml));
-      created.add(uuid);
-      return uuid;
-    },
-    async define(xml) {
-      const file = join(dir, `${randomUUID()}.xml`);
-      await writeFile(file, xml);
-      await virsh('define', file);
-      const uuid = await uuidOf(nameOf(xml));
-      created.add(uuid);
-      return uuid;
-    },
+    pids: ctx.pids,
+    domainXml: (spec) => renderDomainXml(spec, KERNEL_PATH),
+    create: (xml, opts = {}) => submit('create', xml, opts.paused ? ['--paused'] : []),
+    define: (xml) => submit('define', xml, []),
     virsh,
+    qemuPid,
     async waitForFile(path, pattern, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -148,86 +164,141 @@ export async function startLibvirt(options: { maxSize?: number; maxBackups?: num
       }
     },
     async stop() {
-      for (const uuid of created) {
-        await virsh('destroy', uuid).catch(() => undefined);
-        await virsh('undefine', uuid).catch(() => undefined);
+      try {
+        // Domains started by tests with `virsh start` have QEMU processes the harness has not seen yet.
+        for (const uuid of state.domains) {
+          const pid = await qemuPid(uuid).catch(() => undefined);
+          if (pid) state.qemuPids.push(pid);
+        }
+        await cleanUp(state);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+        await lock.release();
       }
-      await killByPidFile(pids.libvirtd);
-      await killByPidFile(pids.virtlogd);
-      await rm(dir, { recursive: true, force: true });
     },
   };
 }
 
-function renderDomainXml(spec: DomainSpec): string {
-  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
-  const { console: c } = spec;
-  const log = c.log ? `<log file='${esc(c.log)}' append='${c.append ? 'on' : 'off'}'/>` : '';
-  const serial = {
-    pty: `<serial type='pty'>${log}<target port='0'/></serial><console type='pty'>${log}<target type='serial' port='0'/></console>`,
-    tcp: `<serial type='tcp'><source mode='bind' host='127.0.0.1' service='${c.port ?? 0}'/><protocol type='raw'/>${log}<target port='0'/></serial>`
-      + `<console type='tcp'><source mode='bind' host='127.0.0.1' service='${c.port ?? 0}'/><protocol type='raw'/>${log}<target type='serial' port='0'/></console>`,
-    file: `<serial type='file'><source path='${esc(c.log ?? '')}'/><target port='0'/></serial><console type='file'><source path='${esc(c.log ?? '')}'/><target type='serial' port='0'/></console>`,
-    none: '',
-  }[c.type];
-  const nova = spec.nova
-    ? `<metadata><nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1"><nova:package version="27.0.0"/><nova:name>${esc(spec.nova.name)}</nova:name>`
-      + `<nova:creationTime>2026-11-23 00:00:00</nova:creationTime><nova:owner><nova:user uuid="${esc(spec.nova.userId)}">demo</nova:user>`
-      + `<nova:project uuid="${esc(spec.nova.projectId)}">demo</nova:project></nova:owner></nova:instance></metadata>`
-    : '';
-  const panic = spec.onReboot === 'restart' ? 'panic=-1' : 'panic=0';
-  return `<domain type='qemu'>
-  <name>${esc(spec.name)}</name>
-  ${spec.uuid ? `<uuid>${spec.uuid}</uuid>` : ''}
-  ${nova}
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>${KERNEL_PATH}</kernel><cmdline>console=ttyS0,115200n8 ${panic} ${spec.cmdline ?? ''}</cmdline></os>
-  <on_reboot>${spec.onReboot ?? 'destroy'}</on_reboot>
-  <devices>${serial}</devices>
-</domain>`;
+async function writeConfigs(dir: string, options: LibvirtOptions): Promise<void> {
+  await mkdir(join(dir, 'logs'));
+  await writeFile(join(dir, 'qemu.conf'), 'user = "root"\ngroup = "root"\nsecurity_driver = "none"\nstdio_handler = "logd"\n');
+  await writeFile(join(dir, 'virtlogd.conf'), [
+    `max_size = ${options.maxSize ?? 2 * 1024 * 1024}`,
+    `max_backups = ${options.maxBackups ?? 3}`,
+    `log_outputs = "3:file:${join(dir, 'virtlogd.log')}"`,
+  ].join('\n') + '\n');
+  await writeFile(join(dir, 'libvirtd.conf'), `unix_sock_group = "root"\nlog_outputs = "3:file:${join(dir, 'libvirtd.log')}"\n`);
 }
 
-function nameOf(xml: string): string {
-  const m = /<name>([^<]+)<\/name>/.exec(xml);
-  if (!m?.[1]) throw new Error('domain XML has no <name>');
-  return m[1];
+/** Everything in `state` ends: domains destroyed and undefined, daemons and QEMU processes gone, qemu.conf restored. */
+async function cleanUp(state: HarnessState): Promise<void> {
+  if (state.daemonPids.length > 0 && (await answers())) {
+    for (const uuid of state.domains) {
+      await virsh('destroy', uuid).catch(() => undefined);
+      await virsh('undefine', uuid).catch(() => undefined);
+    }
+  }
+  // libvirtd before virtlogd: QEMU's log pipes go through virtlogd until libvirtd lets go.
+  for (const pid of [...state.daemonPids].reverse()) await end(pid, ['libvirtd', 'virtlogd']);
+  for (const pid of state.qemuPids) await end(pid, ['qemu-system-x86']);
+  state.daemonPids.length = 0;
+  state.qemuPids.length = 0;
+  await restoreQemuConf();
 }
 
 async function installQemuConf(source: string): Promise<void> {
-  // libvirtd (system mode) reads /etc/libvirt/qemu.conf; keep the packaged one aside once.
-  const target = '/etc/libvirt/qemu.conf';
-  if (existsSync(target) && !existsSync(`${target}.vmconsole-orig`)) await run('cp', [target, `${target}.vmconsole-orig`]);
-  await run('cp', [source, target]);
+  // Remember what was there once (Debian ships qemu.conf only with libvirt-daemon-system); a
+  // harness that died leaves the memory in place, so the original is never lost.
+  if (!existsSync(QEMU_CONF_KEPT) && !existsSync(QEMU_CONF_ABSENT)) {
+    if (existsSync(QEMU_CONF)) await copyFile(QEMU_CONF, QEMU_CONF_KEPT);
+    else await writeFile(QEMU_CONF_ABSENT, '');
+  }
+  await copyFile(source, QEMU_CONF);
+}
+
+async function restoreQemuConf(): Promise<void> {
+  if (existsSync(QEMU_CONF_KEPT)) await rename(QEMU_CONF_KEPT, QEMU_CONF);
+  else if (existsSync(QEMU_CONF_ABSENT)) await rm(QEMU_CONF, { force: true }).then(() => rm(QEMU_CONF_ABSENT));
+}
+
+const virsh = async (...args: string[]) =>
+  (await run(BINARIES.virsh, ['-c', URI, ...args], { env: { ...process.env, LANG: 'C' } })).stdout;
+
+async function qemuPid(uuid: string): Promise<number | undefined> {
+  const name = (await virsh('domname', uuid)).trim();
+  const pid = Number((await readFile(`/run/libvirt/qemu/${name}.pid`, 'utf8').catch(() => '')).trim());
+  return pid > 0 && (await commOf(pid)) === 'qemu-system-x86' ? pid : undefined;
 }
 
 async function answers(): Promise<boolean> {
   try {
-    await run('virsh', ['-c', URI, 'version'], { timeout: 5_000 });
+    await run(BINARIES.virsh, ['-c', URI, 'version'], { timeout: 5_000 });
     return true;
   } catch {
     return false;
   }
 }
 
-async function killByPidFile(pidFile: string): Promise<void> {
-  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
-  if (!pid) return;
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const until = Date.now() + 10_000;
-  while (Date.now() < until) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
+async function waitUntilAnswering(timeoutMs: number, daemonLog: string): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await answers())) {
+    if (Date.now() > until) {
+      const tail = (await readFile(daemonLog, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n');
+      throw new Error(`libvirtd did not answer on ${URI} within ${timeoutMs} ms; its log ends:\n${tail}`);
     }
     await sleep(100);
   }
-  process.kill(pid, 'SIGKILL');
+}
+
+/** The daemon writes its pid file after forking: poll for it. */
+async function readPidFile(path: string): Promise<number> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+    if (pid > 0) return pid;
+    if (Date.now() > until) throw new Error(`no pid in ${path} 10 s after the daemon started`);
+    await sleep(50);
+  }
+}
+
+/** True while the process exists and is not a zombie. */
+export async function processIsRunning(pid: number): Promise<boolean> {
+  return (await commOf(pid)) !== undefined;
+}
+
+/**
+ * The process's name (at most 15 characters), undefined once it is gone. A zombie counts as gone:
+ * daemons are reparented to PID 1, which need not reap them at once (here it is not an init).
+ */
+async function commOf(pid: number): Promise<string | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const m = /^\d+ \((.*)\) (\S)/s.exec(stat);
+  return m && m[2] !== 'Z' && m[2] !== 'X' ? m[1] : undefined;
+}
+
+async function processesNamed(name: string): Promise<number[]> {
+  const pids = (await readdir('/proc')).filter((entry) => /^\d+$/.test(entry)).map(Number);
+  const names = await Promise.all(pids.map(commOf));
+  return pids.filter((_, i) => names[i] === name);
+}
+
+/** SIGTERM, then SIGKILL after 10 s; returns once the process is gone. Skips a pid now used by another program. */
+async function end(pid: number, expectedNames: string[]): Promise<void> {
+  const isOurs = async () => expectedNames.includes((await commOf(pid)) ?? '');
+  for (const [signal, waitMs] of [['SIGTERM', 10_000], ['SIGKILL', 5_000]] as const) {
+    if (!(await isOurs())) return;
+    try {
+      process.kill(pid, signal);
+    } catch {
+      return;
+    }
+    const until = Date.now() + waitMs;
+    while (Date.now() < until) {
+      if (!(await isOurs())) return;
+      await sleep(50);
+    }
+  }
+  throw new Error(`process ${pid} (${expectedNames.join('/')}) survived SIGKILL`);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
