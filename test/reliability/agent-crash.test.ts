@@ -6,6 +6,7 @@
  * otherwise give the caller a clear 504 naming the host; the new agent then serves everyone.
  */
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +55,9 @@ async function crashHolding(send: () => void): Promise<void> {
 
 const setVisibility = (seconds: number) => sqs.send(new SetQueueAttributesCommand({ QueueUrl: hostQueueUrl, Attributes: { VisibilityTimeout: String(seconds) } }));
 
+/** The edge's own account of a failure, since the work dir is removed afterwards. */
+const tail = (file: string) => readFileSync(file, 'utf8').split('\n').filter((l) => !/[│┌└]/.test(l)).slice(-15).join('\n');
+
 const ask = (server: NamedServer, length: number) => fetch(`${stack.url}/v2.1/servers/${server.id}/action`, {
   method: 'POST',
   headers: { 'x-auth-token': 'demo:demo', 'content-type': 'application/json' },
@@ -97,7 +101,7 @@ describe('agent killed holding a request', () => {
         const fault = value!.body.computeFault;
         return value!.status === 504 && fault?.code === 504 && fault.message.includes(stack.host) && /10 s/.test(fault.message)
           ? 'refused'
-          : `expected a 504 naming ${stack.host}, got ${value!.status} ${JSON.stringify(value!.body)}`;
+          : `expected a 504 naming ${stack.host}, got ${value!.status} ${JSON.stringify(value!.body).slice(0, 200)}\noffline.log:\n${tail(join(work, 'offline.log'))}`;
       });
     });
     await response;
