@@ -8,10 +8,11 @@ export function awsClientOptions(endpoint: string | undefined, env: NodeJS.Proce
   return {
     region: env.AWS_REGION || 'us-east-1',
     ...(local && { endpoint, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID || 'local', secretAccessKey: env.AWS_SECRET_ACCESS_KEY || 'local' } }),
-    // A dead endpoint must surface within a couple of seconds: callers answer 503, not hang.
+    // A dead endpoint must surface within seconds (callers answer 503, not hang), yet a busy event
+    // loop must not mistake a slow connect for an outage (1 s gave false 503s under bursts).
     maxAttempts: 2,
     requestHandler: new NodeHttpHandler({
-      connectionTimeout: 1_000,
+      connectionTimeout: 3_000,
       httpAgent: new Agent({ keepAlive: true, maxSockets: 256 }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 256 }),
     }),

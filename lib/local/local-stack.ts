@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { openSync, closeSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +29,8 @@ export interface LocalStackOptions {
   replyTimeoutMs?: number;
   heartbeatMs?: number;
   authMode?: 'noauth' | 'jwt';
+  /** Persist SQS queues here, so tests can take SQS away and bring it back with its queues. */
+  sqsDataDir?: string;
   /** Overrides for the agent's environment, e.g. the libvirt driver for system tests. */
   agentEnv?: Record<string, string>;
   jwtSecret?: string;
@@ -62,11 +65,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   await mkdir(workDir, { recursive: true });
   await writeDemoInstances(instancesDir);
 
-  const aws = await startEmbeddedAws();
+  const aws = await startEmbeddedAws(options.sqsDataDir === undefined ? {} : { sqsDataDir: options.sqsDataDir });
   const children: ChildProcess[] = [];
+  const cleanups: Array<() => Promise<void>> = [];
   const stop = async () => {
     await Promise.all(children.map(terminate));
     await aws.stop();
+    await Promise.all(cleanups.map((cleanup) => cleanup()));
   };
   try {
     const host = options.agentEnv?.VMCONSOLE_HOST ?? 'demo-host-1';
@@ -105,7 +110,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
     const agent = await startAgent();
 
-    const offline = spawnChild(process.execPath, [OSLS, 'offline', 'start', '--stage', 'local', '--httpPort', String(httpPort), '--lambdaPort', String(lambdaPort)], env, join(workDir, 'offline.log'));
+    // serverless-esbuild builds under the project; stacks started side by side must not share it.
+    const esbuildFolder = `.esbuild/stack-${randomUUID().slice(0, 8)}`;
+    cleanups.push(() => rm(join(ROOT, esbuildFolder), { recursive: true, force: true }));
+    const offline = spawnChild(process.execPath, [OSLS, 'offline', 'start', '--stage', 'local', '--httpPort', String(httpPort), '--lambdaPort', String(lambdaPort)], { ...env, VMCONSOLE_ESBUILD_FOLDER: esbuildFolder }, join(workDir, 'offline.log'));
     children.push(offline);
     const url = `http://127.0.0.1:${httpPort}`;
     await waitFor(async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import middy, { type MiddlewareObj, type MiddyfiedHandler } from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { authenticate } from '../auth/authenticate.ts';
 import type { AuthConfig } from '../auth/config.ts';
 import type { Principal } from '../auth/principal.ts';
@@ -23,6 +23,8 @@ export interface NovaRequest {
   baseUrl: string;
   /** Parsed JSON when the route parses bodies and one was sent, else undefined. */
   body: unknown;
+  /** Milliseconds before Lambda (or serverless-offline) cuts this invocation off. */
+  remainingTimeMs(): number;
 }
 export interface AuthenticatedNovaRequest extends NovaRequest {
   principal: Principal;
@@ -37,7 +39,7 @@ export interface NovaResponse {
 
 export type NovaHandler = MiddyfiedHandler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>;
 
-interface NovaState extends Omit<NovaRequest, 'event'> {
+interface NovaState extends Omit<NovaRequest, 'event' | 'remainingTimeMs'> {
   principal?: Principal;
   /** A bad microversion header, reported only after authentication, as Nova does behind Keystone. */
   versionError?: unknown;
@@ -146,9 +148,10 @@ export function novaApi(
   stack.push(microversionCheck());
   if (options.parseBody) stack.push(jsonBody());
 
-  const lambda = middy(async (event: NovaEvent) => {
+  const lambda = middy(async (event: NovaEvent, context: Context) => {
     const { principal, versionError: _, ...state } = event.nova;
-    return (await handler({ ...state, principal: principal!, event })) as unknown as APIGatewayProxyStructuredResultV2;
+    const remainingTimeMs = () => context?.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY;
+    return (await handler({ ...state, principal: principal!, event, remainingTimeMs })) as unknown as APIGatewayProxyStructuredResultV2;
   })
     .use(httpHeaderNormalizer() as MiddlewareObj)
     .use(novaResponses(logger) as MiddlewareObj)
