@@ -118,6 +118,30 @@ describeWithOpenStackClients('openstack and nova CLIs against vmconsole', () => 
     expect(JSON.parse(json.stdout)).toMatchObject({ id: server('batch-7').id, name: 'batch-7', status: 'SHUTOFF' });
   });
 
+  it('server lists: both clients list the project\'s servers and nothing of other projects', async () => {
+    const mine = ['batch-7', 'db-1', 'web-1'];
+    const nv = await nova(endpoint, demo, ['list']);
+    expect(nv, nv.stderr).toMatchObject({ code: 0 });
+    for (const name of mine) expect(nv.stdout).toMatch(new RegExp(`^\\| ${server(name).id} \\| ${name}\\s+\\|`, 'm'));
+    expect(nv.stdout).not.toContain('ops-bastion');
+
+    // openstack server list reads flavor.id of every server below microversion 2.47.
+    const os = await openstack(endpoint, demo, ['server', 'list', '-f', 'json', '-c', 'ID', '-c', 'Name', '-c', 'Status']);
+    expect(os, os.stderr).toMatchObject({ code: 0 });
+    const listed = (JSON.parse(os.stdout) as Array<{ ID: string; Name: string; Status: string }>).map((s) => s.Name).sort();
+    expect(listed).toEqual(mine);
+  });
+
+  it('admin tokens: the admin project lists only its own servers by name, as in Nova; admin:demo finds web-1', async () => {
+    const adminByName = await openstack(endpoint, admin, ['server', 'show', 'web-1']);
+    expect(adminByName).toMatchObject({ code: 1, stdout: '' });
+    expect(adminByName.stderr.trim()).toBe("No server with a name or ID of 'web-1' exists.");
+
+    const adminInDemo = await openstack(endpoint, { token: 'admin:demo' }, ['server', 'show', '-f', 'json', 'web-1']);
+    expect(adminInDemo, adminInDemo.stderr).toMatchObject({ code: 0 });
+    expect(JSON.parse(adminInDemo.stdout)).toMatchObject({ id: server('web-1').id, name: 'web-1', status: 'ACTIVE' });
+  });
+
   it('an unknown server: both clients say it does not exist (random UUID and unknown name)', async () => {
     const id = randomUUID();
     for (const ref of [id, 'no-such-server']) {
