@@ -15,7 +15,7 @@
  * /etc/libvirt/qemu.conf, so the harness swaps in its own and restores what was there on stop.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +33,8 @@ export const KERNEL_PATH = join(ROOT, '.vmconsole/guest/vmlinuz');
 const URI = 'qemu:///system';
 const BINARIES = { libvirtd: '/usr/sbin/libvirtd', virtlogd: '/usr/sbin/virtlogd', virsh: '/usr/bin/virsh', qemu: '/usr/bin/qemu-system-x86_64' };
 const QEMU_CONF = '/etc/libvirt/qemu.conf';
+const ALLOWED_CPUS = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
+const FIRST_CPU = /^\d+/.exec(ALLOWED_CPUS)?.[0] ?? '0';
 const QEMU_CONF_KEPT = `${QEMU_CONF}.vmconsole-orig`;
 const QEMU_CONF_ABSENT = `${QEMU_CONF}.vmconsole-absent`;
 
@@ -110,12 +112,16 @@ export async function startLibvirt(options: LibvirtOptions = {}): Promise<Libvir
     const virtlogd = await readPidFile(pidFiles.virtlogd);
     state.daemonPids.push(virtlogd);
     await lock.record(state);
+    // libvirtd re-probes QEMU (~8 s) when the CPUID it reads at start differs from the cached one,
+    // and CPUID differs between cores (APIC IDs): start it on one core, then let it (and the
+    // QEMU processes it will fork) use every core again.
     // `libvirtd -d` exits 0 even when its QEMU driver failed: only an answer to virsh proves it is up.
-    await run(BINARIES.libvirtd, ['-d', '-f', join(dir, 'libvirtd.conf'), '-p', pidFiles.libvirtd]);
+    await run('taskset', ['-c', FIRST_CPU, BINARIES.libvirtd, '-d', '-f', join(dir, 'libvirtd.conf'), '-p', pidFiles.libvirtd]);
     const libvirtd = await readPidFile(pidFiles.libvirtd);
     state.daemonPids.push(libvirtd);
     await lock.record(state);
     await waitUntilAnswering(30_000, join(dir, 'libvirtd.log'));
+    await run('taskset', ['--all-tasks', '--pid', '--cpu-list', ALLOWED_CPUS, String(libvirtd)]);
     return harness({ dir, state, lock, pids: { libvirtd, virtlogd } });
   } catch (error) {
     await cleanUp(state).catch(() => undefined);
@@ -230,9 +236,13 @@ async function qemuPid(uuid: string): Promise<number | undefined> {
   return pid > 0 && (await commOf(pid)) === 'qemu-system-x86' ? pid : undefined;
 }
 
+/**
+ * A libvirtd still initialising accepts connections and leaves them hanging: give up on each
+ * attempt quickly and ask again, instead of waiting out one stuck connection.
+ */
 async function answers(): Promise<boolean> {
   try {
-    await run(BINARIES.virsh, ['-c', URI, 'version'], { timeout: 5_000 });
+    await run(BINARIES.virsh, ['-c', URI, 'version'], { timeout: 1_000 });
     return true;
   } catch {
     return false;
