@@ -32,9 +32,12 @@ function novaTime(ms: number): string {
 /**
  * The server document at microversion 2.1, limited to what the directory truly knows:
  * `image` is "" (Nova's value for volume-backed servers, so clients do not ask Glance),
- * flavor and metadata are empty, and the host attributes are shown to admins only, as Nova's
- * default policy does.
+ * metadata is empty, the flavor is a reference to an unknown flavor (openstackclient's
+ * `server list` reads `flavor['id']` below 2.47; its flavor lookup survives our 404), and the host
+ * attributes are shown to admins only, as Nova's default policy does.
  */
+const UNKNOWN_FLAVOR = { id: 'unknown', links: [] } as const;
+
 export function serverDetail(server: ServerRecord, baseUrl: string, viewer: Principal) {
   const state = NOVA_STATE[server.state];
   return {
@@ -43,7 +46,7 @@ export function serverDetail(server: ServerRecord, baseUrl: string, viewer: Prin
     tenant_id: server.projectId,
     user_id: server.userId,
     metadata: {},
-    flavor: {},
+    flavor: UNKNOWN_FLAVOR,
     image: '',
     updated: novaTime(server.updatedAt),
     ...(state.vmState ? { 'OS-EXT-STS:vm_state': state.vmState } : {}),

@@ -61,7 +61,7 @@ describe('GET /v2.1/servers', () => {
   it('/servers/detail returns full documents', async () => {
     const res = await list({ name: 'web-1' }, 'alice:proj-a', '/v2.1/servers/detail');
     expect(res.json.servers).toHaveLength(1);
-    expect(res.json.servers[0]).toMatchObject({ id: fx.servers.web.id, status: 'ACTIVE', tenant_id: 'proj-a', metadata: {}, flavor: {} });
+    expect(res.json.servers[0]).toMatchObject({ id: fx.servers.web.id, status: 'ACTIVE', tenant_id: 'proj-a', metadata: {}, flavor: { id: 'unknown', links: [] } });
   });
 
   it('401 without a token, with the microversion echo', async () => {

@@ -42,7 +42,7 @@ describe('GET /v2.1/servers/{id}', () => {
         tenant_id: 'proj-a',
         user_id: 'proj-a-user',
         metadata: {},
-        flavor: {},
+        flavor: { id: 'unknown', links: [] },
         image: '',
         updated: '2026-01-02T03:04:05Z',
         links: [
