@@ -43,7 +43,7 @@ export function fault(status: number, message: string): Fault {
  */
 export function faultFromError(err: unknown, requestId: string, logger: Logger): Fault {
   if (isVmconsoleError(err)) {
-    if (err.status >= 500) logger.warn('request failed', { code: err.code, message: err.message, requestId });
+    if (err.status >= 500) logger.warn('request failed', { code: err.code, reason: err.message, requestId });
     return fault(err.status, err.message);
   }
   logger.error('unexpected error', { err: err instanceof Error ? err : String(err), requestId });
