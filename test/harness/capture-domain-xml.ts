@@ -1,13 +1,14 @@
 /**
  * Regenerates test/fixtures/libvirt-xml/live-*.xml and inactive-*.xml: what libvirt really
- * emits for each console variant. Run as root: node test/harness/capture-domain-xml.ts
+ * emits for each console variant. Run as root: node test/harness/capture-domain-xml.ts [outDir]
+ * (outDir lets you compare a fresh capture with the committed one without touching it).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startLibvirt, type DomainSpec } from './libvirt.ts';
 
-const OUT = fileURLToPath(new URL('../fixtures/libvirt-xml/', import.meta.url));
+const OUT = process.argv[2] ?? fileURLToPath(new URL('../fixtures/libvirt-xml/', import.meta.url));
 const nova = { name: 'web-1', projectId: 'a1b2c3d4e5f60718293a4b5c6d7e8f90', userId: '0f9e8d7c6b5a49382716f5e4d3c2b1a0' };
 
 const lv = await startLibvirt();
