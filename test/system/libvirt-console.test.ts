@@ -1,8 +1,11 @@
 /**
  * The whole stack on real libvirt: HTTP API (serverless-offline) -> SQS (fauxqs) -> agent with the
  * libvirt driver -> virsh -> virtlogd's log files, with QEMU guests booting a real kernel.
- * All libvirt system tests live in this one file: only one libvirtd can run per machine.
+ * Only one libvirtd can run per machine: harnesses in different files take turns (machine lock).
+ * QEMU emulates without KVM here, so on a loaded machine a boot can take several times longer:
+ * every test gets a generous limit.
  */
+const BOOT_TEST_MS = 240_000;
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createConnection } from 'node:net';
@@ -49,7 +52,7 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
         VMCONSOLE_INSTANCES_DIR: join(workDir, 'nova-instances'),
       },
     });
-  }, 400_000);
+  }, 2 * BOOT_TEST_MS);
 
   afterAll(async () => {
     await stack?.stop();
@@ -92,7 +95,7 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
       console: { type: 'pty', log, append: false },
       nova: { name: 'web-1', projectId: project, userId: user },
     }));
-    await lv.waitForFile(log, PANIC);
+    await lv.waitForFile(log, PANIC, 180_000);
     await eventually(() => showStatus(id), (s) => s === 'ACTIVE');
 
     const full = await output(id, {}, `${user}:${project}`);
@@ -121,7 +124,7 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
     const other = await consoleOutput(id, {}, 'mallory:other-project');
     expect(other.status).toBe(404);
     expect(other.body).toHaveProperty('itemNotFound');
-  });
+  }, BOOT_TEST_MS);
 
   it('a tcp serial console with a log: a TCP reader and the API see the same bytes', async () => {
     const port = await freePort();
@@ -132,7 +135,7 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
     socket.on('data', (chunk) => received.push(chunk));
     await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     await lv.virsh('resume', id);
-    await lv.waitForFile(log, PANIC);
+    await lv.waitForFile(log, PANIC, 180_000);
     await eventually(async () => Buffer.concat(received).toString('latin1'), (s) => PANIC.test(s));
     // Let the last lines reach both sinks before comparing.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -143,7 +146,7 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
     // The harness's virtlogd rotates at 16 KiB: the log and its backups hold what the socket saw.
     expect((await rotatedLog(log)).equals(viaTcp)).toBe(true);
     expect(await output(id)).toBe(novaConsoleOutput(viaTcp, null));
-  });
+  }, BOOT_TEST_MS);
 
   it('virtlogd rotation across boots with append=on: the last 100 KiB window, oldest file first', async () => {
     const dir = join(lv.logDir, 'rotating');
@@ -179,32 +182,32 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
     const window = all.subarray(Math.max(0, all.length - 102_400));
     expect(await output(uuid)).toBe(novaConsoleOutput(window, null));
     expect((await output(uuid)).match(/Linux version/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
-  }, 400_000);
+  }, 2 * BOOT_TEST_MS);
 
   it("append='off' starts the log afresh at every boot", async () => {
     const log = join(lv.logDir, 'fresh.log');
     const uuid = randomUUID();
     for (let boot = 0; boot < 2; boot++) {
       await lv.create(lv.domainXml({ name: 'fresh-guest', uuid, console: { type: 'pty', log, append: false } }));
-      await lv.waitForFile(log, PANIC);
+      await lv.waitForFile(log, PANIC, 180_000);
       if (boot === 0) await lv.virsh('destroy', uuid);
     }
     const text = await output(uuid);
     expect(text.match(/Linux version/g)).toHaveLength(1);
     expect(text).toMatch(PANIC);
-  }, 60_000);
+  }, BOOT_TEST_MS);
 
   it('a stopped domain still returns the log on disk (Nova answers 404 here)', async () => {
     const log = join(lv.logDir, 'stopped.log');
     const id = await lv.define(lv.domainXml({ name: 'stopped-guest', console: { type: 'pty', log, append: false } }));
     await lv.virsh('start', id);
-    await lv.waitForFile(log, PANIC);
+    await lv.waitForFile(log, PANIC, 180_000);
     await lv.virsh('destroy', id);
     expect(await eventually(() => showStatus(id), (s) => s === 'SHUTOFF')).toBe('SHUTOFF');
     const text = await output(id);
     expect(text).toMatch(/Linux version/);
     expect(text).toBe(novaConsoleOutput(await rotatedLog(log), null));
-  }, 60_000);
+  }, BOOT_TEST_MS);
 
   it('no console -> 404; a console whose log does not exist yet -> 200 ""', async () => {
     const bare = await lv.define(lv.domainXml({ name: 'no-console-guest', console: { type: 'none' } }));
@@ -216,7 +219,7 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
     expect(missing.body).toHaveProperty('itemNotFound.code', 404);
     const empty = await consoleOutput(notYet);
     expect(empty).toEqual({ status: 200, body: { output: '' } });
-  });
+  }, BOOT_TEST_MS);
 
   it('libvirt events reach the directory within seconds: start, stop, undefine', async () => {
     const log = join(lv.logDir, 'events.log');
