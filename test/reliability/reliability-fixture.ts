@@ -15,6 +15,7 @@ import { createDocumentClient } from '../../lib/directory/dynamodb-client.ts';
 import { ensureDirectoryTable } from '../../lib/directory/table.ts';
 import { AGENT_COMMAND } from '../../lib/local/local-stack.ts';
 import { createSqsClient } from '../../lib/transport/sqs-client.ts';
+import { sleep, waitFor } from '../transport/transport-fixture.ts';
 
 /** Servers whose logs name them on every line, so a mixed-up answer cannot pass for a right one. */
 export interface NamedServer {
@@ -107,16 +108,7 @@ export async function queueCounts(sqs: SQSClient, queueUrl: string): Promise<{ v
   return { visible: Number(Attributes.ApproximateNumberOfMessages), inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible) };
 }
 
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export { sleep, waitFor };
 
 /**
  * What a file did to the system: every request sent is either answered (right answer to the
