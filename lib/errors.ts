@@ -1,40 +1,56 @@
 /**
- * The error catalogue: every failure vmconsole can report, with its HTTP status.
- * Code anywhere throws `new VmconsoleError(code, message)`; the Nova API maps it to a Nova fault
- * body in exactly one place (lib/nova-api/faults.ts), and the agent sends `code` back over the
- * transport so the edge can rethrow the same error.
+ * The error catalogue: every failure vmconsole can report, with its HTTP status and whether its
+ * message may be shown to the caller (middy's `expose`, fastify's catalogue).
+ *
+ * Rules every thrower follows:
+ * - `message` is what a tenant may read when the code is exposed: no host names, paths, URIs,
+ *   another component's stderr or SDK error text. For codes that are not exposed the caller sees
+ *   the catalogue's generic text and a request id instead, so `message` may be operator detail.
+ * - `detail` (optional) is operator detail for any code: logged with the request id, never shown
+ *   to a tenant (an admin principal may see it; the Nova API's fault mapping decides).
+ * Code anywhere throws `new VmconsoleError(code, message, { detail, cause })`; the Nova API maps it to
+ * a Nova fault body in exactly one place (lib/nova-api/faults.ts), and the agent sends code, message
+ * and detail back over the transport so the edge can rethrow the same error.
  */
 export const ERRORS = {
-  BadRequest: { status: 400 },
-  Unauthorized: { status: 401 },
-  Forbidden: { status: 403 },
-  ServerNotFound: { status: 404 },
-  NoConsole: { status: 404 },
-  RouteNotFound: { status: 404 },
-  MethodNotAllowed: { status: 405 },
-  NotAcceptable: { status: 406 },
-  HostDown: { status: 409 },
-  NoHost: { status: 409 },
-  PayloadTooLarge: { status: 413 },
-  UnsupportedMediaType: { status: 415 },
-  Internal: { status: 500 },
-  NotImplemented: { status: 501 },
-  TransportUnavailable: { status: 503 },
-  HostTimeout: { status: 504 },
-} as const satisfies Record<string, { status: number }>;
+  BadRequest: { status: 400, expose: true },
+  Unauthorized: { status: 401, expose: true },
+  Forbidden: { status: 403, expose: true },
+  ServerNotFound: { status: 404, expose: true },
+  NoConsole: { status: 404, expose: true },
+  RouteNotFound: { status: 404, expose: true },
+  MethodNotAllowed: { status: 405, expose: true },
+  NotAcceptable: { status: 406, expose: true },
+  HostDown: { status: 409, expose: true },
+  NoHost: { status: 409, expose: true },
+  PayloadTooLarge: { status: 413, expose: true },
+  UnsupportedMediaType: { status: 415, expose: true },
+  RateLimited: { status: 429, expose: true },
+  Internal: { status: 500, expose: false },
+  NotImplemented: { status: 501, expose: true },
+  TransportUnavailable: { status: 503, expose: false },
+  HostTimeout: { status: 504, expose: true },
+} as const satisfies Record<string, { status: number; expose: boolean }>;
 
 export type ErrorCode = keyof typeof ERRORS;
 export const ERROR_CODES = Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]];
 
+export interface VmconsoleErrorOptions extends ErrorOptions {
+  /** Operator detail: logged with the request id, never shown to a tenant. */
+  detail?: string;
+}
+
 export class VmconsoleError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
+  readonly detail: string | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+  constructor(code: ErrorCode, message: string, options?: VmconsoleErrorOptions) {
     super(message, options);
     this.name = 'VmconsoleError';
     this.code = code;
     this.status = ERRORS[code].status;
+    this.detail = options?.detail;
   }
 }
 

@@ -4,11 +4,10 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { openConfined, resolveRoots } from '../../console/open-confined.ts';
 import { readLogWindow, virtlogdRotation } from '../../console/read-log-window.ts';
-import type { ServerRef } from '../../contracts/messages.ts';
 import { ServerId, ServerRecord, ServerState } from '../../contracts/records.ts';
 import { VmconsoleError } from '../../errors.ts';
 import { createLogger, type Logger } from '../../logger.ts';
-import type { DiscoveredServer, HypervisorDriver } from '../driver.ts';
+import type { DiscoveredServer, HypervisorDriver, ServerHandle } from '../driver.ts';
 
 /** Optional per-instance metadata; without it the server is known by its UUID to admins only. */
 const InstanceSidecar = ServerRecord.pick({ name: true, projectId: true, userId: true }).extend({
@@ -68,7 +67,7 @@ export class FilesDriver implements HypervisorDriver {
     return Promise.all([...byId.values()].map((dirName) => this.#describe(dirName, roots)));
   }
 
-  async readConsoleLog(server: ServerRef, window: number): Promise<Buffer> {
+  async readConsoleLog(server: ServerHandle, window: number): Promise<Buffer> {
     const name = server.instanceName;
     if (!ServerId.safeParse(name).success || name.toLowerCase() !== server.id.toLowerCase()) {
       throw notFound(server);
@@ -126,7 +125,7 @@ export class FilesDriver implements HypervisorDriver {
   }
 }
 
-function notFound(server: ServerRef): VmconsoleError {
+function notFound(server: ServerHandle): VmconsoleError {
   return new VmconsoleError('ServerNotFound', `server ${server.id} has no instance directory on this host`);
 }
 

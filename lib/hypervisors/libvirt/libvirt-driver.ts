@@ -1,9 +1,8 @@
 import { join } from 'node:path';
 import { readLogWindow, virtlogdRotation } from '../../console/read-log-window.ts';
-import type { ServerRef } from '../../contracts/messages.ts';
 import type { ServerState } from '../../contracts/records.ts';
 import { VmconsoleError, isVmconsoleError } from '../../errors.ts';
-import type { DiscoveredServer, HypervisorDriver } from '../driver.ts';
+import type { DiscoveredServer, HypervisorDriver, ServerHandle } from '../driver.ts';
 import { parseDomainXml, type DomainInfo } from './domain-xml.ts';
 import { drainPty } from './drain-pty.ts';
 import { listDomains, type ListedDomain } from './list-domains.ts';
@@ -70,7 +69,7 @@ export class LibvirtDriver implements HypervisorDriver {
    * libvirt no longer knows means the domain is gone, and another domain under the same name is
    * another guest whose output must not be served under this id.
    */
-  async readConsoleLog(server: ServerRef, window: number): Promise<Buffer> {
+  async readConsoleLog(server: ServerHandle, window: number): Promise<Buffer> {
     const uuid = server.id.toLowerCase();
     const cached = this.#cache.get(uuid);
     // A pty path is the domain's only while it runs and /dev/pts numbers are reused: draining a
