@@ -4,19 +4,6 @@ import { VmconsoleError } from '../errors.ts';
 import { openConfined, resolveRoots } from './open-confined.ts';
 
 /**
- * virtlogd's naming: `console.log` is live, `.0` the newest backup, `.1` older, and so on.
- * Newest first, which is the order readLogWindow wants.
- */
-export function virtlogdRotation(base: string, maxBackups = 32): string[] {
-  return [base, ...Array.from({ length: maxBackups }, (_, i) => `${base}.${i}`)];
-}
-
-/** os-win keeps a single backup, `console.log.1`, replaced at every rotation. */
-export function hypervRotation(base: string): string[] {
-  return [base, `${base}.1`];
-}
-
-/**
  * Rotation racing the open is rare (virtlogd rotates every 2 MiB) and the next attempt settles it;
  * the bound only matters under a preempted or pathological writer, or a set with a hole in it (a
  * file deleted by hand), and costs ~85 ms of waiting (twice that if the live file is gone too).
@@ -32,7 +19,7 @@ interface OpenedLog {
 
 /**
  * The last `window` bytes of a rotated log set, oldest byte first. `files` are newest first
- * (live file, then backups); reading stops at the first missing file or when the window is full.
+ * (live file, then backups: a RotatedLog's `files`, see rotated-log.ts); reading stops at the first missing file or when the window is full.
  * No live file gives an empty buffer, unless backups exist: then the live log counts as empty.
  * Cost is O(window): each file is opened, measured with fstat and read from its end by position.
  * Every file must resolve inside one of `roots`; non-regular files are refused.

@@ -4,7 +4,8 @@ import { open, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { hypervRotation, readLogWindow, virtlogdRotation } from '../../lib/console/read-log-window.ts';
+import { readLogWindow } from '../../lib/console/read-log-window.ts';
+import { hypervRotation, virtlogdRotation } from '../../lib/console/rotated-log.ts';
 import { VmconsoleError } from '../../lib/errors.ts';
 
 let root: string;
@@ -16,7 +17,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-const read = async (window: number, files = virtlogdRotation(log), roots = [root]) =>
+const read = async (window: number, files = virtlogdRotation(log).files, roots = [root]) =>
   (await readLogWindow(files, window, roots)).toString('latin1');
 
 async function expectForbidden(promise: Promise<unknown>): Promise<void> {
@@ -27,16 +28,6 @@ async function expectForbidden(promise: Promise<unknown>): Promise<void> {
   expect(err).toBeInstanceOf(VmconsoleError);
   expect((err as VmconsoleError).code).toBe('Forbidden');
 }
-
-describe('rotation names', () => {
-  it('lists virtlogd files newest first', () => {
-    expect(virtlogdRotation('/l/console.log', 3)).toEqual(['/l/console.log', '/l/console.log.0', '/l/console.log.1', '/l/console.log.2']);
-    expect(virtlogdRotation('/l/c')).toHaveLength(33);
-  });
-  it('lists the Hyper-V pair newest first', () => {
-    expect(hypervRotation('/l/console.log')).toEqual(['/l/console.log', '/l/console.log.1']);
-  });
-});
 
 describe('readLogWindow across rotated files', () => {
   beforeEach(() => {
@@ -64,7 +55,7 @@ describe('readLogWindow across rotated files', () => {
   });
 
   it('reads the Hyper-V pair oldest first', async () => {
-    expect(await read(30, hypervRotation(log))).toBe('abcdefghijuvwxyz');
+    expect(await read(30, hypervRotation(log).files)).toBe('abcdefghijuvwxyz');
   });
 
   it('gives an empty buffer when the live file does not exist', async () => {
@@ -100,7 +91,7 @@ describe('readLogWindow content', () => {
     const line = Buffer.alloc(300_000, 'x');
     line[line.length - 1] = 0x21;
     writeFileSync(log, line);
-    const out = await readLogWindow(virtlogdRotation(log), 102_400, [root]);
+    const out = await readLogWindow(virtlogdRotation(log).files, 102_400, [root]);
     expect(out).toHaveLength(102_400);
     expect(out.subarray(-1).toString()).toBe('!');
     expect(out.indexOf(0x0a)).toBe(-1);
@@ -115,8 +106,8 @@ describe('readLogWindow content', () => {
     } finally {
       await fh.close();
     }
-    expect(await readLogWindow(virtlogdRotation(log), tail.length, [root])).toEqual(tail);
-    const window = await readLogWindow(virtlogdRotation(log), 102_400, [root]);
+    expect(await readLogWindow(virtlogdRotation(log).files, tail.length, [root])).toEqual(tail);
+    const window = await readLogWindow(virtlogdRotation(log).files, 102_400, [root]);
     expect(window).toHaveLength(102_400);
     expect(window.subarray(-tail.length)).toEqual(tail);
     expect(window.subarray(0, -tail.length).every((byte) => byte === 0)).toBe(true);
@@ -279,7 +270,7 @@ describe('readLogWindow while virtlogd rotates', () => {
     const window = 2 * chunk(0).length + 3;
     const results: string[] = [];
     while (!finished) {
-      const batch = await Promise.all(Array.from({ length: 8 }, () => read(window, virtlogdRotation(log, 3))));
+      const batch = await Promise.all(Array.from({ length: 8 }, () => read(window, virtlogdRotation(log, 3).files)));
       results.push(...batch);
     }
     expect(await done).toBe(0);

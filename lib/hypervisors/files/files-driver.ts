@@ -3,7 +3,8 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { openConfined, resolveRoots } from '../../console/open-confined.ts';
-import { readLogWindow, virtlogdRotation } from '../../console/read-log-window.ts';
+import { readLogWindow } from '../../console/read-log-window.ts';
+import { virtlogdRotation } from '../../console/rotated-log.ts';
 import { ServerId, ServerRecord, ServerState } from '../../contracts/records.ts';
 import { VmconsoleError } from '../../errors.ts';
 import { createLogger, type Logger } from '../../logger.ts';
@@ -78,7 +79,7 @@ export class FilesDriver implements HypervisorDriver {
       () => false,
     );
     if (!isDir) throw notFound(server);
-    return readLogWindow(virtlogdRotation(join(dir, 'console.log')), window, this.#roots);
+    return readLogWindow(virtlogdRotation(join(dir, 'console.log')).files, window, this.#roots);
   }
 
   async #describe(dirName: string, roots: readonly string[]): Promise<DiscoveredServer> {

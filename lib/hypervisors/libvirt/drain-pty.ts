@@ -1,14 +1,15 @@
 import { closeSync, constants, openSync, readSync } from 'node:fs';
-import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
+import { appendFile, mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { virtlogdRotation } from '../../console/rotated-log.ts';
 import { VmconsoleError } from '../../errors.ts';
 
 /** Per call: a guest that printed more since the last read loses its oldest output, as in Nova. */
 export const MAX_DRAIN_BYTES = 1024 * 1024;
 /**
- * Nova lets the drained file grow without end. Past this size it is rotated the way virtlogd
- * rotates (`console.log` -> `console.log.0`), so the usual rotated-log reader still finds the
- * last window and the disk holds at most twice this.
+ * Nova lets the drained file grow without end. Past this size it is rotated with virtlogd's
+ * naming and a single backup (`console.log` -> `console.log.0`), so the usual rotated-log reader
+ * still finds the last window and the disk holds at most twice this.
  */
 export const MAX_DRAINED_LOG_BYTES = 2 * 1024 * 1024;
 
@@ -58,7 +59,7 @@ export async function drainPty(ptyPath: string, logFile: string, maxLogBytes = M
   if (total > 0) {
     await mkdir(dirname(logFile), { recursive: true });
     const size = await stat(logFile).then((st) => st.size, () => 0);
-    if (size > 0 && size + total > maxLogBytes) await rename(logFile, `${logFile}.0`);
+    if (size > 0 && size + total > maxLogBytes) await virtlogdRotation(logFile, 1).rotate();
     await appendFile(logFile, Buffer.concat(chunks, total));
   }
   return total;

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { readLogWindow, virtlogdRotation } from '../../console/read-log-window.ts';
+import { readLogWindow } from '../../console/read-log-window.ts';
+import { virtlogdRotation } from '../../console/rotated-log.ts';
 import type { ServerState } from '../../contracts/records.ts';
 import { VmconsoleError, isVmconsoleError } from '../../errors.ts';
 import type { DiscoveredServer, HypervisorDriver, ServerHandle } from '../driver.ts';
@@ -156,11 +157,11 @@ export class LibvirtDriver implements HypervisorDriver {
       case 'none':
         throw new VmconsoleError('NoConsole', 'server has no console');
       case 'file':
-        return readLogWindow(virtlogdRotation(where.path), window, this.#options.roots);
+        return readLogWindow(virtlogdRotation(where.path).files, window, this.#options.roots);
       case 'pty': {
         const drained = join(this.#options.instancesDir, info.uuid, 'console.log');
         if (where.ptyPath !== undefined) await this.#drain(info.uuid, where.ptyPath, drained);
-        return readLogWindow(virtlogdRotation(drained), window, this.#options.roots);
+        return readLogWindow(virtlogdRotation(drained).files, window, this.#options.roots);
       }
     }
   }
