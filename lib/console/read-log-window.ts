@@ -11,6 +11,7 @@ import { openConfined, resolveRoots } from './open-confined.ts';
 const MAX_ATTEMPTS = 20;
 
 interface OpenedLog {
+  file: string;
   handle: FileHandle;
   size: number;
   ino: number;
@@ -74,7 +75,7 @@ async function openNewestFirst(
     const log = await openConfined(file, roots);
     if (log === undefined) return index;
     const { handle, stats } = log;
-    opened.push({ handle, size: stats.size, ino: stats.ino, dev: stats.dev });
+    opened.push({ file, handle, size: stats.size, ino: stats.ino, dev: stats.dev });
     total += stats.size;
   }
   return undefined;
@@ -104,15 +105,23 @@ async function readTail(opened: readonly OpenedLog[], window: number): Promise<B
   const filled = window - remaining;
   const out = Buffer.allocUnsafe(filled);
   const complete = await Promise.all(
-    slices.map(({ log, position, length, offset }) => readFully(log.handle, out, offset - remaining, length, position)),
+    slices.map(({ log, position, length, offset }) => readFully(log, out, offset - remaining, length, position)),
   );
   return complete.every(Boolean) ? out : undefined;
 }
 
-async function readFully(handle: FileHandle, buffer: Buffer, offset: number, length: number, position: number): Promise<boolean> {
+async function readFully(log: OpenedLog, buffer: Buffer, offset: number, length: number, position: number): Promise<boolean> {
   let done = 0;
   while (done < length) {
-    const { bytesRead } = await handle.read(buffer, offset + done, length - done, position + done);
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await log.handle.read(buffer, offset + done, length - done, position + done));
+    } catch (err) {
+      throw new VmconsoleError('Internal', 'the console log could not be read', {
+        detail: `console log ${log.file}: ${(err as Error).message}`,
+        cause: err,
+      });
+    }
     if (bytesRead === 0) return false;
     done += bytesRead;
   }

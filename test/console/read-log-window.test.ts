@@ -1,9 +1,12 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { open, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { OUTSIDE_WHAT_MAY_BE_READ } from '../../lib/console/open-confined.ts';
 import { readLogWindow } from '../../lib/console/read-log-window.ts';
 import { hypervRotation, virtlogdRotation } from '../../lib/console/rotated-log.ts';
 import { VmconsoleError } from '../../lib/errors.ts';
@@ -20,13 +23,16 @@ afterEach(() => rmSync(root, { recursive: true, force: true }));
 const read = async (window: number, files = virtlogdRotation(log).files, roots = [root]) =>
   (await readLogWindow(files, window, roots)).toString('latin1');
 
-async function expectForbidden(promise: Promise<unknown>): Promise<void> {
+/** Every refusal is Forbidden with the one tenant-safe message; the path and the reason are operator detail. */
+async function expectForbidden(promise: Promise<unknown>, detail?: RegExp): Promise<void> {
   const err = await promise.then(
     () => undefined,
     (e: unknown) => e,
   );
   expect(err).toBeInstanceOf(VmconsoleError);
   expect((err as VmconsoleError).code).toBe('Forbidden');
+  expect((err as VmconsoleError).message).toBe(OUTSIDE_WHAT_MAY_BE_READ);
+  if (detail) expect((err as VmconsoleError).detail).toMatch(detail);
 }
 
 describe('readLogWindow across rotated files', () => {
@@ -174,12 +180,12 @@ describe('readLogWindow confinement to the log roots', () => {
 
   it('refuses a FIFO named console.log without blocking', async () => {
     execFileSync('mkfifo', [log]);
-    await expectForbidden(read(100));
+    await expectForbidden(read(100), /console\.log is a FIFO/);
   });
 
   it('refuses a directory named console.log', async () => {
     mkdirSync(log);
-    await expectForbidden(read(100));
+    await expectForbidden(read(100), /console\.log is a directory/);
   });
 
   it('never reads outside the roots while a directory above the log is swapped for a symlink', async () => {
@@ -223,7 +229,68 @@ describe('readLogWindow confinement to the log roots', () => {
 
   it('refuses a device reached through a symlink even under a root of /', async () => {
     symlinkSync('/dev/zero', log);
-    await expectForbidden(readLogWindow([log], 100, ['/']));
+    await expectForbidden(readLogWindow([log], 100, ['/']), /is a character device/);
+  });
+});
+
+describe('readLogWindow refuses what is not a plain log, without opening it', () => {
+  let outside: string;
+  beforeEach(() => {
+    outside = mkdtempSync(join(tmpdir(), 'vmconsole-outside-'));
+  });
+  afterEach(() => rmSync(outside, { recursive: true, force: true }));
+
+  it('a unix socket', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(log, resolve));
+    try {
+      await expectForbidden(read(100), new RegExp(`${log} is a unix socket`));
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('a symlink loop', async () => {
+    symlinkSync(join(root, 'b'), log);
+    symlinkSync(log, join(root, 'b'));
+    await expectForbidden(read(100), /symbolic link loop/);
+  });
+
+  it('a terminal device that answers ENXIO when opened, and the null device', async () => {
+    // /dev/tty with no controlling terminal fails its open; a reader that opened it answered 500.
+    symlinkSync('/dev/tty', log);
+    await expectForbidden(readLogWindow([log], 100, ['/']), /is a character device/);
+    rmSync(log);
+    symlinkSync('/dev/null', log);
+    await expectForbidden(readLogWindow([log], 100, ['/']), /is a character device/);
+  });
+
+  it('never opens a FIFO: a writer waiting for a reader keeps waiting', async () => {
+    execFileSync('mkfifo', [log]);
+    // Opening a FIFO for writing blocks until someone opens it for reading.
+    const writer = spawn('sh', ['-c', `echo leaked > '${log}'`], { stdio: 'ignore' });
+    const exited = new Promise<void>((resolve) => writer.on('exit', () => resolve()));
+    try {
+      await expectForbidden(read(100), /is a FIFO/);
+      const outcome = await Promise.race([exited.then(() => 'opened'), sleep(300).then(() => 'still waiting')]);
+      expect(outcome).toBe('still waiting');
+    } finally {
+      writer.kill();
+      await exited;
+    }
+  });
+
+  it('a hard link to a file outside the roots', async () => {
+    writeFileSync(join(outside, 'secret'), 'root:x:0:0');
+    linkSync(join(outside, 'secret'), log);
+    await expectForbidden(read(100), /has 2 hard links/);
+  });
+
+  it('a hard-linked backup, even when the live file is fine', async () => {
+    writeFileSync(log, 'live');
+    writeFileSync(join(outside, 'secret'), 'root:x:0:0');
+    linkSync(join(outside, 'secret'), `${log}.0`);
+    await expectForbidden(read(100), /console\.log\.0 has 2 hard links/);
   });
 });
 
