@@ -146,7 +146,9 @@ export class LibvirtDriver implements HypervisorDriver {
   /** Parses and caches, unless an event came since the XML was asked for. */
   #remember(uuid: string, xml: string, state: ServerState | undefined, generation: number): DomainInfo {
     const info = parseDomainXml(xml);
-    if (info.uuid !== uuid) throw new VmconsoleError('Internal', `virsh dumpxml ${uuid} returned domain ${info.uuid}`);
+    if (info.uuid !== uuid) {
+      throw new VmconsoleError('Internal', 'libvirt answered with the XML of another domain', { detail: `virsh dumpxml ${uuid} returned domain ${info.uuid}` });
+    }
     if (generation === this.#generation) this.#cache.set(uuid, { info, state });
     return info;
   }
