@@ -10,11 +10,21 @@ export type VirshEvent =
 // virsh's lifecycle words (virshDomainEvent in tools/virsh-domain-event.c), printed untranslated
 // under LANG=C. Anchored at the end, so a domain name holding "': " cannot shift the split.
 const LIFECYCLE = /^event 'lifecycle' for domain '(.*)': (Defined|Undefined|Started|Suspended|Resumed|Stopped|Shutdown|PMSuspended|Crashed) (.+)$/;
-const OTHER = /^event '([\w-]+)' for domain '(.*?)'(?:$|: )/;
+// Other events end the name with "'" alone, "': payload", or "':" before indented payload lines.
+const OTHER = /^event '([\w-]+)' for domain '(.*?)'(?::|$)/;
+
+/**
+ * Payload lines of a multi-line event (job-completed prints one tab-indented line per field):
+ * part of the event above them, not events of their own.
+ */
+export function isContinuationLine(line: string): boolean {
+  return /^[ \t]+\S/.test(line);
+}
 
 /**
  * A line virsh prints for a domain event, or undefined for anything else (blank lines, the
- * "events received" count virsh prints when the loop ends, a format this parser does not know).
+ * "events received" count virsh prints when the loop ends, continuation lines, a format this
+ * parser does not know).
  */
 export function parseEventLine(line: string): VirshEvent | undefined {
   const lifecycle = LIFECYCLE.exec(line.trimEnd());

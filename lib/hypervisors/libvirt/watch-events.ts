@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { parseEventLine, type VirshEvent } from './parse-event-line.ts';
+import { isContinuationLine, parseEventLine, type VirshEvent } from './parse-event-line.ts';
 import { virshEnv } from './virsh.ts';
 
 export interface WatchEventsOptions {
@@ -42,7 +42,7 @@ export function watchEvents(options: WatchEventsOptions): void {
     if (restarted) child.once('spawn', () => options.onGap('virsh event restarted: events may have been missed meanwhile'));
     createInterface({ input: child.stdout }).on('line', (line) => {
       const text = line.trim();
-      if (text === '' || LOOP_END.test(text) || signal.aborted) return;
+      if (text === '' || LOOP_END.test(text) || isContinuationLine(line) || signal.aborted) return;
       backoffMs = FIRST_BACKOFF_MS;
       const event = parseEventLine(text);
       if (event) options.onEvent(event);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { lifecycleType, parseEventLine } from '../../../lib/hypervisors/libvirt/parse-event-line.ts';
+import { isContinuationLine, lifecycleType, parseEventLine } from '../../../lib/hypervisors/libvirt/parse-event-line.ts';
 
 /** Lines recorded from real libvirtd (see the fixture's header), grouped by the command that caused them. */
 function recorded(file: string): Map<string, string[]> {
@@ -45,6 +45,34 @@ describe('virsh event lines recorded from libvirt 9.0', () => {
 
   it('every recorded line parses', () => {
     for (const lines of steps.values()) for (const line of lines) expect(parseEventLine(line), line).toBeDefined();
+  });
+});
+
+describe('virsh event lines recorded from libvirt 9.0: rename, metadata, save and restore, reset', () => {
+  const steps = recorded('libvirt-9.0-rename-save-reset.txt');
+
+  it('a rename is the old name undefined, then the new name defined', () => {
+    expect(steps.get('domrename rec-p rec-q')!.map(parseEventLine)).toMatchObject([
+      { domain: 'rec-p', type: 'undefined', detail: 'Renamed' },
+      { domain: 'rec-q', type: 'defined', detail: 'Renamed' },
+    ]);
+  });
+
+  it('save stops the domain, restore starts it; the job events between are other events, their payload lines no events at all', () => {
+    const save = steps.get('save')!;
+    expect(save.filter((l) => !isContinuationLine(l)).map((l) => typesOf([l])[0])).toEqual(['paused', 'other', 'other', 'other', 'other', 'stopped']);
+    expect(save.filter(isContinuationLine)).toHaveLength(18);
+    expect(parseEventLine(save[4]!)).toEqual({ kind: 'other', name: 'job-completed', domain: 'rec-q' });
+    expect(typesOf(steps.get('restore')!)).toEqual(['started', 'resumed']);
+  });
+
+  it('metadata and control errors are other events of their domain', () => {
+    expect(parseEventLine(steps.get('desc --config (metadata of an inactive domain)')![0]!)).toEqual({ kind: 'other', name: 'metadata-change', domain: 'rec-p' });
+    expect(typesOf(steps.get('reset (on_reboot destroy: the guest is shut down; recorded in a separate run)')!)).toEqual([undefined, 'other', 'stopped']);
+  });
+
+  it('every recorded line is an event or the payload of the one above it', () => {
+    for (const lines of steps.values()) for (const line of lines) expect(parseEventLine(line) !== undefined || isContinuationLine(line), line).toBe(true);
   });
 });
 
