@@ -68,6 +68,7 @@ export interface HypervisorDriver {
    * Every server event as it happens, until `signal` aborts; any number of subscribers. Optional:
    * drivers without events are polled at every heartbeat. Events come in bursts (a start reports
    * several): a subscriber that only needs "something changed" coalesces them (coalesce-events.ts).
+   * `onEvent` runs on the driver's own event path: it must return quickly and never throw.
    */
   watch?(onEvent: (event: DriverEvent) => void, signal: AbortSignal): void;
 }
