@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_CONSOLE_WINDOW } from '../lib/contracts/messages.ts';
-import { readLogWindow, virtlogdRotation } from '../lib/console/read-log-window.ts';
+import { readLogWindow } from '../lib/console/read-log-window.ts';
+import { virtlogdRotation } from '../lib/console/rotated-log.ts';
 import { shapeConsoleOutput } from '../lib/console/shape-console-output.ts';
 import { summarize, type Summary } from './stats.ts';
 
@@ -23,7 +24,7 @@ async function makeLog(path: string, size: number): Promise<void> {
   }
 }
 
-async function timeReads(files: string[], roots: string[], iterations: number): Promise<Summary> {
+async function timeReads(files: readonly string[], roots: string[], iterations: number): Promise<Summary> {
   const samples: number[] = [];
   for (let i = 0; i < iterations + 20; i++) {
     const start = process.hrtime.bigint();
@@ -51,7 +52,7 @@ export async function benchLogRead(iterations = 300): Promise<LogReadResult[]> {
       await rm(join(dir, `single-${size}`), { recursive: true, force: true });
       await mkdir(join(dir, `single-${size}`));
       await makeLog(base, size);
-      const s = await timeReads(virtlogdRotation(base), [dir], iterations);
+      const s = await timeReads(virtlogdRotation(base).files, [dir], iterations);
       results.push({ case: `single file ${label}`, fileBytes: size, p50Ms: s.p50, p99Ms: s.p99 });
     }
     // A rotated set whose live file is small: the window spans console.log, .0 and .1.
@@ -61,7 +62,7 @@ export async function benchLogRead(iterations = 300): Promise<LogReadResult[]> {
     await makeLog(join(rotated, 'console.log.0'), 40 * 1024);
     await makeLog(join(rotated, 'console.log.1'), 2 * MiB);
     await makeLog(join(rotated, 'console.log.2'), 2 * MiB);
-    const s = await timeReads(virtlogdRotation(join(rotated, 'console.log')), [dir], iterations);
+    const s = await timeReads(virtlogdRotation(join(rotated, 'console.log')).files, [dir], iterations);
     results.push({ case: 'rotated set (live + .0 + .1)', fileBytes: 4 * MiB + 40 * 1024 + LINE.length * 200, p50Ms: s.p50, p99Ms: s.p99 });
     return results;
   } finally {

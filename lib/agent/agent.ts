@@ -3,6 +3,7 @@ import { HostConsumer } from '../transport/host-consumer.ts';
 import { createSqsClient } from '../transport/sqs-client.ts';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { Directory } from '../directory/directory.ts';
+import { coalesceEvents } from '../hypervisors/coalesce-events.ts';
 import type { Logger } from '../logger.ts';
 import type { AgentConfig } from './config.ts';
 import { createDriver } from './create-driver.ts';
@@ -25,6 +26,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   const sqs = createSqsClient(env);
   const directory = new Directory(createDocumentClient(env), config.tableName, { logger });
   const driver = await createDriver(config);
+  await driver.start?.();
   const { queueUrl, dlqUrl } = await ensureHostQueue(sqs, { prefix: config.hostQueuePrefix, host: config.host });
   const replyQueueUrlPrefix = config.replyQueueUrlPrefix ?? `${queueUrl.slice(0, queueUrl.lastIndexOf('/') + 1)}${config.replyQueuePrefix}`;
 
@@ -47,7 +49,8 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
 
   // Drivers with events keep the directory current within seconds; the periodic sync is the
   // safety net (and the only source for drivers without events).
-  driver.watch?.(() => void inventory().catch((err) => logger.error('inventory sync failed', { err })), lifetime.signal);
+  const resync = coalesceEvents(() => void inventory().catch((err) => logger.error('inventory sync failed', { err })), 150, lifetime.signal);
+  driver.watch?.(resync, lifetime.signal);
   const fullSyncEvery = driver.watch ? 6 : 1;
   let beats = 0;
   const timer = setInterval(() => {
@@ -74,6 +77,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
       clearInterval(timer);
       lifetime.abort();
       await consumer.stop();
+      await driver.stop?.();
       sqs.destroy();
     },
   };

@@ -1,11 +1,15 @@
 import { constants, type Stats } from 'node:fs';
-import { open, readlink, realpath, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readlink, realpath, type FileHandle } from 'node:fs/promises';
 import { sep } from 'node:path';
 import { VmconsoleError } from '../errors.ts';
 
-// O_NONBLOCK so a FIFO planted as a log never blocks the agent; O_NOFOLLOW so a symlink swapped in
-// as the last component after realpath is refused rather than followed.
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;
+// O_NONBLOCK so nothing that slipped past the type check (a FIFO swapped in after lstat) can block
+// the agent; O_NOFOLLOW so a symlink swapped in as the last component after realpath is refused
+// rather than followed; O_NOCTTY so a terminal swapped in never becomes the agent's controlling tty.
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW | constants.O_NOCTTY;
+
+/** What a tenant reads for every refusal: which rule refused the file, and where it is, is operator detail. */
+export const OUTSIDE_WHAT_MAY_BE_READ = 'The console log of this server is outside what vmconsole may read on its host.';
 
 export interface ConfinedFile {
   handle: FileHandle;
@@ -26,7 +30,13 @@ export function insideRoots(path: string, roots: readonly string[]): boolean {
 
 /**
  * Opens a regular file that resolves inside `roots` (canonical, from resolveRoots); undefined when
- * it does not exist. Anything else is a Forbidden VmconsoleError. The caller closes the handle.
+ * it does not exist. Anything else is a Forbidden VmconsoleError with a tenant-safe message and the
+ * path and reason in `detail`. The caller closes the handle.
+ *
+ * The type is checked before opening, so a device, socket or FIFO is never opened (opening a
+ * device can have effects of its own); the open descriptor is checked again, since the name can
+ * be swapped between the check and the open. A file with more than one link is refused: a hard
+ * link made inside a root to a file outside it passes every path check.
  */
 export async function openConfined(file: string, roots: readonly string[]): Promise<ConfinedFile | undefined> {
   let real: string;
@@ -34,31 +44,51 @@ export async function openConfined(file: string, roots: readonly string[]): Prom
     real = await realpath(file);
   } catch (err) {
     if (isMissing(err)) return undefined;
-    throw err;
+    throw refusedOrFailed(file, err);
   }
-  if (!insideRoots(real, roots)) throw outsideRoots(file);
+  if (!insideRoots(real, roots)) throw refused(file, `resolves to ${real}, outside the log roots`);
+
+  let before: Stats;
+  try {
+    before = await lstat(real);
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw refusedOrFailed(file, err);
+  }
+  checkRegular(file, before);
 
   let handle: FileHandle;
   try {
     handle = await open(real, OPEN_FLAGS);
   } catch (err) {
     if (isMissing(err)) return undefined;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') throw outsideRoots(file);
-    if (code === 'EACCES' || code === 'EPERM') {
-      throw new VmconsoleError('Forbidden', `console log ${file} is not readable by the agent`, { cause: err });
-    }
-    throw err;
+    throw refusedOrFailed(file, err);
   }
   try {
-    if (!insideRoots(await openedPath(handle, real), roots)) throw outsideRoots(file);
+    const opened = await openedPath(handle, real);
+    if (!insideRoots(opened, roots)) throw refused(file, `opened ${opened}, outside the log roots`);
     const stats = await handle.stat();
-    if (!stats.isFile()) throw new VmconsoleError('Forbidden', `console log ${file} is not a regular file`);
+    checkRegular(file, stats);
     return { handle, stats };
   } catch (err) {
     await handle.close();
     throw err;
   }
+}
+
+function checkRegular(file: string, stats: Stats): void {
+  if (!stats.isFile()) throw refused(file, `is ${describeType(stats)}, not a regular file`);
+  if (stats.nlink > 1) throw refused(file, `has ${stats.nlink} hard links; a hard-linked log may lead outside the roots`);
+}
+
+function describeType(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isSocket()) return 'a unix socket';
+  if (stats.isFIFO()) return 'a FIFO';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isSymbolicLink()) return 'a symbolic link';
+  return 'not a regular file';
 }
 
 /**
@@ -72,8 +102,27 @@ async function openedPath(handle: FileHandle, real: string): Promise<string> {
   return readlink(`/proc/self/fd/${handle.fd}`);
 }
 
-function outsideRoots(file: string): VmconsoleError {
-  return new VmconsoleError('Forbidden', `console log ${file} is outside the agent log roots`);
+function refused(file: string, why: string, cause?: unknown): VmconsoleError {
+  return new VmconsoleError('Forbidden', OUTSIDE_WHAT_MAY_BE_READ, { detail: `console log ${file} ${why}`, cause });
+}
+
+/** Errors the file system answers for things that are not the agent's to read; anything else is the host failing. */
+const REFUSALS: Record<string, string> = {
+  ELOOP: 'is a symbolic link loop, or a link swapped in after it was resolved',
+  EACCES: 'is not readable by the agent',
+  EPERM: 'is not readable by the agent',
+  ENXIO: 'is a socket or a device without a reader',
+  ENAMETOOLONG: 'resolves to a path longer than the system allows',
+};
+
+function refusedOrFailed(file: string, err: unknown): VmconsoleError {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const why = REFUSALS[code];
+  if (why !== undefined) return refused(file, why, err);
+  return new VmconsoleError('Internal', 'the console log could not be opened', {
+    detail: `console log ${file}: ${(err as Error).message}`,
+    cause: err,
+  });
 }
 
 function isMissing(err: unknown): boolean {

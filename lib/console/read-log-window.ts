@@ -4,19 +4,6 @@ import { VmconsoleError } from '../errors.ts';
 import { openConfined, resolveRoots } from './open-confined.ts';
 
 /**
- * virtlogd's naming: `console.log` is live, `.0` the newest backup, `.1` older, and so on.
- * Newest first, which is the order readLogWindow wants.
- */
-export function virtlogdRotation(base: string, maxBackups = 32): string[] {
-  return [base, ...Array.from({ length: maxBackups }, (_, i) => `${base}.${i}`)];
-}
-
-/** os-win keeps a single backup, `console.log.1`, replaced at every rotation. */
-export function hypervRotation(base: string): string[] {
-  return [base, `${base}.1`];
-}
-
-/**
  * Rotation racing the open is rare (virtlogd rotates every 2 MiB) and the next attempt settles it;
  * the bound only matters under a preempted or pathological writer, or a set with a hole in it (a
  * file deleted by hand), and costs ~85 ms of waiting (twice that if the live file is gone too).
@@ -24,6 +11,7 @@ export function hypervRotation(base: string): string[] {
 const MAX_ATTEMPTS = 20;
 
 interface OpenedLog {
+  file: string;
   handle: FileHandle;
   size: number;
   ino: number;
@@ -32,7 +20,7 @@ interface OpenedLog {
 
 /**
  * The last `window` bytes of a rotated log set, oldest byte first. `files` are newest first
- * (live file, then backups); reading stops at the first missing file or when the window is full.
+ * (live file, then backups: a RotatedLog's `files`, see rotated-log.ts); reading stops at the first missing file or when the window is full.
  * No live file gives an empty buffer, unless backups exist: then the live log counts as empty.
  * Cost is O(window): each file is opened, measured with fstat and read from its end by position.
  * Every file must resolve inside one of `roots`; non-regular files are refused.
@@ -87,7 +75,7 @@ async function openNewestFirst(
     const log = await openConfined(file, roots);
     if (log === undefined) return index;
     const { handle, stats } = log;
-    opened.push({ handle, size: stats.size, ino: stats.ino, dev: stats.dev });
+    opened.push({ file, handle, size: stats.size, ino: stats.ino, dev: stats.dev });
     total += stats.size;
   }
   return undefined;
@@ -117,15 +105,23 @@ async function readTail(opened: readonly OpenedLog[], window: number): Promise<B
   const filled = window - remaining;
   const out = Buffer.allocUnsafe(filled);
   const complete = await Promise.all(
-    slices.map(({ log, position, length, offset }) => readFully(log.handle, out, offset - remaining, length, position)),
+    slices.map(({ log, position, length, offset }) => readFully(log, out, offset - remaining, length, position)),
   );
   return complete.every(Boolean) ? out : undefined;
 }
 
-async function readFully(handle: FileHandle, buffer: Buffer, offset: number, length: number, position: number): Promise<boolean> {
+async function readFully(log: OpenedLog, buffer: Buffer, offset: number, length: number, position: number): Promise<boolean> {
   let done = 0;
   while (done < length) {
-    const { bytesRead } = await handle.read(buffer, offset + done, length - done, position + done);
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await log.handle.read(buffer, offset + done, length - done, position + done));
+    } catch (err) {
+      throw new VmconsoleError('Internal', 'the console log could not be read', {
+        detail: `console log ${log.file}: ${(err as Error).message}`,
+        cause: err,
+      });
+    }
     if (bytesRead === 0) return false;
     done += bytesRead;
   }

@@ -10,6 +10,38 @@ export interface ServerHandle {
 export type DiscoveredServer = Pick<ServerRecord, 'id' | 'name' | 'projectId' | 'userId' | 'state' | 'instanceName'>;
 
 /**
+ * What happened to one server, in hypervisor-neutral words. `crashed` covers a guest that panicked
+ * and a guest or emulator that died without being asked (one panic may report twice: panicked,
+ * then stopped); `paused` covers a guest suspended to memory too.
+ */
+export type ServerEventType =
+  | 'started'
+  | 'stopped'
+  | 'crashed'
+  | 'paused'
+  | 'resumed'
+  | 'migrated-in'
+  | 'migrated-out'
+  | 'defined'
+  | 'undefined';
+
+export type DriverEvent =
+  | {
+      type: ServerEventType;
+      server: ServerHandle;
+      /** The hypervisor's own words for it (libvirt: "Stopped Crashed"), for logs and diagnostics. */
+      reason: string;
+      /** When the driver saw it, ms since the epoch. */
+      at: number;
+    }
+  | {
+      /** Events may have been missed (the event stream restarted, or named a server the driver did not know): list again. */
+      type: 'resync';
+      reason: string;
+      at: number;
+    };
+
+/**
  * One hypervisor's capabilities, Nova's virt-driver split: drivers find and return raw bytes
  * (or, later, connection info); lib/console shapes them. Drivers know nothing of SQS or HTTP.
  * Errors are VmconsoleError: ServerNotFound (not on this host), NoConsole (no console device),
@@ -17,6 +49,12 @@ export type DiscoveredServer = Pick<ServerRecord, 'id' | 'name' | 'projectId' | 
  */
 export interface HypervisorDriver {
   readonly kind: ServerRecord['hypervisor'];
+  /**
+   * Background work the driver owns (collectors, followers), started once before any other call
+   * and stopped once at shutdown. Optional: drivers without background work have neither.
+   */
+  start?(): Promise<void>;
+  stop?(): Promise<void>;
   /** Every server on this host now, running or not. */
   listServers(): Promise<DiscoveredServer[]>;
   /**
@@ -27,8 +65,10 @@ export interface HypervisorDriver {
    */
   readConsoleLog(server: ServerHandle, window: number, signal?: AbortSignal): Promise<Buffer>;
   /**
-   * Push notification of inventory changes (domain started, stopped, undefined). Optional: drivers
-   * without events are polled at every heartbeat. Stops when `signal` aborts.
+   * Every server event as it happens, until `signal` aborts; any number of subscribers. Optional:
+   * drivers without events are polled at every heartbeat. Events come in bursts (a start reports
+   * several): a subscriber that only needs "something changed" coalesces them (coalesce-events.ts).
+   * `onEvent` runs on the driver's own event path: it must return quickly and never throw.
    */
-  watch?(onChange: () => void, signal: AbortSignal): void;
+  watch?(onEvent: (event: DriverEvent) => void, signal: AbortSignal): void;
 }

@@ -1,10 +1,14 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { open, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { hypervRotation, readLogWindow, virtlogdRotation } from '../../lib/console/read-log-window.ts';
+import { OUTSIDE_WHAT_MAY_BE_READ } from '../../lib/console/open-confined.ts';
+import { readLogWindow } from '../../lib/console/read-log-window.ts';
+import { hypervRotation, virtlogdRotation } from '../../lib/console/rotated-log.ts';
 import { VmconsoleError } from '../../lib/errors.ts';
 
 let root: string;
@@ -16,27 +20,20 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-const read = async (window: number, files = virtlogdRotation(log), roots = [root]) =>
+const read = async (window: number, files = virtlogdRotation(log).files, roots = [root]) =>
   (await readLogWindow(files, window, roots)).toString('latin1');
 
-async function expectForbidden(promise: Promise<unknown>): Promise<void> {
+/** Every refusal is Forbidden with the one tenant-safe message; the path and the reason are operator detail. */
+async function expectForbidden(promise: Promise<unknown>, detail?: RegExp): Promise<void> {
   const err = await promise.then(
     () => undefined,
     (e: unknown) => e,
   );
   expect(err).toBeInstanceOf(VmconsoleError);
   expect((err as VmconsoleError).code).toBe('Forbidden');
+  expect((err as VmconsoleError).message).toBe(OUTSIDE_WHAT_MAY_BE_READ);
+  if (detail) expect((err as VmconsoleError).detail).toMatch(detail);
 }
-
-describe('rotation names', () => {
-  it('lists virtlogd files newest first', () => {
-    expect(virtlogdRotation('/l/console.log', 3)).toEqual(['/l/console.log', '/l/console.log.0', '/l/console.log.1', '/l/console.log.2']);
-    expect(virtlogdRotation('/l/c')).toHaveLength(33);
-  });
-  it('lists the Hyper-V pair newest first', () => {
-    expect(hypervRotation('/l/console.log')).toEqual(['/l/console.log', '/l/console.log.1']);
-  });
-});
 
 describe('readLogWindow across rotated files', () => {
   beforeEach(() => {
@@ -64,7 +61,7 @@ describe('readLogWindow across rotated files', () => {
   });
 
   it('reads the Hyper-V pair oldest first', async () => {
-    expect(await read(30, hypervRotation(log))).toBe('abcdefghijuvwxyz');
+    expect(await read(30, hypervRotation(log).files)).toBe('abcdefghijuvwxyz');
   });
 
   it('gives an empty buffer when the live file does not exist', async () => {
@@ -100,7 +97,7 @@ describe('readLogWindow content', () => {
     const line = Buffer.alloc(300_000, 'x');
     line[line.length - 1] = 0x21;
     writeFileSync(log, line);
-    const out = await readLogWindow(virtlogdRotation(log), 102_400, [root]);
+    const out = await readLogWindow(virtlogdRotation(log).files, 102_400, [root]);
     expect(out).toHaveLength(102_400);
     expect(out.subarray(-1).toString()).toBe('!');
     expect(out.indexOf(0x0a)).toBe(-1);
@@ -115,8 +112,8 @@ describe('readLogWindow content', () => {
     } finally {
       await fh.close();
     }
-    expect(await readLogWindow(virtlogdRotation(log), tail.length, [root])).toEqual(tail);
-    const window = await readLogWindow(virtlogdRotation(log), 102_400, [root]);
+    expect(await readLogWindow(virtlogdRotation(log).files, tail.length, [root])).toEqual(tail);
+    const window = await readLogWindow(virtlogdRotation(log).files, 102_400, [root]);
     expect(window).toHaveLength(102_400);
     expect(window.subarray(-tail.length)).toEqual(tail);
     expect(window.subarray(0, -tail.length).every((byte) => byte === 0)).toBe(true);
@@ -183,12 +180,12 @@ describe('readLogWindow confinement to the log roots', () => {
 
   it('refuses a FIFO named console.log without blocking', async () => {
     execFileSync('mkfifo', [log]);
-    await expectForbidden(read(100));
+    await expectForbidden(read(100), /console\.log is a FIFO/);
   });
 
   it('refuses a directory named console.log', async () => {
     mkdirSync(log);
-    await expectForbidden(read(100));
+    await expectForbidden(read(100), /console\.log is a directory/);
   });
 
   it('never reads outside the roots while a directory above the log is swapped for a symlink', async () => {
@@ -232,7 +229,68 @@ describe('readLogWindow confinement to the log roots', () => {
 
   it('refuses a device reached through a symlink even under a root of /', async () => {
     symlinkSync('/dev/zero', log);
-    await expectForbidden(readLogWindow([log], 100, ['/']));
+    await expectForbidden(readLogWindow([log], 100, ['/']), /is a character device/);
+  });
+});
+
+describe('readLogWindow refuses what is not a plain log, without opening it', () => {
+  let outside: string;
+  beforeEach(() => {
+    outside = mkdtempSync(join(tmpdir(), 'vmconsole-outside-'));
+  });
+  afterEach(() => rmSync(outside, { recursive: true, force: true }));
+
+  it('a unix socket', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(log, resolve));
+    try {
+      await expectForbidden(read(100), new RegExp(`${log} is a unix socket`));
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('a symlink loop', async () => {
+    symlinkSync(join(root, 'b'), log);
+    symlinkSync(log, join(root, 'b'));
+    await expectForbidden(read(100), /symbolic link loop/);
+  });
+
+  it('a terminal device that answers ENXIO when opened, and the null device', async () => {
+    // /dev/tty with no controlling terminal fails its open; a reader that opened it answered 500.
+    symlinkSync('/dev/tty', log);
+    await expectForbidden(readLogWindow([log], 100, ['/']), /is a character device/);
+    rmSync(log);
+    symlinkSync('/dev/null', log);
+    await expectForbidden(readLogWindow([log], 100, ['/']), /is a character device/);
+  });
+
+  it('never opens a FIFO: a writer waiting for a reader keeps waiting', async () => {
+    execFileSync('mkfifo', [log]);
+    // Opening a FIFO for writing blocks until someone opens it for reading.
+    const writer = spawn('sh', ['-c', `echo leaked > '${log}'`], { stdio: 'ignore' });
+    const exited = new Promise<void>((resolve) => writer.on('exit', () => resolve()));
+    try {
+      await expectForbidden(read(100), /is a FIFO/);
+      const outcome = await Promise.race([exited.then(() => 'opened'), sleep(300).then(() => 'still waiting')]);
+      expect(outcome).toBe('still waiting');
+    } finally {
+      writer.kill();
+      await exited;
+    }
+  });
+
+  it('a hard link to a file outside the roots', async () => {
+    writeFileSync(join(outside, 'secret'), 'root:x:0:0');
+    linkSync(join(outside, 'secret'), log);
+    await expectForbidden(read(100), /has 2 hard links/);
+  });
+
+  it('a hard-linked backup, even when the live file is fine', async () => {
+    writeFileSync(log, 'live');
+    writeFileSync(join(outside, 'secret'), 'root:x:0:0');
+    linkSync(join(outside, 'secret'), `${log}.0`);
+    await expectForbidden(read(100), /console\.log\.0 has 2 hard links/);
   });
 });
 
@@ -279,7 +337,7 @@ describe('readLogWindow while virtlogd rotates', () => {
     const window = 2 * chunk(0).length + 3;
     const results: string[] = [];
     while (!finished) {
-      const batch = await Promise.all(Array.from({ length: 8 }, () => read(window, virtlogdRotation(log, 3))));
+      const batch = await Promise.all(Array.from({ length: 8 }, () => read(window, virtlogdRotation(log, 3).files)));
       results.push(...batch);
     }
     expect(await done).toBe(0);

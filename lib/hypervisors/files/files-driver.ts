@@ -3,9 +3,10 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { openConfined, resolveRoots } from '../../console/open-confined.ts';
-import { readLogWindow, virtlogdRotation } from '../../console/read-log-window.ts';
+import { readLogWindow } from '../../console/read-log-window.ts';
+import { virtlogdRotation } from '../../console/rotated-log.ts';
 import { ServerId, ServerRecord, ServerState } from '../../contracts/records.ts';
-import { VmconsoleError } from '../../errors.ts';
+import { VmconsoleError, isVmconsoleError } from '../../errors.ts';
 import { createLogger, type Logger } from '../../logger.ts';
 import type { DiscoveredServer, HypervisorDriver, ServerHandle } from '../driver.ts';
 
@@ -78,7 +79,7 @@ export class FilesDriver implements HypervisorDriver {
       () => false,
     );
     if (!isDir) throw notFound(server);
-    return readLogWindow(virtlogdRotation(join(dir, 'console.log')), window, this.#roots);
+    return readLogWindow(virtlogdRotation(join(dir, 'console.log')).files, window, this.#roots);
   }
 
   async #describe(dirName: string, roots: readonly string[]): Promise<DiscoveredServer> {
@@ -100,7 +101,7 @@ export class FilesDriver implements HypervisorDriver {
       text = await readSmallFile(path, roots);
       if (text === undefined) return undefined;
     } catch (err) {
-      this.#warnOnce(path, `cannot read ${path}: ${(err as Error).message}; server listed as unassigned`);
+      this.#warnOnce(path, `cannot read ${path}: ${operatorText(err)}; server listed as unassigned`);
       return undefined;
     }
     let json: unknown;
@@ -126,7 +127,14 @@ export class FilesDriver implements HypervisorDriver {
 }
 
 function notFound(server: ServerHandle): VmconsoleError {
-  return new VmconsoleError('ServerNotFound', `server ${server.id} has no instance directory on this host`);
+  return new VmconsoleError('ServerNotFound', 'the server is not on this host', {
+    detail: `server ${server.id} has no instance directory under the files driver's instances directory`,
+  });
+}
+
+/** A refusal's tenant-safe message says nothing an operator can act on; its detail names the file and why. */
+function operatorText(err: unknown): string {
+  return isVmconsoleError(err) && err.detail !== undefined ? err.detail : (err as Error).message;
 }
 
 async function readSmallFile(path: string, roots: readonly string[]): Promise<string | undefined> {
@@ -134,7 +142,7 @@ async function readSmallFile(path: string, roots: readonly string[]): Promise<st
   if (file === undefined) return undefined;
   try {
     const { size } = file.stats;
-    if (size > MAX_SIDECAR_BYTES) throw new Error(`larger than ${MAX_SIDECAR_BYTES} bytes`);
+    if (size > MAX_SIDECAR_BYTES) throw new Error(`${path} is larger than ${MAX_SIDECAR_BYTES} bytes`);
     const buffer = Buffer.alloc(size);
     const { bytesRead } = await file.handle.read(buffer, 0, size, 0);
     return buffer.toString('utf8', 0, bytesRead);

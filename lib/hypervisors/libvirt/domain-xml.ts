@@ -44,7 +44,7 @@ export function parseDomainXml(xml: string): DomainInfo {
   const valid = XMLValidator.validate(xml);
   if (valid !== true) {
     const { msg, line } = valid.err;
-    throw new VmconsoleError('Internal', `malformed domain XML (line ${line}): ${msg.slice(0, 200)}`);
+    throw new VmconsoleError('Internal', 'malformed domain XML', { detail: `line ${line}: ${msg.slice(0, 200)}` });
   }
   const domain = (parser.parse(xml) as Element).domain;
   if (!isElement(domain)) throw new VmconsoleError('Internal', 'domain XML has no <domain> element');

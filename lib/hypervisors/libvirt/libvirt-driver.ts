@@ -1,11 +1,13 @@
 import { join } from 'node:path';
-import { readLogWindow, virtlogdRotation } from '../../console/read-log-window.ts';
+import { readLogWindow } from '../../console/read-log-window.ts';
+import { virtlogdRotation } from '../../console/rotated-log.ts';
 import type { ServerState } from '../../contracts/records.ts';
 import { VmconsoleError, isVmconsoleError } from '../../errors.ts';
-import type { DiscoveredServer, HypervisorDriver, ServerHandle } from '../driver.ts';
+import type { DiscoveredServer, DriverEvent, HypervisorDriver, ServerHandle } from '../driver.ts';
 import { parseDomainXml, type DomainInfo } from './domain-xml.ts';
 import { drainPty } from './drain-pty.ts';
 import { listDomains, type ListedDomain } from './list-domains.ts';
+import type { VirshEvent } from './parse-event-line.ts';
 import { createVirsh, type Virsh } from './virsh.ts';
 import { watchEvents } from './watch-events.ts';
 
@@ -45,6 +47,11 @@ export class LibvirtDriver implements HypervisorDriver {
   #generation = 0;
   /** Drains of one pty run one after another, so appends keep the guest's byte order. */
   readonly #drains = new Map<string, Promise<unknown>>();
+  /** virsh events name domains, not UUIDs: names as of the last listing and every XML read since. */
+  readonly #uuidByName = new Map<string, string>();
+  /** Subscribers of watch(); one `virsh event` process serves them all while there is any. */
+  readonly #subscribers = new Set<(event: DriverEvent) => void>();
+  #following: AbortController | undefined;
 
   constructor(options: LibvirtDriverOptions) {
     this.#options = options;
@@ -55,6 +62,8 @@ export class LibvirtDriver implements HypervisorDriver {
     const domains = await listDomains(this.#virsh);
     const present = new Set(domains.map((d) => d.uuid));
     for (const uuid of this.#cache.keys()) if (!present.has(uuid)) this.#cache.delete(uuid);
+    this.#uuidByName.clear();
+    for (const d of domains) this.#uuidByName.set(d.name, d.uuid);
     const servers: (DiscoveredServer | undefined)[] = new Array(domains.length);
     let next = 0;
     const worker = async () => {
@@ -88,17 +97,61 @@ export class LibvirtDriver implements HypervisorDriver {
     return this.#read(await this.#fetch(uuid), window);
   }
 
-  watch(onChange: () => void, signal: AbortSignal): void {
+  /**
+   * libvirt's lifecycle events as driver events, by server id. A name this driver has not seen
+   * in a listing (a domain defined or created since) gives a resync instead: the listing that
+   * follows learns it. Every event drops the cached XML it may have changed.
+   */
+  watch(onEvent: (event: DriverEvent) => void, signal: AbortSignal): void {
+    if (signal.aborted) return;
+    this.#subscribers.add(onEvent);
+    signal.addEventListener(
+      'abort',
+      () => {
+        this.#subscribers.delete(onEvent);
+        if (this.#subscribers.size === 0) {
+          this.#following?.abort();
+          this.#following = undefined;
+        }
+      },
+      { once: true },
+    );
+    if (this.#following) return;
+    this.#following = new AbortController();
     watchEvents({
       uri: this.#options.uri,
       virshPath: this.#options.virshPath ?? 'virsh',
-      signal,
-      onEvent: () => {
-        this.#generation++;
-        this.#cache.clear();
+      signal: this.#following.signal,
+      onEvent: (event) => this.#onVirshEvent(event),
+      onGap: (reason) => {
+        this.#invalidate(undefined);
+        this.#publish({ type: 'resync', reason, at: Date.now() });
       },
-      onChange,
     });
+  }
+
+  #onVirshEvent(event: VirshEvent): void {
+    const uuid = this.#uuidByName.get(event.domain);
+    this.#invalidate(uuid);
+    const at = Date.now();
+    if (uuid === undefined) {
+      this.#publish({ type: 'resync', reason: `event for domain '${event.domain}', unknown until the next listing`, at });
+      return;
+    }
+    if (event.kind !== 'lifecycle' || event.type === undefined) return;
+    if (event.type === 'undefined') this.#uuidByName.delete(event.domain);
+    this.#publish({ type: event.type, server: { id: uuid, instanceName: event.domain }, reason: `${event.event} ${event.detail}`, at });
+  }
+
+  /** One domain's cached XML, or all of it; XML being fetched now is not cached either. */
+  #invalidate(uuid: string | undefined): void {
+    this.#generation++;
+    if (uuid === undefined) this.#cache.clear();
+    else this.#cache.delete(uuid);
+  }
+
+  #publish(event: DriverEvent): void {
+    for (const subscriber of this.#subscribers) subscriber(event);
   }
 
   async #discovered(domain: ListedDomain): Promise<DiscoveredServer | undefined> {
@@ -145,7 +198,10 @@ export class LibvirtDriver implements HypervisorDriver {
   /** Parses and caches, unless an event came since the XML was asked for. */
   #remember(uuid: string, xml: string, state: ServerState | undefined, generation: number): DomainInfo {
     const info = parseDomainXml(xml);
-    if (info.uuid !== uuid) throw new VmconsoleError('Internal', `virsh dumpxml ${uuid} returned domain ${info.uuid}`);
+    this.#uuidByName.set(info.name, info.uuid);
+    if (info.uuid !== uuid) {
+      throw new VmconsoleError('Internal', 'libvirt answered with the XML of another domain', { detail: `virsh dumpxml ${uuid} returned domain ${info.uuid}` });
+    }
     if (generation === this.#generation) this.#cache.set(uuid, { info, state });
     return info;
   }
@@ -156,11 +212,11 @@ export class LibvirtDriver implements HypervisorDriver {
       case 'none':
         throw new VmconsoleError('NoConsole', 'server has no console');
       case 'file':
-        return readLogWindow(virtlogdRotation(where.path), window, this.#options.roots);
+        return readLogWindow(virtlogdRotation(where.path).files, window, this.#options.roots);
       case 'pty': {
         const drained = join(this.#options.instancesDir, info.uuid, 'console.log');
         if (where.ptyPath !== undefined) await this.#drain(info.uuid, where.ptyPath, drained);
-        return readLogWindow(virtlogdRotation(drained), window, this.#options.roots);
+        return readLogWindow(virtlogdRotation(drained).files, window, this.#options.roots);
       }
     }
   }

@@ -37,20 +37,26 @@ export function virshEnv(): NodeJS.ProcessEnv {
   return { ...process.env, LANG: 'C', LC_ALL: 'C' };
 }
 
+/**
+ * What failed, in words a tenant may read; the URI, the virsh path and virsh's own stderr (which
+ * names sockets, hosts and files) go to `detail` for the operator's log.
+ */
 function virshError(err: Error, stderr: string, virshPath: string, uri: string, args: readonly string[]): VmconsoleError {
+  const command = args[0] ?? '';
   const errno = (err as NodeJS.ErrnoException).code;
   if (errno === 'ENOENT') {
-    return new VmconsoleError('Internal', `virsh is not installed on this host (${virshPath} not found)`, { cause: err });
+    return new VmconsoleError('Internal', 'virsh is not installed on this host', { detail: `${virshPath} not found`, cause: err });
   }
-  const message = (stderr.trim() || err.message).replace(/\s+/g, ' ').slice(0, 300);
-  if (/Domain not found|failed to get domain/i.test(message)) {
-    return new VmconsoleError('ServerNotFound', 'the server is not defined on this host', { cause: err });
+  const said = (stderr.trim() || err.message).replace(/\s+/g, ' ').slice(0, 300);
+  const detail = `virsh -c ${uri} ${args.join(' ')}: ${said}`;
+  if (/Domain not found|failed to get domain/i.test(said)) {
+    return new VmconsoleError('ServerNotFound', 'the server is not defined on this host', { detail, cause: err });
   }
   if ((err as { killed?: boolean }).killed) {
-    return new VmconsoleError('Internal', `virsh ${args[0] ?? ''} did not finish in time (libvirt at ${uri} is not answering)`, { cause: err });
+    return new VmconsoleError('Internal', `virsh ${command} did not finish in time: libvirt is not answering`, { detail, cause: err });
   }
-  if (/failed to connect|unable to connect|Failed to connect socket|no connection driver/i.test(message)) {
-    return new VmconsoleError('Internal', `cannot connect to libvirt at ${uri}: ${message}`, { cause: err });
+  if (/failed to connect|unable to connect|Failed to connect socket|no connection driver/i.test(said)) {
+    return new VmconsoleError('Internal', 'cannot connect to libvirt', { detail, cause: err });
   }
-  return new VmconsoleError('Internal', `virsh ${args[0] ?? ''} failed: ${message}`, { cause: err });
+  return new VmconsoleError('Internal', `virsh ${command} failed`, { detail, cause: err });
 }

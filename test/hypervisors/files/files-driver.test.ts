@@ -105,6 +105,7 @@ describe('FilesDriver.listServers', () => {
     execFileSync('mkfifo', [join(dir, A, 'instance.json')]);
     expect((await driver.listServers())[0]?.projectId).toBe('unassigned');
     expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(`${join(dir, A, 'instance.json')} is a FIFO`);
   });
 
   it('does not follow a sidecar link out of the instances directory', async () => {
@@ -187,7 +188,12 @@ describe('FilesDriver.readConsoleLog', () => {
       writeFileSync(join(outside, 'shadow'), 'secret');
       instance(A);
       symlinkSync(join(outside, 'shadow'), join(dir, A, 'console.log'));
-      expect((await rejection(driver.readConsoleLog({ id: A, instanceName: A }, 100))).code).toBe('Forbidden');
+      const err = await rejection(driver.readConsoleLog({ id: A, instanceName: A }, 100));
+      expect(err.code).toBe('Forbidden');
+      // The tenant reads no path; the operator's detail names both ends of the link.
+      expect(err.message).not.toContain('/');
+      expect(err.detail).toContain(join(dir, A, 'console.log'));
+      expect(err.detail).toContain(join(outside, 'shadow'));
     } finally {
       rmSync(outside, { recursive: true, force: true });
     }

@@ -136,10 +136,11 @@ describe('parseDomainXml on handmade XML', () => {
     expect(parseDomainXml(domain('').replace('instance-0000002a', 'a&secret;b')).name).toBe('a&secret;b');
   });
 
-  it('malformed XML -> Internal with the line of the fault', () => {
+  it('malformed XML -> Internal, the line of the fault for the operator only', () => {
     const err = thrown(() => parseDomainXml("<domain type='qemu'>\n<name>x</name>\n<uuid>y</domain>"));
     expect(err.code).toBe('Internal');
-    expect(err.message).toMatch(/^malformed domain XML \(line \d+\): /);
+    expect(err.message).toBe('malformed domain XML');
+    expect(err.detail).toMatch(/^line 3: /);
   });
 
   it('XML that is not a domain, or lacks a name or UUID -> Internal', () => {

@@ -2,10 +2,11 @@
  * drainPty against a REAL pseudo-terminal (see fake-pty-guest.ts): what the guest prints is
  * readable on /dev/pts/N, the path domain XML names and the driver drains.
  */
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { OUTSIDE_WHAT_MAY_BE_READ } from '../../../lib/console/open-confined.ts';
 import { drainPty } from '../../../lib/hypervisors/libvirt/drain-pty.ts';
 import { VmconsoleError } from '../../../lib/errors.ts';
 import { startFakePtyGuest, type FakePtyGuest } from './fake-pty-guest.ts';
@@ -75,6 +76,22 @@ describe.runIf(requireToolsOrSkip(['python3']))('drainPty on a real pty', () => 
       const err = await drainPty(path, join(dir, 'console.log')).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(VmconsoleError);
       expect((err as VmconsoleError).code).toBe('Forbidden');
+      expect((err as VmconsoleError).message).toBe(OUTSIDE_WHAT_MAY_BE_READ);
+      expect((err as VmconsoleError).detail).toContain(path);
     }
+  });
+
+  it('never appends through a link planted as the drained file: Internal, the path for the operator only', async () => {
+    const target = join(dir, 'elsewhere');
+    await writeFile(target, 'untouched');
+    const log = join(dir, 'console.log');
+    await symlink(target, log);
+    await guest.print('secret keystrokes\r\n');
+    const err = await drainPty(guest.ptyPath, log).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VmconsoleError);
+    expect((err as VmconsoleError).code).toBe('Internal');
+    expect((err as VmconsoleError).message).toBe('the console pty could not be drained');
+    expect((err as VmconsoleError).detail).toContain(log);
+    expect(await readFile(target, 'utf8')).toBe('untouched');
   });
 });

@@ -228,16 +228,29 @@ describe.runIf(requireToolsOrSkip(['virsh']))('LibvirtDriver on libvirt test dri
     expect((await failure(d.readConsoleLog(ref(uuid(1)), 100))).code).toBe('ServerNotFound');
   });
 
-  it('virsh missing -> Internal naming it; libvirt unreachable -> Internal saying so', async () => {
+  it('virsh missing -> Internal naming it; libvirt unreachable -> Internal saying so; paths, URI and stderr in detail only', async () => {
     await define([]);
-    const missing = new LibvirtDriver({ uri: `test://${nodeFile}`, roots: [logs], instancesDir: instances, virshPath: join(dir, 'no-such-virsh') });
+    const virshPath = join(dir, 'no-such-virsh');
+    const missing = new LibvirtDriver({ uri: `test://${nodeFile}`, roots: [logs], instancesDir: instances, virshPath });
     const notInstalled = await failure(missing.listServers());
     expect(notInstalled.code).toBe('Internal');
-    expect(notInstalled.message).toMatch(/virsh is not installed/);
+    expect(notInstalled.message).toBe('virsh is not installed on this host');
+    expect(notInstalled.detail).toContain(virshPath);
 
-    const unreachable = new LibvirtDriver({ uri: 'qemu+unix:///system?socket=/nonexistent/libvirt-sock', roots: [logs], instancesDir: instances });
+    const uri = 'qemu+unix:///system?socket=/nonexistent/libvirt-sock';
+    const unreachable = new LibvirtDriver({ uri, roots: [logs], instancesDir: instances });
     const down = await failure(unreachable.listServers());
     expect(down.code).toBe('Internal');
-    expect(down.message).toMatch(/cannot connect to libvirt at qemu\+unix/);
+    expect(down.message).toBe('cannot connect to libvirt');
+    expect(down.detail).toContain(uri);
+    expect(down.detail).toMatch(/\/nonexistent\/libvirt-sock.*: .*(connect|No such file)/);
+  });
+
+  it('a domain libvirt does not know -> ServerNotFound whose message carries no virsh stderr', async () => {
+    await define([]);
+    const err = await failure(driver().readConsoleLog(ref(uuid(9)), 100));
+    expect(err.code).toBe('ServerNotFound');
+    expect(err.message).toBe('the server is not defined on this host');
+    expect(err.detail).toMatch(/Domain not found|failed to get domain/i);
   });
 });
