@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHandler } from '../../functions/list-servers.ts';
+import { edgeDependencies } from '../helpers/edge-dependencies.ts';
 import { startEdgeFixture, type EdgeFixture } from '../helpers/edge-fixture.ts';
 import { invoke } from '../helpers/http-event.ts';
 
@@ -7,8 +9,7 @@ let handler: Parameters<typeof invoke>[0];
 
 beforeAll(async () => {
   fx = await startEdgeFixture();
-  Object.assign(process.env, fx.env);
-  ({ handler } = await import('../../functions/list-servers.ts'));
+  handler = createHandler(edgeDependencies(fx.env));
 });
 afterAll(async () => {
   await fx?.stop();

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES } from '../../lib/nova-api/request-body.ts';
+import { createHandler } from '../../functions/server-action.ts';
+import { edgeDependencies } from '../helpers/edge-dependencies.ts';
 import { defaultScript, okReply, PROTOCOL_VERSION, startEdgeFixture, type EdgeFixture } from '../helpers/edge-fixture.ts';
 import { invoke, type HttpEventOptions } from '../helpers/http-event.ts';
 
@@ -10,8 +12,7 @@ let handler: Parameters<typeof invoke>[0];
 
 beforeAll(async () => {
   fx = await startEdgeFixture({ replyTimeoutMs: 800 });
-  Object.assign(process.env, fx.env);
-  ({ handler } = await import('../../functions/server-action.ts'));
+  handler = createHandler(edgeDependencies(fx.env));
 });
 afterAll(async () => {
   await fx?.stop();
@@ -123,15 +124,27 @@ describe('POST /v2.1/servers/{id}/action os-getConsoleOutput', () => {
     ['NoConsole', 404, 'itemNotFound'],
     ['NotImplemented', 501, 'notImplemented'],
     ['ServerNotFound', 404, 'itemNotFound'],
-    ['Internal', 500, 'computeFault'],
   ] as const)('an agent %s error becomes %i %s with its message', async (code, status, name) => {
     fx.live.script = () => ({ v: PROTOCOL_VERSION, ok: false, error: { code, message: `agent says ${code}` } });
     expectFault(await action(fx.servers.web.id, { 'os-getConsoleOutput': {} }), status, name, `agent says ${code}`);
   });
 
+  it('an agent Internal error is a 500 whose text tenants never read: generic, with the request id', async () => {
+    fx.live.script = () => ({ v: PROTOCOL_VERSION, ok: false, error: { code: 'Internal', message: 'agent says Internal: /var/lib/secret' } });
+    const res = await action(fx.servers.web.id, { 'os-getConsoleOutput': {} });
+    const requestId = res.headers['x-openstack-request-id'];
+    expectFault(res, 500, 'computeFault', `Unexpected API Error. The request ${requestId} failed; the operator log has the details.`);
+    const admin = await action(fx.servers.web.id, { 'os-getConsoleOutput': {} }, { headers: { 'x-auth-token': 'admin:ops' } });
+    expectFault(admin, 500, 'computeFault', /failed; the operator log has the details\. \(operator detail: agent says Internal: \/var\/lib\/secret\)$/);
+  });
+
   it('a malformed agent result is a 500, not passed through', async () => {
     fx.live.script = () => ({ v: PROTOCOL_VERSION, ok: true, result: { output: 42 } });
-    expectFault(await action(fx.servers.web.id, { 'os-getConsoleOutput': {} }), 500, 'computeFault', /h-live/);
+    const res = await action(fx.servers.web.id, { 'os-getConsoleOutput': {} });
+    expectFault(res, 500, 'computeFault', /The request req-[0-9a-f-]+ failed/);
+    expect(res.raw.body).not.toContain('42');
+    const admin = await action(fx.servers.web.id, { 'os-getConsoleOutput': {} }, { headers: { 'x-auth-token': 'admin:ops' } });
+    expectFault(admin, 500, 'computeFault', /h-live/);
   });
 
   it('passes an empty output through as ""', async () => {

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHandler } from '../../functions/show-server.ts';
+import { readAuthConfig } from '../../lib/auth/config.ts';
+import { edgeDependencies } from '../helpers/edge-dependencies.ts';
 import { startEdgeFixture, type EdgeFixture } from '../helpers/edge-fixture.ts';
 import { invoke } from '../helpers/http-event.ts';
 
@@ -11,12 +14,8 @@ let jwt: Parameters<typeof invoke>[0];
 
 beforeAll(async () => {
   fx = await startEdgeFixture();
-  Object.assign(process.env, fx.env);
-  ({ handler: noauth } = await import('../../functions/show-server.ts'));
-  vi.resetModules();
-  Object.assign(process.env, { VMCONSOLE_AUTH_MODE: 'jwt', VMCONSOLE_JWT_SECRET: SECRET });
-  ({ handler: jwt } = await import('../../functions/show-server.ts'));
-  Object.assign(process.env, { VMCONSOLE_AUTH_MODE: 'noauth', VMCONSOLE_JWT_SECRET: '' });
+  noauth = createHandler(edgeDependencies(fx.env));
+  jwt = createHandler(edgeDependencies(fx.env, { auth: readAuthConfig({ VMCONSOLE_AUTH_MODE: 'jwt', VMCONSOLE_JWT_SECRET: SECRET }) }));
 });
 afterAll(async () => {
   await fx?.stop();
