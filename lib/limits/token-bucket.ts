@@ -23,7 +23,8 @@ function refill(bucket: Bucket, limit: BucketLimit, now: number): void {
 
 /** How long until one token is there (bucket already refilled to `now`). */
 function waitFor(bucket: Bucket, limit: BucketLimit): number {
-  return Math.ceil(((1 - bucket.tokens) * 1000) / limit.ratePerSecond);
+  // The epsilon absorbs float dust (0.998 tokens at 2/s is 1 ms away, not 1.0000000000000009).
+  return Math.max(1, Math.ceil(((1 - bucket.tokens) * 1000) / limit.ratePerSecond - 1e-6));
 }
 
 export interface KeyedLimiterOptions {
