@@ -75,7 +75,8 @@ export function faultFromError(err: unknown, context: FaultContext): Fault {
   }
   const { expose } = ERRORS[err.code];
   if (err.status >= 500 || err.detail !== undefined) {
-    const entry = { requestId, code: err.code, status: err.status, message: err.message, detail: err.detail, cause: err.cause === undefined ? undefined : String(err.cause) };
+    // `reason`, not `message`: Powertools owns the message key of a log line.
+    const entry = { requestId, code: err.code, status: err.status, reason: err.message, detail: err.detail, cause: err.cause === undefined ? undefined : String(err.cause) };
     if (err.status >= 500) logger.error('request failed', entry);
     else logger.info('request refused', entry);
   }

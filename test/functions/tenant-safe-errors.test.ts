@@ -135,7 +135,7 @@ describe('agent-side failures through the HTTP API', () => {
     const logged = deps.logger.entries.filter((e) => e.data.requestId === requestId);
     expect(logged, 'one JSON log line under the request id').toHaveLength(1);
     expect(logged[0]).toMatchObject({ level: 'error', data: { code: 'Internal', status: 500 } });
-    expect(String(logged[0]!.data.message)).toContain(operatorText);
+    expect(String(logged[0]!.data.reason)).toContain(operatorText);
 
     const admin = await ask(servers[which], ADMIN);
     expect(admin.status).toBe(500);
