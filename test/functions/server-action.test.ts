@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { KeyedRateLimiter } from '../../lib/limits/token-bucket.ts';
 import { MAX_BODY_BYTES } from '../../lib/nova-api/request-body.ts';
 import { createHandler } from '../../functions/server-action.ts';
 import { edgeDependencies } from '../helpers/edge-dependencies.ts';
@@ -250,5 +251,24 @@ describe('POST /v2.1/servers/{id}/action: Nova\'s Draft 4 number rules and dispa
     const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"os-getConsoleOutput": {}}')]).toString('base64');
     expectFault(await action(fx.servers.web.id, body, { isBase64Encoded: true }), 400, 'badRequest', 'Malformed request body');
     expect(fx.live.received).toHaveLength(0);
+  });
+});
+
+describe('POST /v2.1/servers/{id}/action: rate limits protect the hosts', () => {
+  it('a project over its limit gets 429 overLimit with Retry-After, and its host is not asked; other projects go on', async () => {
+    const limiter = new KeyedRateLimiter({ perKey: { ratePerSecond: 0.2, burst: 2 }, global: { ratePerSecond: 1000, burst: 1000 } });
+    const limited = createHandler(edgeDependencies(fx.env, { limiter }));
+    const ask = (token: string, id = fx.servers.web.id) =>
+      invoke(limited, { method: 'POST', path: `/v2.1/servers/${id}/action`, body: { 'os-getConsoleOutput': {} }, headers: { 'x-auth-token': token, 'content-type': 'application/json' } });
+    expect((await ask('alice:proj-a')).status).toBe(200);
+    expect((await ask('alice:proj-a')).status).toBe(200);
+    const before = fx.live.received.length;
+    const refused = await ask('alice:proj-a');
+    expectFault(refused, 429, 'overLimit', /^This request was rate-limited\. Retry after \d+ s\.$/);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(5);
+    expect(refused.json.overLimit.retryAfter).toBe(refused.headers['retry-after']);
+    expect(fx.live.received).toHaveLength(before);
+    expect((await ask('bob:proj-b', fx.servers.db.id)).status).toBe(200);
   });
 });

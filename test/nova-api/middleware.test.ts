@@ -3,7 +3,7 @@ import { readAuthConfig } from '../../lib/auth/config.ts';
 import { VmconsoleError } from '../../lib/errors.ts';
 import { KeyedRateLimiter } from '../../lib/limits/token-bucket.ts';
 import { ANSWER_MARGIN_MS, novaApi, requestDeadline } from '../../lib/nova-api/middleware.ts';
-import { MAX_BODY_BYTES } from '../../lib/nova-api/request-body.ts';
+import { hasWrittenFraction, MAX_BODY_BYTES } from '../../lib/nova-api/request-body.ts';
 import { httpEvent, invoke, lambdaContext } from '../helpers/http-event.ts';
 
 const auth = readAuthConfig({ VMCONSOLE_AUTH_MODE: 'noauth' });
@@ -186,5 +186,43 @@ describe('Nova edge stack: the deadline', () => {
     expect(requestDeadline(1_000, 20_000, 10_000)).toBe(11_000);
     expect(requestDeadline(1_000, 5_000, 10_000)).toBe(1_000 + 5_000 - ANSWER_MARGIN_MS);
     expect(requestDeadline(1_000, 100, 10_000)).toBe(1_000);
+  });
+});
+
+describe('Nova edge stack: what tenants and admins read of an error', () => {
+  const hostDown = novaApi(async () => {
+    throw new VmconsoleError('HostDown', 'The compute host of this server is down.', { detail: 'host cmp-17 missed 3 heartbeats' });
+  }, { auth });
+  const get = (token: string) => invoke(hostDown, { path: '/v2.1/servers/x', headers: { 'x-auth-token': token } });
+
+  it('an exposed message is shown to both; the operator detail only to admins', async () => {
+    const tenant = await get('u:p');
+    expect(tenant.json).toEqual({ conflictingRequest: { code: 409, message: 'The compute host of this server is down.' } });
+    expect(tenant.raw.body).not.toContain('cmp-17');
+    const admin = await get('admin:ops');
+    expect(admin.json).toEqual({ conflictingRequest: { code: 409, message: 'The compute host of this server is down. (operator detail: host cmp-17 missed 3 heartbeats)' } });
+  });
+});
+
+describe('request body: numbers written with a fraction or an exponent', () => {
+  it.each([
+    ['{"a": 2.0}', true],
+    ['{"a": 1E2}', true],
+    ['{"a": -3e-2}', true],
+    ['[1, 2, 3]', false],
+    ['{"a": "2.0"}', false],
+    ['{"a\\"1.5": 1}', false],
+    ['{"s": "x\\\\", "n": 1.5}', true],
+    ['{"t": true, "f": false, "e": null}', false],
+  ])('%s -> %s', (text, expected) => {
+    expect(hasWrittenFraction(text)).toBe(expected);
+  });
+
+  it('keeps them as written (raw JSON, not a number); integers stay numbers, huge ones too', async () => {
+    const res = await post({ body: '{"a": 2.0, "b": 2, "c": 99999999999999999999999, "d": [1e2]}' });
+    expect(res.status).toBe(200);
+    expect(res.raw.body).toContain('"a":2.0');
+    expect(res.raw.body).toContain('"d":[1e2]');
+    expect(res.json.body).toMatchObject({ b: 2, c: 1e23 });
   });
 });
