@@ -3,6 +3,7 @@ import { VmconsoleError } from '../errors.ts';
 import { findVisibleServer } from '../servers/find-visible-server.ts';
 import { ConsoleOutputAction, lengthOf } from './console-output-request.ts';
 import type { AuthenticatedNovaRequest, NovaResponse } from './middleware.ts';
+import { compareMicroversions, type Microversion } from './microversion.ts';
 import { isWrittenNumber } from './request-body.ts';
 import { validate } from './validation.ts';
 
@@ -11,23 +12,36 @@ export type ServerActionDeps = Omit<GetConsoleOutputDeps, 'replyTimeoutMs' | 'no
 interface ActionRequest extends AuthenticatedNovaRequest {
   serverId: string;
 }
-type ServerAction = (request: ActionRequest, deps: ServerActionDeps) => Promise<NovaResponse>;
+type ActionHandler = (request: ActionRequest, deps: ServerActionDeps) => Promise<NovaResponse>;
+
+/** One action: its handler and, like Nova's versioned methods, the microversions that have it. */
+interface ServerAction {
+  handle: ActionHandler;
+  /** The last microversion with this action (Nova answers 404 above it). */
+  until?: Microversion;
+}
 
 /** Nova's remote console actions of microversions 2.1-2.5: looked up, as in Nova, then not implemented. */
 function legacyConsole(kind: string): ServerAction {
-  return async ({ principal, serverId }, deps) => {
-    await findVisibleServer(deps.directory, principal, serverId);
-    throw new VmconsoleError('NotImplemented', `Unable to get ${kind} console, functionality not implemented`);
+  return {
+    handle: async ({ principal, serverId }, deps) => {
+      await findVisibleServer(deps.directory, principal, serverId);
+      throw new VmconsoleError('NotImplemented', `Unable to get ${kind} console, functionality not implemented`);
+    },
+    // Replaced by POST /servers/{id}/remote-consoles from 2.6.
+    until: { major: 2, minor: 5 },
   };
 }
 
 /** `POST /servers/{id}/action` by action name: the Nova API's table of contents for server actions. */
 const SERVER_ACTIONS: Readonly<Record<string, ServerAction>> = Object.freeze({
-  'os-getConsoleOutput': async ({ principal, serverId, body, deadline }, deps) => {
-    const length = lengthOf(validate(ConsoleOutputAction, body));
-    // The deadline (and the request id) reach the use case directly once it takes them.
-    const replyTimeoutMs = Math.max(0, deadline - Date.now());
-    return { status: 200, body: { output: await getConsoleOutput({ principal, serverId, length }, { ...deps, replyTimeoutMs }) } };
+  'os-getConsoleOutput': {
+    handle: async ({ principal, serverId, body, deadline }, deps) => {
+      const length = lengthOf(validate(ConsoleOutputAction, body));
+      // The deadline (and the request id) reach the use case directly once it takes them.
+      const replyTimeoutMs = Math.max(0, deadline - Date.now());
+      return { status: 200, body: { output: await getConsoleOutput({ principal, serverId, length }, { ...deps, replyTimeoutMs }) } };
+    },
   },
   'os-getVNCConsole': legacyConsole('vnc'),
   'os-getSPICEConsole': legacyConsole('spice'),
@@ -48,5 +62,8 @@ export async function runServerAction(request: AuthenticatedNovaRequest, deps: S
   // Own keys only: `toString`, `constructor` or `__proto__` are no actions, whatever Object.prototype holds.
   const action = Object.hasOwn(SERVER_ACTIONS, name) ? SERVER_ACTIONS[name] : undefined;
   if (!action) throw new VmconsoleError('BadRequest', `There is no such action: ${name.slice(0, 100)}`);
-  return action({ ...request, serverId: request.event.pathParameters?.server_id ?? '' }, deps);
+  if (action.until && compareMicroversions(request.microversion, action.until) > 0) {
+    throw new VmconsoleError('RouteNotFound', 'The resource could not be found.');
+  }
+  return action.handle({ ...request, serverId: request.event.pathParameters?.server_id ?? '' }, deps);
 }
