@@ -1,16 +1,17 @@
-import { readAuthConfig } from '../lib/auth/config.ts';
-import { createDirectory } from '../lib/nova-api/edge-dependencies.ts';
 import { novaApi } from '../lib/nova-api/middleware.ts';
+import { serverDetail } from '../lib/nova-api/server-view.ts';
+import { perEnvironment, type EdgeDependencies, type HttpHandler } from '../lib/nova-api/wiring.ts';
 import { showServer } from '../lib/servers/show-server.ts';
 
-const auth = readAuthConfig();
-const directory = createDirectory();
-
 /** GET /v2.1/servers/{server_id} */
-export const handler = novaApi(
-  async ({ event, principal, baseUrl }) => ({
-    status: 200,
-    body: await showServer({ principal, serverId: event.pathParameters?.server_id ?? '', baseUrl }, { directory }),
-  }),
-  { auth },
-);
+export function createHandler(deps: EdgeDependencies): HttpHandler {
+  return novaApi(
+    async ({ event, principal, baseUrl }) => {
+      const server = await showServer({ principal, serverId: event.pathParameters?.server_id ?? '' }, deps);
+      return { status: 200, body: { server: serverDetail(server, baseUrl, principal) } };
+    },
+    { auth: deps.auth, limiter: deps.limiter, logger: deps.logger },
+  );
+}
+
+export const handler = perEnvironment(createHandler);

@@ -35,8 +35,15 @@ export class Directory {
     return Item ? this.#parse(ServerRecord, Item) : undefined;
   }
 
-  /** A project's servers (Query), or everyone's for admins (Scan); `name` filters like Nova. */
-  async findServers(query: { projectId?: string; name?: string }): Promise<ServerRecord[]> {
+  /**
+   * A host's servers (Query byHost), a project's (Query byProject), or everyone's for admins
+   * (Scan); the project narrows a host's list, `name` filters like Nova.
+   */
+  async findServers(query: { projectId?: string; name?: string; host?: string }): Promise<ServerRecord[]> {
+    if (query.host !== undefined) {
+      const onHost = (await this.serversOnHost(query.host)).filter((s) => query.projectId === undefined || s.projectId === query.projectId);
+      return query.name === undefined ? onHost : filterByName(onHost, query.name);
+    }
     const items = query.projectId !== undefined
       ? await this.#all((ExclusiveStartKey) => new QueryCommand({
           TableName: this.#table, IndexName: 'byProject', KeyConditionExpression: 'projectId = :p',
@@ -129,5 +136,6 @@ function unavailable(err: unknown): never {
   const e = err as { $fault?: string; $metadata?: { httpStatusCode?: number }; name?: string; message?: string };
   const transient = e.$fault === 'server' || e.$metadata?.httpStatusCode === undefined || /Throttl|ProvisionedThroughputExceeded|RequestLimitExceeded/.test(e.name ?? '');
   if (!transient) throw err;
-  throw new VmconsoleError('TransportUnavailable', `The server directory is unavailable (${String(e.message ?? err).slice(0, 200)}). Try again shortly.`, { cause: err });
+  // SDK text (endpoints, account ids, role ARNs) is operator detail.
+  throw new VmconsoleError('TransportUnavailable', 'The server directory is unavailable. Try again shortly.', { detail: `DynamoDB: ${String(e.name ?? '')} ${String(e.message ?? err).slice(0, 200)}`.trim(), cause: err });
 }

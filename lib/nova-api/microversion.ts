@@ -25,7 +25,7 @@ export function formatMicroversion(v: Microversion): string {
   return `${v.major}.${v.minor}`;
 }
 
-function compare(a: Microversion, b: Microversion): number {
+export function compareMicroversions(a: Microversion, b: Microversion): number {
   return a.major - b.major || a.minor - b.minor;
 }
 
@@ -60,7 +60,7 @@ export function parseMicroversion(headers: Readonly<Record<string, string | unde
     );
   }
   const version = { major: Number(match[1]), minor: Number(match[2]) };
-  if (compare(version, MIN_MICROVERSION) < 0 || compare(version, MAX_MICROVERSION) > 0) {
+  if (compareMicroversions(version, MIN_MICROVERSION) < 0 || compareMicroversions(version, MAX_MICROVERSION) > 0) {
     throw new VmconsoleError(
       'NotAcceptable',
       `Version ${formatMicroversion(version)} is not supported by the API. Minimum is ${formatMicroversion(MIN_MICROVERSION)} and maximum is ${formatMicroversion(MAX_MICROVERSION)}.`,

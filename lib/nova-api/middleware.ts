@@ -5,6 +5,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { authenticate } from '../auth/authenticate.ts';
 import type { AuthConfig } from '../auth/config.ts';
 import type { Principal } from '../auth/principal.ts';
+import { VmconsoleError } from '../errors.ts';
+import type { KeyedRateLimiter } from '../limits/token-bucket.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { requestBaseUrl } from './base-url.ts';
 import { faultFromError } from './faults.ts';
@@ -23,8 +25,11 @@ export interface NovaRequest {
   baseUrl: string;
   /** Parsed JSON when the route parses bodies and one was sent, else undefined. */
   body: unknown;
-  /** Milliseconds before Lambda (or serverless-offline) cuts this invocation off. */
-  remainingTimeMs(): number;
+  /**
+   * Epoch milliseconds by which the handler must have its answer: what is left of the invocation
+   * minus a margin to turn a silent host into a 504, and no later than the route's host wait.
+   */
+  deadline: number;
 }
 export interface AuthenticatedNovaRequest extends NovaRequest {
   principal: Principal;
@@ -39,10 +44,12 @@ export interface NovaResponse {
 
 export type NovaHandler = MiddyfiedHandler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>;
 
-interface NovaState extends Omit<NovaRequest, 'event' | 'remainingTimeMs'> {
+interface NovaState extends Omit<NovaRequest, 'event' | 'deadline'> {
   principal?: Principal;
   /** A bad microversion header, reported only after authentication, as Nova does behind Keystone. */
   versionError?: unknown;
+  /** Set with a 429, for the Retry-After header. */
+  retryAfterSeconds?: number;
 }
 type NovaEvent = APIGatewayProxyEventV2 & { nova: NovaState };
 type Mw = MiddlewareObj<NovaEvent, APIGatewayProxyStructuredResultV2>;
@@ -68,6 +75,24 @@ function authentication(config: AuthConfig): Mw {
   return {
     before: async ({ event }) => {
       event.nova.principal = await authenticate(event.nova.headers, config);
+    },
+  };
+}
+
+/**
+ * After authentication, so the bucket is the caller's project; before the body is parsed or
+ * anything is looked up, so a flood costs as little as possible.
+ */
+function rateLimit(limiter: KeyedRateLimiter): Mw {
+  return {
+    before: ({ event }) => {
+      const verdict = limiter.take(event.nova.principal!.projectId);
+      if (verdict.allowed) return;
+      const seconds = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
+      event.nova.retryAfterSeconds = seconds;
+      throw new VmconsoleError('RateLimited', `This request was rate-limited. Retry after ${seconds} s.`, {
+        detail: verdict.scope === 'key' ? `project ${event.nova.principal!.projectId} is over its limit` : 'the API as a whole is over its limit',
+      });
     },
   };
 }
@@ -112,10 +137,10 @@ function novaResponses(logger: Logger): MiddlewareObj<NovaEvent, APIGatewayProxy
     onError: (request) => {
       const state = request.event?.nova as NovaState | undefined;
       const headers = commonHeaders(state);
-      const fault = faultFromError(request.error, headers['x-openstack-request-id']!, logger);
+      const fault = faultFromError(request.error, { requestId: headers['x-openstack-request-id']!, viewer: state?.principal, logger, retryAfterSeconds: state?.retryAfterSeconds });
       request.response = {
         statusCode: fault.status,
-        headers: { ...headers, 'Content-Type': 'application/json' },
+        headers: { ...headers, 'Content-Type': 'application/json', ...fault.headers },
         body: JSON.stringify(fault.body),
       };
       return request.response;
@@ -127,11 +152,24 @@ interface NovaApiOptions {
   /** Parse the body as JSON (POST routes). */
   parseBody?: boolean;
   logger?: Logger;
+  /** Per-project and API-wide request budget (authenticated routes only). */
+  limiter?: KeyedRateLimiter;
+  /** Routes that ask a host: the longest wait for its reply, which bounds `deadline`. */
+  hostWaitMs?: number;
+}
+
+/** Left to the function after the deadline to send the 504 before Lambda's own timeout. */
+export const ANSWER_MARGIN_MS = 1_500;
+
+/** `deadline` as NovaRequest defines it; a slow cold start eats into the wait, never past the invocation. */
+export function requestDeadline(now: number, remainingMs: number, hostWaitMs = Number.POSITIVE_INFINITY): number {
+  return now + Math.max(0, Math.min(hostWaitMs, remainingMs - ANSWER_MARGIN_MS));
 }
 
 /**
  * Wrap a handler in the Nova edge stack: header normalisation, request id, microversion parse and
- * echo, authentication, JSON body, and the mapping of results and errors to responses.
+ * echo, authentication, rate limit, JSON body, the deadline, and the mapping of results and errors
+ * to responses.
  */
 export function novaApi(
   handler: (req: AuthenticatedNovaRequest) => Promise<NovaResponse>,
@@ -145,13 +183,15 @@ export function novaApi(
   const logger = options.logger ?? defaultLogger;
   const stack: Mw[] = [requestContext()];
   if (options.auth) stack.push(authentication(options.auth));
+  if (options.auth && options.limiter) stack.push(rateLimit(options.limiter));
   stack.push(microversionCheck());
   if (options.parseBody) stack.push(jsonBody());
 
   const lambda = middy(async (event: NovaEvent, context: Context) => {
-    const { principal, versionError: _, ...state } = event.nova;
-    const remainingTimeMs = () => context?.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY;
-    return (await handler({ ...state, principal: principal!, event, remainingTimeMs })) as unknown as APIGatewayProxyStructuredResultV2;
+    const { principal, versionError: _, retryAfterSeconds: __, ...state } = event.nova;
+    const remainingMs = context?.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY;
+    const deadline = requestDeadline(Date.now(), remainingMs, options.hostWaitMs);
+    return (await handler({ ...state, principal: principal!, event, deadline })) as unknown as APIGatewayProxyStructuredResultV2;
   })
     .use(httpHeaderNormalizer() as MiddlewareObj)
     .use(novaResponses(logger) as MiddlewareObj)

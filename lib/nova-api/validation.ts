@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { VmconsoleError } from '../errors.ts';
+import { isWrittenNumber } from './request-body.ts';
 
 const MAX_VALUE_TEXT = 120;
 
@@ -30,6 +31,8 @@ const TYPE_NAMES: Record<string, string> = { int: 'integer', number: 'number', o
 function issueText(issue: z.core.$ZodIssue, value: unknown): string {
   switch (issue.code) {
     case 'unrecognized_keys':
+      // A number written as `2.0` is kept as raw JSON, an object to zod: it is a number to the client.
+      if (isWrittenNumber(value)) return `${describeValue(value)} is not of type 'object'`;
       return `Additional properties are not allowed (${issue.keys.map((k) => `'${k}'`).join(', ')} ${issue.keys.length === 1 ? 'was' : 'were'} unexpected)`;
     case 'invalid_type':
       return `${describeValue(value)} is not of type '${TYPE_NAMES[issue.expected] ?? issue.expected}'`;

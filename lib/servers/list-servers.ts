@@ -1,50 +1,62 @@
 import type { Principal } from '../auth/principal.ts';
-import type { ServerRecord } from '../contracts/records.ts';
+import { canSee } from '../auth/principal.ts';
+import type { ServerRecord, ServerState } from '../contracts/records.ts';
 import { VmconsoleError } from '../errors.ts';
-import { serverDetail, serverSummary } from './server-view.ts';
+import type { ServerLookup } from './find-visible-server.ts';
 
-export interface ServerFinder {
-  findServers(filter: { projectId?: string; name?: string }): Promise<ServerRecord[]>;
+export interface ServerFinder extends ServerLookup {
+  findServers(filter: { projectId?: string; name?: string; host?: string }): Promise<ServerRecord[]>;
 }
 
-export interface ListServersInput {
-  principal: Principal;
-  baseUrl: string;
-  query: Readonly<Record<string, string | undefined>>;
-  /** `/servers/detail`: full documents instead of id, name, links. */
-  detail: boolean;
+export interface ServerListFilter {
+  /** Every project's servers (admins only); otherwise the caller's project. */
+  allProjects: boolean;
+  /** Matched like Nova: a regular expression searched in the name. */
+  name?: string;
+  /** One compute host's servers (admins only: host names are operators' business). */
+  host?: string;
+  /** Any of these states; an empty list matches nothing. */
+  states?: readonly ServerState[];
+  /** At most this many servers. */
+  limit: number;
+  /** Start after this server id, in the listing's order. */
+  marker?: string;
 }
 
-const TRUE = new Set(['1', 't', 'true', 'on', 'y', 'yes']);
-const FALSE = new Set(['0', 'f', 'false', 'off', 'n', 'no']);
-
-/** Nova's is_all_tenants: present without a value means yes; otherwise a strict boolean. */
-function allTenants(value: string | undefined): boolean {
-  if (value === undefined) return false;
-  const v = value.trim().toLowerCase();
-  if (v === '' || TRUE.has(v)) return true;
-  if (FALSE.has(v)) return false;
-  throw new VmconsoleError('BadRequest', `Invalid value '${value.slice(0, 40)}' for all_tenants. Use true or false.`);
-}
+const byNameThenId = (a: ServerRecord, b: ServerRecord) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id);
 
 /**
- * `GET /v2.1/servers[?name=N][&all_tenants=1]`. Like Nova, everyone lists their own project;
- * only admins may ask for all projects (others get 403, as Nova's policy answers). `name` is
- * matched by the directory the way Nova does (a regular expression, searched), and both CLIs then
- * keep the exact matches.
+ * The servers a principal asked for, in a stable order (name, then id) so a marker names a
+ * position. Like Nova, everyone lists their own project; only admins may ask for all projects
+ * (others get 403, as Nova's policy answers) or for a host. A marker must be a server the caller
+ * may see (Nova: "marker [x] not found"); the page starts after its position even when the marker
+ * itself does not match the filters, as in Nova.
  */
-export async function listServers(input: ListServersInput, deps: { directory: ServerFinder }) {
-  const everyProject = allTenants(input.query.all_tenants);
-  if (everyProject && !input.principal.isAdmin) {
+export async function listServers(input: { principal: Principal; filter: ServerListFilter }, deps: { directory: ServerFinder }): Promise<ServerRecord[]> {
+  const { principal, filter } = input;
+  if (filter.allProjects && !principal.isAdmin) {
     throw new VmconsoleError('Forbidden', "Policy doesn't allow os_compute_api:servers:index:get_all_tenants to be performed.");
   }
-  const name = input.query.name;
+  if (filter.host !== undefined && !principal.isAdmin) {
+    throw new VmconsoleError('Forbidden', 'Only administrators may list the servers of a host.');
+  }
+  let after: ServerRecord | undefined;
+  if (filter.marker !== undefined) {
+    after = /^[0-9a-fA-F-]{36}$/.test(filter.marker) ? await deps.directory.getServer(filter.marker.toLowerCase()) : undefined;
+    if (!after || !canSee(principal, after)) {
+      throw new VmconsoleError('BadRequest', `marker [${filter.marker.slice(0, 100)}] not found`);
+    }
+  }
+  if (filter.limit === 0 || filter.states?.length === 0) return [];
   const found = await deps.directory.findServers({
-    ...(everyProject ? {} : { projectId: input.principal.projectId }),
-    ...(name !== undefined ? { name } : {}),
+    ...(filter.allProjects ? {} : { projectId: principal.projectId }),
+    ...(filter.name !== undefined ? { name: filter.name } : {}),
+    ...(filter.host !== undefined ? { host: filter.host } : {}),
   });
-  const servers = found.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
-  return {
-    servers: servers.map((s) => (input.detail ? serverDetail(s, input.baseUrl, input.principal) : serverSummary(s, input.baseUrl))),
-  };
+  const states = filter.states ? new Set(filter.states) : undefined;
+  return found
+    .filter((s) => !states || states.has(s.state))
+    .sort(byNameThenId)
+    .filter((s) => !after || byNameThenId(s, after) > 0)
+    .slice(0, filter.limit);
 }

@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { KeyedRateLimiter } from '../../lib/limits/token-bucket.ts';
 import { MAX_BODY_BYTES } from '../../lib/nova-api/request-body.ts';
+import { createHandler } from '../../functions/server-action.ts';
+import { edgeDependencies } from '../helpers/edge-dependencies.ts';
 import { defaultScript, okReply, PROTOCOL_VERSION, startEdgeFixture, type EdgeFixture } from '../helpers/edge-fixture.ts';
 import { invoke, type HttpEventOptions } from '../helpers/http-event.ts';
 
@@ -10,8 +13,7 @@ let handler: Parameters<typeof invoke>[0];
 
 beforeAll(async () => {
   fx = await startEdgeFixture({ replyTimeoutMs: 800 });
-  Object.assign(process.env, fx.env);
-  ({ handler } = await import('../../functions/server-action.ts'));
+  handler = createHandler(edgeDependencies(fx.env));
 });
 afterAll(async () => {
   await fx?.stop();
@@ -123,15 +125,27 @@ describe('POST /v2.1/servers/{id}/action os-getConsoleOutput', () => {
     ['NoConsole', 404, 'itemNotFound'],
     ['NotImplemented', 501, 'notImplemented'],
     ['ServerNotFound', 404, 'itemNotFound'],
-    ['Internal', 500, 'computeFault'],
   ] as const)('an agent %s error becomes %i %s with its message', async (code, status, name) => {
     fx.live.script = () => ({ v: PROTOCOL_VERSION, ok: false, error: { code, message: `agent says ${code}` } });
     expectFault(await action(fx.servers.web.id, { 'os-getConsoleOutput': {} }), status, name, `agent says ${code}`);
   });
 
+  it('an agent Internal error is a 500 whose text tenants never read: generic, with the request id', async () => {
+    fx.live.script = () => ({ v: PROTOCOL_VERSION, ok: false, error: { code: 'Internal', message: 'agent says Internal: /var/lib/secret' } });
+    const res = await action(fx.servers.web.id, { 'os-getConsoleOutput': {} });
+    const requestId = res.headers['x-openstack-request-id'];
+    expectFault(res, 500, 'computeFault', `Unexpected API Error. The request ${requestId} failed; the operator log has the details.`);
+    const admin = await action(fx.servers.web.id, { 'os-getConsoleOutput': {} }, { headers: { 'x-auth-token': 'admin:ops' } });
+    expectFault(admin, 500, 'computeFault', /failed; the operator log has the details\. \(operator detail: agent says Internal: \/var\/lib\/secret\)$/);
+  });
+
   it('a malformed agent result is a 500, not passed through', async () => {
     fx.live.script = () => ({ v: PROTOCOL_VERSION, ok: true, result: { output: 42 } });
-    expectFault(await action(fx.servers.web.id, { 'os-getConsoleOutput': {} }), 500, 'computeFault', /h-live/);
+    const res = await action(fx.servers.web.id, { 'os-getConsoleOutput': {} });
+    expectFault(res, 500, 'computeFault', /The request req-[0-9a-f-]+ failed/);
+    expect(res.json.computeFault.message).not.toContain('output');
+    const admin = await action(fx.servers.web.id, { 'os-getConsoleOutput': {} }, { headers: { 'x-auth-token': 'admin:ops' } });
+    expectFault(admin, 500, 'computeFault', /h-live/);
   });
 
   it('passes an empty output through as ""', async () => {
@@ -195,5 +209,66 @@ describe('POST /v2.1/servers/{id}/action: bad input', () => {
   it.each(['os-getVNCConsole', 'os-getSPICEConsole', 'os-getSerialConsole', 'os-getRDPConsole'])('501 notImplemented for %s', async (name) => {
     expectFault(await action(fx.servers.web.id, { [name]: { type: 'novnc' } }), 501, 'notImplemented', /functionality not implemented/);
     expectFault(await action(fx.servers.db.id, { [name]: { type: 'novnc' } }), 404, 'itemNotFound');
+  });
+});
+
+describe('POST /v2.1/servers/{id}/action: Nova\'s Draft 4 number rules and dispatch', () => {
+  it.each(['toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf'])('400 "no such action" for the inherited name %s', async (name) => {
+    const res = await action(fx.servers.web.id, `{"${name}": {}}`);
+    expectFault(res, 400, 'badRequest', `There is no such action: ${name}`);
+    expect(res.raw.body).not.toContain('native code');
+  });
+
+  it.each(['2.0', '1E2', '1e23', '-1.0', '3e0'])('400 for length written as %s (not an integer in Draft 4)', async (written) => {
+    const res = await action(fx.servers.web.id, `{"os-getConsoleOutput": {"length": ${written}}}`);
+    expectFault(res, 400, 'badRequest', `Invalid input for field/attribute length. Value: ${written}. ${written} is not of type 'integer', 'string', 'null'`);
+    expect(fx.live.received).toHaveLength(0);
+  });
+
+  it('accepts a huge literal integer, as number or string, as "everything"', async () => {
+    for (const length of ['99999999999999999999999', '"99999999999999999999999"']) {
+      const res = await action(fx.servers.web.id, `{"os-getConsoleOutput": {"length": ${length}}}`);
+      expect(res.status, length).toBe(200);
+      expect(fx.live.received.at(-1)?.length).toBe(Number.MAX_SAFE_INTEGER);
+    }
+  });
+
+  it('"5\\n" is 5 (Python\'s $ matches before a final newline); other trailing whitespace is not', async () => {
+    expect((await action(fx.servers.web.id, { 'os-getConsoleOutput': { length: '5\n' } })).status).toBe(200);
+    expect(fx.live.received.at(-1)?.length).toBe(5);
+    for (const length of ['5\n\n', '5\r\n', '5\t', '\n5']) {
+      expectFault(await action(fx.servers.web.id, { 'os-getConsoleOutput': { length } }), 400, 'badRequest', /does not match/);
+    }
+  });
+
+  it('a fraction elsewhere in the body does not confuse the action name, and strings with dots are strings', async () => {
+    expectFault(await action(fx.servers.web.id, '2.0'), 400, 'badRequest', 'Malformed request body');
+    expectFault(await action(fx.servers.web.id, '{"os-getConsoleOutput": 1.5}'), 400, 'badRequest', /1\.5 is not of type 'object'/);
+    expectFault(await action(fx.servers.web.id, '{"os-getConsoleOutput": {"length": "2.0"}}'), 400, 'badRequest', /'2\.0' does not match/);
+  });
+
+  it('400 for a body starting with a UTF-8 BOM, as Nova', async () => {
+    const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"os-getConsoleOutput": {}}')]).toString('base64');
+    expectFault(await action(fx.servers.web.id, body, { isBase64Encoded: true }), 400, 'badRequest', 'Malformed request body');
+    expect(fx.live.received).toHaveLength(0);
+  });
+});
+
+describe('POST /v2.1/servers/{id}/action: rate limits protect the hosts', () => {
+  it('a project over its limit gets 429 overLimit with Retry-After, and its host is not asked; other projects go on', async () => {
+    const limiter = new KeyedRateLimiter({ perKey: { ratePerSecond: 0.2, burst: 2 }, global: { ratePerSecond: 1000, burst: 1000 } });
+    const limited = createHandler(edgeDependencies(fx.env, { limiter }));
+    const ask = (token: string, id = fx.servers.web.id) =>
+      invoke(limited, { method: 'POST', path: `/v2.1/servers/${id}/action`, body: { 'os-getConsoleOutput': {} }, headers: { 'x-auth-token': token, 'content-type': 'application/json' } });
+    expect((await ask('alice:proj-a')).status).toBe(200);
+    expect((await ask('alice:proj-a')).status).toBe(200);
+    const before = fx.live.received.length;
+    const refused = await ask('alice:proj-a');
+    expectFault(refused, 429, 'overLimit', /^This request was rate-limited\. Retry after \d+ s\.$/);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(5);
+    expect(refused.json.overLimit.retryAfter).toBe(refused.headers['retry-after']);
+    expect(fx.live.received).toHaveLength(before);
+    expect((await ask('bob:proj-b', fx.servers.db.id)).status).toBe(200);
   });
 });

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHandler } from '../../functions/show-server.ts';
+import { readAuthConfig } from '../../lib/auth/config.ts';
+import { edgeDependencies } from '../helpers/edge-dependencies.ts';
 import { startEdgeFixture, type EdgeFixture } from '../helpers/edge-fixture.ts';
 import { invoke } from '../helpers/http-event.ts';
 
@@ -11,12 +14,8 @@ let jwt: Parameters<typeof invoke>[0];
 
 beforeAll(async () => {
   fx = await startEdgeFixture();
-  Object.assign(process.env, fx.env);
-  ({ handler: noauth } = await import('../../functions/show-server.ts'));
-  vi.resetModules();
-  Object.assign(process.env, { VMCONSOLE_AUTH_MODE: 'jwt', VMCONSOLE_JWT_SECRET: SECRET });
-  ({ handler: jwt } = await import('../../functions/show-server.ts'));
-  Object.assign(process.env, { VMCONSOLE_AUTH_MODE: 'noauth', VMCONSOLE_JWT_SECRET: '' });
+  noauth = createHandler(edgeDependencies(fx.env));
+  jwt = createHandler(edgeDependencies(fx.env, { auth: readAuthConfig({ VMCONSOLE_AUTH_MODE: 'jwt', VMCONSOLE_JWT_SECRET: SECRET }) }));
 });
 afterAll(async () => {
   await fx?.stop();
@@ -95,4 +94,20 @@ describe('GET /v2.1/servers/{id}', () => {
     expect(res.status).toBe(401);
     expect(res.json.unauthorized.code).toBe(401);
   });
+});
+
+describe('GET /v2.1/servers/{id} when DynamoDB is out of reach', () => {
+  it('503 with a generic text and the request id: no SDK text (endpoint, ECONNREFUSED) for tenants, the detail for admins', async () => {
+    const deps = edgeDependencies({ ...fx.env, VMCONSOLE_DYNAMODB_ENDPOINT: 'http://127.0.0.1:9', AWS_MAX_ATTEMPTS: '1' });
+    const handler = createHandler(deps);
+    const res = await show(fx.servers.web.id, 'alice:proj-a', handler);
+    const requestId = res.headers['x-openstack-request-id'];
+    expect(res.status).toBe(503);
+    expect(res.json).toEqual({ serviceUnavailable: { code: 503, message: `The service is temporarily unavailable; try again shortly. The request ${requestId} failed; the operator log has the details.` } });
+    expect(res.raw.body).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|DynamoDB/);
+    expect(deps.logger.entries.find((e) => e.data.requestId === requestId)?.data.detail).toMatch(/ECONNREFUSED/);
+    const admin = await show(fx.servers.web.id, 'admin', handler);
+    expect(admin.status).toBe(503);
+    expect(admin.json.serviceUnavailable.message).toMatch(/\(operator detail: The server directory is unavailable\. Try again shortly\.; DynamoDB: .*ECONNREFUSED/);
+  }, 30_000);
 });

@@ -34,16 +34,20 @@ describe('Nova fault mapping', () => {
     expect(fault(404, 'Instance x could not be found.').body).toEqual({ itemNotFound: { code: 404, message: 'Instance x could not be found.' } });
   });
 
-  it.each(Object.keys(ERRORS) as ErrorCode[])('maps VmconsoleError %s with its status and message', (code) => {
-    const f = faultFromError(new VmconsoleError(code, `message for ${code}`), 'req-1', logger);
+  it.each(Object.keys(ERRORS) as ErrorCode[])('maps VmconsoleError %s with its status, and its message when exposed', (code) => {
+    const f = faultFromError(new VmconsoleError(code, `message for ${code}`), { requestId: 'req-1', logger });
     expect(f.status).toBe(ERRORS[code].status);
-    expect(f.body[faultName(f.status)]).toEqual({ code: ERRORS[code].status, message: `message for ${code}` });
+    expect(f.body[faultName(f.status)]).toEqual({
+      code: ERRORS[code].status,
+      message: ERRORS[code].expose ? `message for ${code}` : expect.stringMatching(/^[^]*The request req-1 failed; the operator log has the details\.$/),
+    });
+    if (!ERRORS[code].expose) expect(f.message).not.toContain(`message for ${code}`);
   });
 
   it('hides unknown errors behind a generic 500 and logs the real one', () => {
     logged.length = 0;
     const secret = new TypeError("Cannot read properties of undefined (reading 'secretTableName')");
-    const f = faultFromError(secret, 'req-42', logger);
+    const f = faultFromError(secret, { requestId: 'req-42', logger });
     expect(f.status).toBe(500);
     expect(f.name).toBe('computeFault');
     expect(f.message).toContain('req-42');

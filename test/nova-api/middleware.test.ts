@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { readAuthConfig } from '../../lib/auth/config.ts';
 import { VmconsoleError } from '../../lib/errors.ts';
-import { novaApi } from '../../lib/nova-api/middleware.ts';
-import { MAX_BODY_BYTES } from '../../lib/nova-api/request-body.ts';
-import { invoke } from '../helpers/http-event.ts';
+import { KeyedRateLimiter } from '../../lib/limits/token-bucket.ts';
+import { ANSWER_MARGIN_MS, novaApi, requestDeadline } from '../../lib/nova-api/middleware.ts';
+import { hasWrittenFraction, MAX_BODY_BYTES } from '../../lib/nova-api/request-body.ts';
+import { httpEvent, invoke, lambdaContext } from '../helpers/http-event.ts';
 
 const auth = readAuthConfig({ VMCONSOLE_AUTH_MODE: 'noauth' });
 const echo = novaApi(async ({ body, principal, microversion }) => ({ status: 200, body: { body: body ?? null, principal, microversion } }), { auth, parseBody: true });
@@ -130,5 +131,98 @@ describe('Nova edge stack: auth, microversions, errors', () => {
     const res = await invoke(echo, { method: 'POST', path: '/v2.1/x', body: '{}', headers: { 'X-Auth-Token': 'Up:Q', 'OpenStack-API-Version': 'compute 2.2' } });
     expect(res.status).toBe(200);
     expect(res.json.principal).toMatchObject({ userId: 'Up', projectId: 'Q' });
+  });
+});
+
+describe('Nova edge stack: rate limits', () => {
+  const limited = () => {
+    const limiter = new KeyedRateLimiter({ perKey: { ratePerSecond: 0.5, burst: 2 }, global: { ratePerSecond: 1000, burst: 1000 } });
+    return novaApi(async ({ principal }) => ({ status: 200, body: { project: principal.projectId } }), { auth, limiter });
+  };
+  const get = (handler: Parameters<typeof invoke>[0], token: string) => invoke(handler, { path: '/v2.1/servers', headers: { 'x-auth-token': token } });
+
+  it('429 overLimit with Retry-After in whole seconds once a project spends its burst; other projects go on', async () => {
+    const handler = limited();
+    expect((await get(handler, 'u:p1')).status).toBe(200);
+    expect((await get(handler, 'u:p1')).status).toBe(200);
+    const refused = await get(handler, 'u:p1');
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toMatch(/^[12]$/);
+    expect(refused.json).toEqual({ overLimit: { code: 429, message: `This request was rate-limited. Retry after ${refused.headers['retry-after']} s.`, retryAfter: refused.headers['retry-after'] } });
+    expectEcho(refused);
+    expect((await get(handler, 'other:p2')).status).toBe(200);
+  });
+
+  it('counts after authentication: requests without a valid token spend nothing', async () => {
+    const handler = limited();
+    for (let i = 0; i < 5; i++) expect((await invoke(handler, { path: '/v2.1/servers' })).status).toBe(401);
+    expect((await get(handler, 'u:p1')).status).toBe(200);
+  });
+});
+
+describe('Nova edge stack: the deadline', () => {
+  const deadlineOf = (hostWaitMs?: number) =>
+    novaApi(async ({ deadline }) => ({ status: 200, body: { left: deadline - Date.now() } }), { auth: false, ...(hostWaitMs ? { hostWaitMs } : {}) });
+  const call = (handler: Parameters<typeof invoke>[0], remainingMs: number) =>
+    handler(httpEvent({ path: '/v2.1/' }), lambdaContext(remainingMs)).then((r) => JSON.parse(String((r as { body: string }).body)).left as number);
+
+  it('is the host wait when the invocation has time to spare', async () => {
+    const left = await call(deadlineOf(800), 15_000);
+    expect(left).toBeGreaterThan(700);
+    expect(left).toBeLessThanOrEqual(800);
+  });
+
+  it('leaves the margin to answer when the invocation has less time than the host wait', async () => {
+    const left = await call(deadlineOf(10_000), 3_000);
+    expect(left).toBeLessThanOrEqual(3_000 - ANSWER_MARGIN_MS);
+    expect(left).toBeGreaterThan(3_000 - ANSWER_MARGIN_MS - 200);
+  });
+
+  it('is now when less than the margin is left', async () => {
+    expect(await call(deadlineOf(10_000), 1_000)).toBeLessThanOrEqual(0);
+  });
+
+  it('requestDeadline is now + min(host wait, remaining - margin), never in the past', () => {
+    expect(requestDeadline(1_000, 20_000, 10_000)).toBe(11_000);
+    expect(requestDeadline(1_000, 5_000, 10_000)).toBe(1_000 + 5_000 - ANSWER_MARGIN_MS);
+    expect(requestDeadline(1_000, 100, 10_000)).toBe(1_000);
+  });
+});
+
+describe('Nova edge stack: what tenants and admins read of an error', () => {
+  const hostDown = novaApi(async () => {
+    throw new VmconsoleError('HostDown', 'The compute host of this server is down.', { detail: 'host cmp-17 missed 3 heartbeats' });
+  }, { auth });
+  const get = (token: string) => invoke(hostDown, { path: '/v2.1/servers/x', headers: { 'x-auth-token': token } });
+
+  it('an exposed message is shown to both; the operator detail only to admins', async () => {
+    const tenant = await get('u:p');
+    expect(tenant.json).toEqual({ conflictingRequest: { code: 409, message: 'The compute host of this server is down.' } });
+    expect(tenant.raw.body).not.toContain('cmp-17');
+    const admin = await get('admin:ops');
+    expect(admin.json).toEqual({ conflictingRequest: { code: 409, message: 'The compute host of this server is down. (operator detail: host cmp-17 missed 3 heartbeats)' } });
+  });
+});
+
+describe('request body: numbers written with a fraction or an exponent', () => {
+  it.each([
+    ['{"a": 2.0}', true],
+    ['{"a": 1E2}', true],
+    ['{"a": -3e-2}', true],
+    ['[1, 2, 3]', false],
+    ['{"a": "2.0"}', false],
+    ['{"a\\"1.5": 1}', false],
+    ['{"s": "x\\\\", "n": 1.5}', true],
+    ['{"t": true, "f": false, "e": null}', false],
+  ])('%s -> %s', (text, expected) => {
+    expect(hasWrittenFraction(text)).toBe(expected);
+  });
+
+  it('keeps them as written (raw JSON, not a number); integers stay numbers, huge ones too', async () => {
+    const res = await post({ body: '{"a": 2.0, "b": 2, "c": 99999999999999999999999, "d": [1e2]}' });
+    expect(res.status).toBe(200);
+    expect(res.raw.body).toContain('"a":2.0');
+    expect(res.raw.body).toContain('"d":[1e2]');
+    expect(res.json.body).toMatchObject({ b: 2, c: 1e23 });
   });
 });

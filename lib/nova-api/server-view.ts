@@ -13,6 +13,17 @@ const NOVA_STATE: Record<ServerState, { status: string; vmState?: string; powerS
   unknown: { status: 'UNKNOWN', powerState: 0 },
 };
 
+/** The Nova status of a server, as `GET /servers/{id}` shows it and `?status=` filters on. */
+export function novaStatus(state: ServerState): string {
+  return NOVA_STATE[state].status;
+}
+
+/** The states `?status=` asks for (case-insensitive, as Nova upper-cases it); unknown names match nothing. */
+export function statesWithStatus(statuses: readonly string[]): ServerState[] {
+  const wanted = new Set(statuses.map((s) => s.toUpperCase()));
+  return (Object.keys(NOVA_STATE) as ServerState[]).filter((state) => wanted.has(NOVA_STATE[state].status));
+}
+
 export function serverLinks(baseUrl: string, id: string) {
   return [
     { rel: 'self', href: `${baseUrl}/v2.1/servers/${id}` },

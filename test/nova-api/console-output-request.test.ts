@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConsoleOutputAction, lengthOf } from '../../lib/console-output/request-schema.ts';
+import { ConsoleOutputAction, lengthOf } from '../../lib/nova-api/console-output-request.ts';
 import { isVmconsoleError } from '../../lib/errors.ts';
 import { validate } from '../../lib/nova-api/validation.ts';
 

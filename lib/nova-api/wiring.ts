@@ -1,0 +1,56 @@
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { readAuthConfig, type AuthConfig } from '../auth/config.ts';
+import { Directory } from '../directory/directory.ts';
+import { createDocumentClient } from '../directory/dynamodb-client.ts';
+import { KeyedRateLimiter } from '../limits/token-bucket.ts';
+import { createLogger, type Logger } from '../logger.ts';
+import { ReplyChannel } from '../transport/reply-channel.ts';
+import { createSqsClient } from '../transport/sqs-client.ts';
+import { readEdgeConfig, type EdgeConfig } from './edge-config.ts';
+
+/**
+ * Everything an edge function needs, built once per execution environment from its
+ * configuration: warm invocations reuse the SDK connections, the host-record cache, the reply
+ * queue and the rate limiter's buckets. Tests build their own with `createEdgeDependencies(env)`
+ * (or by hand) and pass them to a function's `createHandler`, so no test touches process.env.
+ */
+export interface EdgeDependencies {
+  config: EdgeConfig;
+  auth: AuthConfig;
+  directory: Directory;
+  /** Asks hosts and waits for their replies (only the server-action function sends any). */
+  replyChannel: ReplyChannel;
+  limiter: KeyedRateLimiter;
+  logger: Logger;
+}
+
+export function createEdgeDependencies(env: NodeJS.ProcessEnv = process.env, overrides: Partial<EdgeDependencies> = {}): EdgeDependencies {
+  const config = overrides.config ?? readEdgeConfig(env);
+  return {
+    config,
+    auth: overrides.auth ?? readAuthConfig(env),
+    // Host records change only at heartbeats (10 s): reuse them for a second, saving a read per request.
+    directory: overrides.directory ?? new Directory(createDocumentClient(env), config.tableName, { logger: createLogger('vmconsole-directory'), hostCacheMs: 1_000 }),
+    replyChannel: overrides.replyChannel ?? new ReplyChannel({ sqs: createSqsClient(env), namePrefix: config.replyQueuePrefix, logger: createLogger('vmconsole-reply-channel') }),
+    limiter: overrides.limiter ?? new KeyedRateLimiter({ perKey: config.rateLimits.project, global: config.rateLimits.api }),
+    logger: overrides.logger ?? createLogger('vmconsole-edge'),
+  };
+}
+
+export type HttpHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+
+let shared: EdgeDependencies | undefined;
+
+/**
+ * A function's Lambda entry point: its `createHandler` applied to this environment's
+ * dependencies. They are built on the first invocation, not at import, so importing a function
+ * module (tests, tooling) reads no environment; a bad configuration fails every request with the
+ * message in the log, as a failed initialisation would.
+ */
+export function perEnvironment(createHandler: (deps: EdgeDependencies) => HttpHandler): HttpHandler {
+  let handler: HttpHandler | undefined;
+  return (event, context) => {
+    handler ??= createHandler((shared ??= createEdgeDependencies()));
+    return handler(event, context);
+  };
+}

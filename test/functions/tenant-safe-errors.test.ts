@@ -1,0 +1,146 @@
+/**
+ * What a tenant may read when a host fails: real agent processes (files driver and libvirt driver
+ * with real virsh) behind the real server-action handler, over fauxqs + dynalite. Each failure is
+ * provoked for real on the host; the body must carry no host path, URI, host name or stderr, a
+ * 5xx must carry the request id that the header and the edge's log line carry, and admins read
+ * the operator detail that tenants never see.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHandler } from '../../functions/server-action.ts';
+import { NOVA_NAMESPACE } from '../../lib/hypervisors/libvirt/domain-xml.ts';
+import { AGENT_COMMAND } from '../../lib/local/local-stack.ts';
+import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
+import { edgeDependencies } from '../helpers/edge-dependencies.ts';
+import { invoke } from '../helpers/http-event.ts';
+
+const PROJECT = 'proj-t';
+const TENANT = `tina:${PROJECT}`;
+const ADMIN = 'admin:ops';
+const FILES_HOST = 'files-host-x7';
+const LIBVIRT_HOST = 'virt-host-q3';
+
+const servers = { directory: randomUUID(), fifo: randomUUID(), socket: randomUUID(), outside: randomUUID(), libvirt: randomUUID() };
+
+let aws: LocalAws;
+let work: string;
+let nodeFile: string;
+let socketServer: Server;
+const agents: ChildProcess[] = [];
+let deps: ReturnType<typeof edgeDependencies>;
+let handler: Parameters<typeof invoke>[0];
+
+async function startAgent(host: string, env: Record<string, string>): Promise<void> {
+  const startedAt = Date.now();
+  const child = spawn(AGENT_COMMAND[0], AGENT_COMMAND.slice(1), {
+    env: { ...process.env, ...aws.env, VMCONSOLE_HOST: host, VMCONSOLE_HEARTBEAT_MS: '500', ...env },
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  agents.push(child);
+  for (let i = 0; i < 300; i++) {
+    const record = await aws.directory.getHost(host);
+    if (record && record.heartbeatAt >= startedAt) return;
+    if (child.exitCode !== null) throw new Error(`agent ${host} exited with ${child.exitCode}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`agent ${host} did not register`);
+}
+
+async function instance(instancesDir: string, id: string, name: string): Promise<string> {
+  const dir = join(instancesDir, id);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'instance.json'), JSON.stringify({ name, projectId: PROJECT, userId: 'tina' }));
+  return join(dir, 'console.log');
+}
+
+beforeAll(async () => {
+  aws = await startLocalAws();
+  work = await mkdtemp(join(tmpdir(), 'vmconsole-leak-'));
+  const instancesDir = join(work, 'instances');
+
+  await mkdir(await instance(instancesDir, servers.directory, 'log-is-a-directory'));
+  execFileSync('mkfifo', [await instance(instancesDir, servers.fifo, 'log-is-a-fifo')]);
+  const socketPath = await instance(instancesDir, servers.socket, 'log-is-a-socket');
+  socketServer = createServer();
+  await new Promise<void>((resolve) => socketServer.listen(socketPath, resolve));
+  await symlink('/etc/hostname', await instance(instancesDir, servers.outside, 'log-outside-roots'));
+  await startAgent(FILES_HOST, { VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: instancesDir, VMCONSOLE_LOG_ROOTS: instancesDir });
+
+  // libvirt's test driver re-reads its node file at every virsh call: once the agent has listed the
+  // domain, removing the file makes every later virsh fail like a libvirt that went away.
+  nodeFile = join(work, 'node.xml');
+  const logDir = join(work, 'libvirt-logs');
+  await mkdir(logDir);
+  await writeFile(nodeFile, `<node><domain type='test'><name>instance-0000002a</name><uuid>${servers.libvirt}</uuid>`
+    + `<metadata><nova:instance xmlns:nova="${NOVA_NAMESPACE}"><nova:name>on-libvirt</nova:name><nova:owner>`
+    + `<nova:user uuid="tina">t</nova:user><nova:project uuid="${PROJECT}">p</nova:project></nova:owner></nova:instance></metadata>`
+    + `<memory>65536</memory><os><type>hvm</type></os><devices><console type='file'><source path='${join(logDir, 'console.log')}'/>`
+    + `<target type='serial' port='0'/></console></devices></domain></node>`);
+  await startAgent(LIBVIRT_HOST, { VMCONSOLE_DRIVER: 'libvirt', VMCONSOLE_LIBVIRT_URI: `test://${nodeFile}`, VMCONSOLE_LOG_ROOTS: logDir, VMCONSOLE_INSTANCES_DIR: join(work, 'libvirt-instances') });
+  await unlink(nodeFile);
+
+  deps = edgeDependencies({ ...aws.env, VMCONSOLE_REPLY_TIMEOUT_MS: '8000' });
+  handler = createHandler(deps);
+}, 90_000);
+
+afterAll(async () => {
+  for (const agent of agents) agent.kill('SIGKILL');
+  socketServer?.close();
+  await deps?.replyChannel.close();
+  await aws?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+const ask = (serverId: string, token: string) =>
+  invoke(handler, { method: 'POST', path: `/v2.1/servers/${serverId}/action`, headers: { 'x-auth-token': token, 'content-type': 'application/json' }, body: { 'os-getConsoleOutput': {} } });
+
+/** Host paths, URIs, host names and the stderr of virsh: none may reach a tenant. */
+function expectNothingOfTheHost(body: string) {
+  for (const secret of [work, '/etc/hostname', 'test://', 'node.xml', 'virsh', 'error:', 'ENXIO', FILES_HOST, LIBVIRT_HOST, 'instance-0000002a', 'console.log']) {
+    expect(body, `the body shows ${secret}`).not.toContain(secret);
+  }
+}
+
+describe('agent-side failures through the HTTP API', () => {
+  it.each([
+    ['console.log is a directory', 'directory'],
+    ['console.log is a FIFO', 'fifo'],
+    ['console.log is a symlink out of the log roots', 'outside'],
+  ] as const)('%s: 403 with a tenant-safe refusal, for tenants and admins alike', async (_, which) => {
+    for (const token of [TENANT, ADMIN]) {
+      const res = await ask(servers[which], token);
+      expect(res.status, res.raw.body).toBe(403);
+      expect(res.json).toEqual({ forbidden: { code: 403, message: 'The console log of this server is outside what vmconsole may read on its host.' } });
+      expectNothingOfTheHost(res.raw.body!);
+    }
+  });
+
+  it.each([
+    // The agent answers unclassified errors with a fixed text and logs the ENXIO itself.
+    ['console.log is a unix socket (open fails with ENXIO)', 'socket', 'failed on the compute host'],
+    ['libvirt went away (real virsh fails)', 'libvirt', 'test://'],
+  ] as const)('%s: 500 with a generic text and the request id; the detail goes to the log and to admins only', async (_, which, operatorText) => {
+    const tenant = await ask(servers[which], TENANT);
+    const requestId = tenant.headers['x-openstack-request-id']!;
+    expect(requestId).toMatch(/^req-[0-9a-f-]{36}$/);
+    expect(tenant.status, tenant.raw.body).toBe(500);
+    expect(tenant.json).toEqual({ computeFault: { code: 500, message: `Unexpected API Error. The request ${requestId} failed; the operator log has the details.` } });
+    expectNothingOfTheHost(tenant.raw.body!);
+
+    const logged = deps.logger.entries.filter((e) => e.data.requestId === requestId);
+    expect(logged, 'one JSON log line under the request id').toHaveLength(1);
+    expect(logged[0]).toMatchObject({ level: 'error', data: { code: 'Internal', status: 500 } });
+    expect(String(logged[0]!.data.reason)).toContain(operatorText);
+
+    const admin = await ask(servers[which], ADMIN);
+    expect(admin.status).toBe(500);
+    const adminId = admin.headers['x-openstack-request-id']!;
+    expect(admin.json.computeFault.message).toMatch(new RegExp(`^Unexpected API Error\\. The request ${adminId} failed; the operator log has the details\\. \\(operator detail: .+\\)$`));
+    expect(admin.json.computeFault.message).toContain(operatorText);
+  });
+});
