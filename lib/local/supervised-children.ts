@@ -44,6 +44,8 @@ export function superviseChildren(): SupervisedChildren {
   // Nothing else keeps this process alive for the watchdog's sake.
   watchdog.unref();
   (watchdog.stdin as Socket).unref();
+  // A watchdog killed by someone else must not take the stack down with an EPIPE.
+  watchdog.stdin!.on('error', () => {});
   const children: ChildProcess[] = [];
   const groups: number[] = [];
   let stopping: Promise<void> | undefined;
