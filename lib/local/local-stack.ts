@@ -1,15 +1,21 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { openSync, closeSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { Directory } from '../directory/directory.ts';
+import { createSqsClient } from '../transport/sqs-client.ts';
 import { prepareEmbeddedEnv, startEmbeddedAws, type EmbeddedAws } from './embedded-aws.ts';
 import { DEMO_SERVERS, writeDemoInstances } from './demo-servers.ts';
+import { describeProcess, portListeners } from './processes.ts';
+import { claimStack, type StackLock } from './stack-lock.ts';
+import { readStackEnv, writeStackEnv } from './stack-env.ts';
+import { superviseChildren } from './supervised-children.ts';
+
+import { freePort } from './ports.ts';
+
+export { freePort };
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OSLS = join(ROOT, 'node_modules/osls/bin/serverless.js');
@@ -21,11 +27,23 @@ const AGENT = join(ROOT, 'lib/agent/main.ts');
  */
 export const AGENT_COMMAND = [process.execPath, '--max-semi-space-size=2', AGENT] as const;
 
+/**
+ * serverless-offline runs each concurrent invocation of a function in a new worker thread that
+ * loads the bundle from scratch, without bound: 32 concurrent server lists cost 32 cold starts
+ * (1.8 GB, most past their timeout). In process, each function's module is loaded once and
+ * serves every invocation, as the edge's reply channel is built to (it demultiplexes replies).
+ * Its own Lambda timeout is off because it answers a timeout with HTTP 200 and the error as the
+ * body (payload 2.0); the handlers still see their configured time left and answer 504 in time.
+ */
+const OFFLINE_FLAGS = ['--useInProcess', '--noTimeout'];
+
 export interface LocalStackOptions {
   /** HTTP API port; 0 picks a free one. */
   httpPort?: number;
   /** Where demo instances live; defaults to .vmconsole/demo under the project. */
   workDir?: string;
+  /** The work dir and port already claimed (npm start claims them before loading the stack). */
+  claim?: StackLock;
   replyTimeoutMs?: number;
   heartbeatMs?: number;
   authMode?: 'noauth' | 'jwt';
@@ -40,8 +58,10 @@ export interface LocalStack {
   /** Base URL of the HTTP API, e.g. http://127.0.0.1:4000 (the Nova endpoint is `${url}/v2.1`). */
   url: string;
   aws: EmbeddedAws;
-  /** Environment for more processes that should join this stack (agents, clients). */
+  /** What another agent needs to join this stack: the contents of `envFile`. */
   env: Record<string, string>;
+  /** `env $(cat <envFile>) VMCONSOLE_HOST=... npm run agent` joins an agent to this stack. */
+  envFile: string;
   host: string;
   instancesDir: string;
   directory: Directory;
@@ -49,127 +69,163 @@ export interface LocalStack {
   agent: ChildProcess;
   /** Where the children's output goes: agent.log, offline.log. */
   workDir: string;
-  /** Start one more agent process (e.g. after killing one); resolves once it is serving. */
+  /**
+   * Start one more agent process (e.g. after killing one) from the env file, as a user would;
+   * by default the demo host over the demo instances. Resolves once it is serving.
+   */
   startAgent(extraEnv?: Record<string, string>): Promise<ChildProcess>;
   stop(): Promise<void>;
+}
+
+/** The last lines of a child's log, for an error that says why a start failed. */
+async function logTail(file: string, lines = 25): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const tail = text.trimEnd().split('\n').slice(-lines).join('\n');
+  return tail ? `last lines of ${file}:\n${tail}` : `${file} is empty`;
 }
 
 /**
  * The whole system on one machine, started the same way for `npm start` and for the tests:
  * embedded fauxqs + dynalite, one host agent (files driver over real boot logs), and the HTTP
- * API through osls + serverless-offline running the real handlers.
+ * API through osls + serverless-offline running the real handlers. The children die with this
+ * process however it ends (see supervised-children.ts).
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
-  const workDir = options.workDir ?? join(ROOT, '.vmconsole/demo');
+  const claim = options.claim ?? (await claimStack(options.workDir ?? join(ROOT, '.vmconsole/demo'), options.httpPort ?? 0));
+  const { workDir, port: httpPort, stackId } = claim;
+  if (claim.cleaned.length > 0) console.warn(`vmconsole: stopped process groups ${claim.cleaned.join(', ')} left running by a stack that died in ${workDir}`);
   const instancesDir = join(workDir, 'instances');
-  await mkdir(workDir, { recursive: true });
-  await writeDemoInstances(instancesDir);
+  const envFile = join(workDir, 'stack.env');
+  const agentLog = join(workDir, 'agent.log');
+  const offlineLog = join(workDir, 'offline.log');
+  // serverless-esbuild builds under the project; stacks started side by side must not share it.
+  const esbuildFolder = `.esbuild/stack-${stackId.slice(0, 8)}`;
 
-  const aws = await startEmbeddedAws(options.sqsDataDir === undefined ? {} : { sqsDataDir: options.sqsDataDir });
-  const children: ChildProcess[] = [];
-  const cleanups: Array<() => Promise<void>> = [];
+  const children = superviseChildren();
+  let aws: EmbeddedAws | undefined;
   const stop = async () => {
-    await Promise.all(children.map(terminate));
-    await aws.stop();
-    await Promise.all(cleanups.map((cleanup) => cleanup()));
+    await children.stop();
+    await aws?.stop();
+    await rm(join(ROOT, esbuildFolder), { recursive: true, force: true });
+    await rm(envFile, { force: true });
+    claim.release();
+  };
+  const spawn = (command: string, args: readonly string[], env: Record<string, string>, logFile: string) => {
+    const child = children.spawn(command, args, { cwd: ROOT, env: { ...env, VMCONSOLE_STACK_ID: stackId }, logFile });
+    claim.update({ groups: [...children.groups] });
+    return child;
   };
   try {
+    await writeDemoInstances(instancesDir);
+    aws = await startEmbeddedAws(options.sqsDataDir === undefined ? {} : { sqsDataDir: options.sqsDataDir });
     const host = options.agentEnv?.VMCONSOLE_HOST ?? 'demo-host-1';
-    const [httpPort, lambdaPort] = await Promise.all([
-      options.httpPort === undefined || options.httpPort === 0 ? freePort() : options.httpPort,
-      freePort(),
-    ]);
-    const env: Record<string, string> = {
-      ...(await prepareEmbeddedEnv(aws, 'local')),
-      VMCONSOLE_REPLY_TIMEOUT_MS: String(options.replyTimeoutMs ?? 10_000),
-      VMCONSOLE_AUTH_MODE: options.authMode ?? 'noauth',
-      VMCONSOLE_JWT_SECRET: options.jwtSecret ?? '',
-      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
-    };
-    const directory = new Directory(createDocumentClient({ ...process.env, ...env }), env.VMCONSOLE_TABLE!);
+    const baseEnv = await prepareEmbeddedEnv(aws, 'local');
+    // The edge stays at WARN (a line per request otherwise); the agent says at least that it started.
+    const logLevel = (fallback: string) => process.env.POWERTOOLS_LOG_LEVEL ?? fallback;
+    const directory = new Directory(createDocumentClient({ ...process.env, ...baseEnv }), baseEnv.VMCONSOLE_TABLE!);
 
-    const agentEnv = {
-      ...env,
+    const demoAgentEnv = {
       VMCONSOLE_HOST: host,
       VMCONSOLE_DRIVER: 'files',
       VMCONSOLE_INSTANCES_DIR: instancesDir,
       VMCONSOLE_LOG_ROOTS: instancesDir,
       VMCONSOLE_HEARTBEAT_MS: String(options.heartbeatMs ?? 5_000),
+      POWERTOOLS_LOG_LEVEL: logLevel('INFO'),
       ...options.agentEnv,
     };
-    const startAgent = async (extraEnv: Record<string, string> = {}) => {
+    const launchAgent = async (env: Record<string, string>) => {
       const startedAt = Date.now();
-      const child = spawnChild(AGENT_COMMAND[0], AGENT_COMMAND.slice(1), { ...agentEnv, ...extraEnv }, join(workDir, 'agent.log'));
-      children.push(child);
+      const child = spawn(AGENT_COMMAND[0], AGENT_COMMAND.slice(1), env, agentLog);
       await waitFor(async () => {
-        if (child.exitCode !== null) throw new Error(`agent exited with code ${child.exitCode} (see ${join(workDir, 'agent.log')})`);
-        const record = await directory.getHost(extraEnv.VMCONSOLE_HOST ?? host);
+        if (child.exitCode !== null) throw new Error(`the agent exited with code ${child.exitCode}`);
+        const record = await directory.getHost(env.VMCONSOLE_HOST!);
         return record !== undefined && record.heartbeatAt >= startedAt;
-      }, 30_000, 'the agent to register its host');
+      }, 30_000, `the agent (host ${env.VMCONSOLE_HOST}) to register`, agentLog);
       return child;
     };
-    const agent = await startAgent();
+    const agent = await launchAgent({ ...baseEnv, ...demoAgentEnv });
+    const joinEnv = { ...baseEnv, VMCONSOLE_REPLY_QUEUE_URL_PREFIX: await replyQueueUrlPrefix(baseEnv, host) };
+    const startAgent = async (extraEnv: Record<string, string> = {}) => launchAgent({ ...demoAgentEnv, ...(await readStackEnv(envFile)), ...extraEnv });
 
-    // serverless-esbuild builds under the project; stacks started side by side must not share it.
-    const esbuildFolder = `.esbuild/stack-${randomUUID().slice(0, 8)}`;
-    cleanups.push(() => rm(join(ROOT, esbuildFolder), { recursive: true, force: true }));
-    const offline = spawnChild(process.execPath, [OSLS, 'offline', 'start', '--stage', 'local', '--httpPort', String(httpPort), '--lambdaPort', String(lambdaPort)], { ...env, VMCONSOLE_ESBUILD_FOLDER: esbuildFolder }, join(workDir, 'offline.log'));
-    children.push(offline);
+    const edgeEnv = {
+      ...joinEnv,
+      VMCONSOLE_REPLY_TIMEOUT_MS: String(options.replyTimeoutMs ?? 10_000),
+      VMCONSOLE_AUTH_MODE: options.authMode ?? 'noauth',
+      VMCONSOLE_JWT_SECRET: options.jwtSecret ?? '',
+      POWERTOOLS_LOG_LEVEL: logLevel('WARN'),
+      VMCONSOLE_ESBUILD_FOLDER: esbuildFolder,
+    };
+    const offline = spawn(process.execPath, [OSLS, 'offline', 'start', '--stage', 'local', '--httpPort', String(httpPort), '--lambdaPort', String(await freePort()), ...OFFLINE_FLAGS], edgeEnv, offlineLog);
     const url = `http://127.0.0.1:${httpPort}`;
     await waitFor(async () => {
-      if (offline.exitCode !== null) throw new Error(`serverless-offline exited with code ${offline.exitCode} (see ${join(workDir, 'offline.log')})`);
+      if (offline.exitCode !== null) throw new Error(`serverless-offline exited with code ${offline.exitCode}`);
       const res = await fetch(`${url}/v2.1/`).catch(() => undefined);
       return res?.status === 200;
-    }, 90_000, 'serverless-offline to serve the API');
+    }, 90_000, 'serverless-offline to serve the API', offlineLog);
+    assertServedBy(httpPort, offline);
+    await warmUp(url, offlineLog);
 
-    return { url, aws, env, host, instancesDir, workDir, directory, demoServers: DEMO_SERVERS, agent, startAgent, stop };
+    await writeStackEnv(envFile, joinEnv);
+    return { url, aws, env: joinEnv, envFile, host, instancesDir, workDir, directory, demoServers: DEMO_SERVERS, agent, startAgent, stop };
   } catch (err) {
     await stop();
     throw err;
   }
 }
 
-/** Children log to a file: a pipe nobody reads would stall them, and a file survives for debugging. */
-function spawnChild(command: string, args: string[], env: Record<string, string>, logFile: string): ChildProcess {
-  const fd = openSync(logFile, 'a');
+/** Where the agents may send replies: the emulator's URL for the edge's reply queues. */
+async function replyQueueUrlPrefix(env: Record<string, string>, host: string): Promise<string> {
+  const sqs = createSqsClient(env);
   try {
-    // Own process group, so stopping the stack also stops what the child started (esbuild, workers).
-    return spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, detached: true, stdio: ['ignore', fd, fd] });
+    const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: `${env.VMCONSOLE_HOST_QUEUE_PREFIX}${host}` }));
+    return `${QueueUrl!.slice(0, QueueUrl!.lastIndexOf('/') + 1)}${env.VMCONSOLE_REPLY_QUEUE_PREFIX}`;
   } finally {
-    closeSync(fd);
+    sqs.destroy();
   }
 }
 
-async function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const exited = once(child, 'exit');
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, sig);
-    } catch {
-      // already gone
+/**
+ * Ready means ready through our own serverless-offline: the port was free when claimed, and
+ * whoever answers on it now must be in that child's process group.
+ */
+function assertServedBy(port: number, offline: ChildProcess): void {
+  const strangers = portListeners(port).filter((holder) => holder.group !== offline.pid);
+  if (strangers.length > 0) throw new Error(`port ${port} is answered by ${strangers.map(describeProcess).join(', ')}, not by this stack's serverless-offline (pid ${offline.pid})`);
+}
+
+/**
+ * One request per function, so the first users do not pay the bundles' load, and a check that
+ * each answers as a Nova API does: serverless-offline turns a handler that fails to load or
+ * throws into an HTTP 200 whose body is the error (`errorType`, `errorMessage`).
+ */
+async function warmUp(url: string, offlineLog: string): Promise<void> {
+  const token = { 'X-Auth-Token': 'demo:demo' };
+  const server = `${url}/v2.1/servers/${DEMO_SERVERS[0].id}`;
+  const requests: Array<[string, RequestInit]> = [
+    [`${url}/v2.1/servers`, { headers: token }],
+    [server, { headers: token }],
+    // A malformed action loads the console function without sending anything to the agent.
+    [`${server}/action`, { method: 'POST', headers: { ...token, 'Content-Type': 'application/json' }, body: '{}' }],
+    [`${url}/v2.1/no-such-route`, { headers: token }],
+  ];
+  await Promise.all(requests.map(async ([target, init]) => {
+    const res = await fetch(target, init);
+    const body = (await res.json().catch(() => undefined)) as { errorType?: string; errorMessage?: string } | undefined;
+    if (res.status >= 500 || body?.errorType !== undefined) {
+      throw new Error(`${init.method ?? 'GET'} ${target} answered ${res.status} ${JSON.stringify(body)}\n${await logTail(offlineLog)}`);
     }
-  };
-  signal('SIGTERM');
-  const timer = setTimeout(() => signal('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
+  }));
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string, logFile: string): Promise<void> {
   const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  try {
+    while (Date.now() < until) {
+      if (await check()) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } catch (err) {
+    throw new Error(`${(err as Error).message} while waiting for ${what}\n${await logTail(logFile)}`, { cause: err });
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${await logTail(logFile)}`);
 }

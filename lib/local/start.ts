@@ -1,10 +1,74 @@
-import { startLocalStack } from './local-stack.ts';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
+import { claimStack } from './stack-lock.ts';
 
 // `npm start`: the whole system on this machine, until Ctrl-C.
-const port = Number(process.env.PORT ?? 4000);
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+function portNumber(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port < 1 || port > 65535) throw new InvalidArgumentError('expected a TCP port, 1-65535');
+  return port;
+}
+
+const program = new Command('npm start --')
+  .description('Start vmconsole on this machine: embedded SQS (fauxqs) and DynamoDB (dynalite), a host agent serving demo servers, and the Nova API through serverless-offline. Ctrl-C stops everything.')
+  .option('-p, --port <port>', 'HTTP API port (default: $PORT, else 4000)', portNumber)
+  .option('--work-dir <dir>', 'where the demo instances, logs and stack.env go', join(ROOT, '.vmconsole/demo'))
+  .addHelpText('after', `
+Environment:
+  PORT                  HTTP API port when --port is not given (default 4000)
+  POWERTOOLS_LOG_LEVEL  log level of the agent (default INFO) and the edge (default WARN)
+
+Another agent joins the running stack with the environment it writes to <work-dir>/stack.env:
+  env $(cat .vmconsole/demo/stack.env) VMCONSOLE_HOST=lab-1 VMCONSOLE_DRIVER=libvirt npm run agent`)
+  .parse();
+const flags = program.opts<{ port?: number; workDir: string }>();
+let port = 4000;
+try {
+  port = flags.port ?? (process.env.PORT ? portNumber(process.env.PORT) : port);
+} catch (err) {
+  program.error(`error: PORT=${process.env.PORT}: ${(err as Error).message}`);
+}
+
+let claim;
+try {
+  // Before loading the stack (seconds of imports): another stack here or a busy port is said at once.
+  claim = await claimStack(resolve(flags.workDir), port);
+} catch (err) {
+  console.error(`vmconsole: cannot start: ${(err as Error).message}`);
+  process.exit(1);
+}
+
+// Until the stack takes over, a signal still stops what has started (the watchdog does the rest).
+let stopStack: (() => Promise<void>) | undefined;
+let stopping = false;
+const shutdown = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\nvmconsole: ${signal}, stopping...`);
+  await stopStack?.();
+  claim.release();
+  console.log('vmconsole: stopped.');
+  process.exit(0);
+};
+// SIGHUP: the terminal closed. Left to its default, Node would die without stopping the children.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(signal));
+
 console.log('vmconsole: starting embedded SQS (fauxqs), DynamoDB (dynalite), a host agent and the HTTP API (osls offline)...');
-const stack = await startLocalStack({ httpPort: port });
+const { startLocalStack } = await import('./local-stack.ts');
+let stack: Awaited<ReturnType<typeof startLocalStack>>;
+try {
+  stack = await startLocalStack({ claim });
+} catch (err) {
+  console.error(`vmconsole: cannot start: ${(err as Error).message}`);
+  process.exit(1);
+}
+stopStack = stack.stop;
 const server = stack.demoServers[0];
+const fromHere = relative(process.cwd(), stack.envFile);
+const envFile = fromHere.startsWith('..') ? stack.envFile : fromHere;
 console.log(`
   SQS (fauxqs)        ${stack.aws.sqsEndpoint}
   DynamoDB (dynalite) ${stack.aws.dynamodbEndpoint}
@@ -22,16 +86,7 @@ console.log(`
       -d '{"os-getConsoleOutput": {"length": 20}}'
     openstack --os-auth-type admin_token --os-token demo:demo --os-endpoint ${stack.url}/v2.1 console log show --lines 20 ${server.name}
 
-  Ctrl-C stops everything.`);
+  Join another agent (e.g. a real libvirt host's) to this stack:
+    env $(cat ${envFile}) VMCONSOLE_HOST=lab-1 VMCONSOLE_DRIVER=libvirt npm run agent
 
-let stopping = false;
-const shutdown = async () => {
-  if (stopping) return;
-  stopping = true;
-  console.log('\nvmconsole: stopping...');
-  await stack.stop();
-  console.log('vmconsole: stopped.');
-  process.exit(0);
-};
-process.on('SIGINT', shutdown);
-process.on('SIGTERM', shutdown);
+  Ctrl-C stops everything.`);

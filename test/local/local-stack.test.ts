@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.ts';
+import { JOIN_VARIABLES } from '../../lib/local/stack-env.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const LAB_SERVER = { id: '7c1d0e2a-5b3f-4c6d-8e9f-0a1b2c3d4e5f', name: 'lab-vm', projectId: 'demo', userId: 'demo', state: 'active' };
+
+let work: string;
+let stack: LocalStack;
+let joined: ChildProcess | undefined;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'vmconsole-local-stack-'));
+  stack = await startLocalStack({ httpPort: 0, workDir: join(work, 'stack'), heartbeatMs: 1_000 });
+});
+afterAll(async () => {
+  if (joined?.pid !== undefined && joined.exitCode === null) {
+    process.kill(-joined.pid, 'SIGTERM');
+    await once(joined, 'exit');
+  }
+  await stack?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+const token = { 'X-Auth-Token': 'demo:demo' };
+
+async function waitFor(check: () => Promise<boolean>, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe('the local stack others can join', () => {
+  it('writes the join environment to stack.env, one NAME=value per line', async () => {
+    const lines = (await readFile(stack.envFile, 'utf8')).trimEnd().split('\n');
+    expect(lines.map((line) => line.slice(0, line.indexOf('=')))).toEqual([...JOIN_VARIABLES]);
+    expect(stack.env.VMCONSOLE_SQS_ENDPOINT).toBe(stack.aws.sqsEndpoint);
+    expect(stack.env.VMCONSOLE_DYNAMODB_ENDPOINT).toBe(stack.aws.dynamodbEndpoint);
+    expect(stack.env.VMCONSOLE_REPLY_QUEUE_URL_PREFIX).toMatch(/^http:\/\/[^/]+\/\d+\/vmconsole-local-reply-$/);
+  });
+
+  it('says in agent.log, at the default level, that the agent started', async () => {
+    expect(await readFile(join(stack.workDir, 'agent.log'), 'utf8')).toContain('"message":"agent started"');
+  });
+
+  it('serves a host whose agent joined with `env $(cat stack.env) ... npm run agent`', async () => {
+    const instances = join(work, 'lab-1');
+    await mkdir(join(instances, LAB_SERVER.id), { recursive: true });
+    const { id: _, ...record } = LAB_SERVER;
+    await writeFile(join(instances, LAB_SERVER.id, 'instance.json'), JSON.stringify(record));
+    await writeFile(join(instances, LAB_SERVER.id, 'console.log'), 'lab-1 booting\nlab-1 login:\n');
+    // Exactly the line npm start prints, with the files driver in place of libvirt.
+    const command = `env $(cat "$1") VMCONSOLE_HOST=lab-1 VMCONSOLE_DRIVER=files VMCONSOLE_INSTANCES_DIR="$2" VMCONSOLE_LOG_ROOTS="$2" VMCONSOLE_HEARTBEAT_MS=1000 npm run agent`;
+    joined = spawn('/bin/sh', ['-c', command, 'sh', stack.envFile, instances], { cwd: ROOT, detached: true, stdio: 'ignore' });
+
+    await waitFor(async () => (await stack.directory.getHost('lab-1')) !== undefined, 60_000);
+    const res = await fetch(`${stack.url}/v2.1/servers/${LAB_SERVER.id}/action`, {
+      method: 'POST', headers: { ...token, 'Content-Type': 'application/json' }, body: '{"os-getConsoleOutput": {}}',
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ output: 'lab-1 booting\nlab-1 login:\n' });
+  }, 90_000);
+
+  /**
+   * Every answer under the burst is what the API promises: the lists a 200 with the servers, the
+   * console requests a 200 with the output or a Nova fault (a host may be slow to answer). serverless-offline answers a Lambda timeout or a crashed handler with HTTP 200 and
+   * `{"errorMessage": ..., "errorType": ...}` as the body, which this would catch.
+   */
+  it('answers 64 concurrent server lists (half filtered by name) and 64 concurrent console requests with real answers', async () => {
+    const demo = stack.demoServers.filter((server) => server.projectId === 'demo');
+    const list = async () => {
+      const res = await fetch(`${stack.url}/v2.1/servers`, { headers: token });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const consoleOutput = async () => {
+      const res = await fetch(`${stack.url}/v2.1/servers/${demo[0]!.id}/action`, {
+        method: 'POST', headers: { ...token, 'Content-Type': 'application/json' }, body: '{"os-getConsoleOutput": {}}',
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    // Nova's name filter is a regex run under a time budget; a busy machine must not cut it short.
+    const filtered = async () => {
+      const res = await fetch(`${stack.url}/v2.1/servers?name=${encodeURIComponent('^(web|db)-')}`, { headers: token });
+      return { status: res.status, names: ((await res.json()) as { servers?: Array<{ name: string }> }).servers?.map((server) => server.name).sort() };
+    };
+    const began = Date.now();
+    const [lists, outputs, filteredLists] = await Promise.all([
+      Promise.all(Array.from({ length: 32 }, list)),
+      Promise.all(Array.from({ length: 64 }, consoleOutput)),
+      Promise.all(Array.from({ length: 32 }, filtered)),
+    ]);
+    console.info(`64 lists + 64 console requests answered in ${Date.now() - began} ms`);
+    expect(filteredLists).toEqual(filteredLists.map(() => ({ status: 200, names: ['db-1', 'web-1'] })));
+    const isFault = ({ status, body }: { status: number; body: Record<string, unknown> }) =>
+      status >= 400 && Object.keys(body).length === 1 && typeof (Object.values(body)[0] as { message?: unknown }).message === 'string';
+
+    for (const answer of lists) {
+      expect(answer.status).toBe(200);
+      expect(Object.keys(answer.body)).toEqual(['servers']);
+      expect((answer.body.servers as Array<{ id: string }>).map((server) => server.id).sort()).toEqual(expect.arrayContaining(demo.map((server) => server.id)));
+    }
+    for (const answer of outputs) {
+      if (isFault(answer)) continue;
+      expect(answer.status).toBe(200);
+      expect(Object.keys(answer.body)).toEqual(['output']);
+      expect(answer.body.output).toContain('Kernel panic');
+    }
+    console.info(`console requests answered with a fault: ${outputs.filter(isFault).length} of 64`);
+  }, 120_000);
+});
