@@ -153,6 +153,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       VMCONSOLE_AUTH_MODE: options.authMode ?? 'noauth',
       VMCONSOLE_JWT_SECRET: options.jwtSecret ?? '',
       POWERTOOLS_LOG_LEVEL: logLevel('WARN'),
+      // One local user drives every request (and the bench its bursts) from one project: the
+      // deployed defaults would answer 429. Set the variables to try the limits locally.
+      VMCONSOLE_RATE_PROJECT_PER_S: process.env.VMCONSOLE_RATE_PROJECT_PER_S ?? '0',
+      VMCONSOLE_RATE_API_PER_S: process.env.VMCONSOLE_RATE_API_PER_S ?? '0',
       VMCONSOLE_ESBUILD_FOLDER: esbuildFolder,
     };
     const offline = spawn(process.execPath, [OSLS, 'offline', 'start', '--stage', 'local', '--httpPort', String(httpPort), '--lambdaPort', String(await freePort()), ...OFFLINE_FLAGS], edgeEnv, offlineLog);
