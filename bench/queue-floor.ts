@@ -14,6 +14,8 @@ import { createSqsClient } from '../lib/transport/sqs-client.ts';
 const FLOOR_HOST = fileURLToPath(new URL('./queue-floor-host.ts', import.meta.url));
 
 export interface QueueFloor {
+  /** The host process. */
+  pid: number;
   /** One request -> reply; true when the reply is the expected body. */
   call(): Promise<boolean>;
   close(): Promise<void>;
@@ -70,6 +72,7 @@ export async function startQueueFloor(options: {
   })();
 
   return {
+    pid: host.pid!,
     async call() {
       const correlationId = randomUUID();
       const reply = new Promise<string>((resolve) => pending.set(correlationId, resolve));

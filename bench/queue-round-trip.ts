@@ -31,6 +31,12 @@ export interface RoundTripRow {
   errors: number;
   /** p50 of each round when the row was measured in rounds interleaved with the floor's. */
   roundP50sMs?: number[];
+  /**
+   * CPU time per request of this process (the edge, with fauxqs and dynalite in it) and of the
+   * host process: unlike latency, hardly moved by other work on a loaded machine.
+   */
+  edgeCpuMs?: number;
+  hostCpuMs?: number;
 }
 
 /** How many requests at which concurrency; `rounds` splits them into rounds interleaved with the floor's. */
@@ -65,12 +71,17 @@ export async function load(total: number, concurrency: number, call: (i: number)
  * `rounds` rounds of each path in turn, so that a machine whose load drifts during the run
  * (other work, thermal limits) weighs on every path alike. Percentiles over all samples.
  */
-async function interleaved(paths: Array<{ path: string; call: () => Promise<boolean> }>, concurrency: number, requests: number, rounds: number): Promise<RoundTripRow[]> {
-  const acc = paths.map(() => ({ samples: [] as number[], seconds: 0, errors: 0, roundP50sMs: [] as number[] }));
+async function interleaved(paths: Array<{ path: string; call: () => Promise<boolean>; hostPid: number }>, concurrency: number, requests: number, rounds: number): Promise<RoundTripRow[]> {
+  const acc = paths.map(() => ({ samples: [] as number[], seconds: 0, errors: 0, roundP50sMs: [] as number[], edgeCpuMs: 0, hostCpuMs: 0 }));
   const perRound = Math.ceil(requests / rounds);
   for (let r = 0; r < rounds; r++) {
     for (const [i, p] of paths.entries()) {
+      const edgeCpu = process.cpuUsage();
+      const hostCpu = await cpuMs(p.hostPid);
       const run = await drive(perRound, concurrency, p.call);
+      const edgeSpent = process.cpuUsage(edgeCpu);
+      acc[i]!.edgeCpuMs += (edgeSpent.user + edgeSpent.system) / 1000;
+      acc[i]!.hostCpuMs += (await cpuMs(p.hostPid)) - hostCpu;
       acc[i]!.samples.push(...run.samples);
       acc[i]!.seconds += run.seconds;
       acc[i]!.errors += run.errors;
@@ -82,9 +93,17 @@ async function interleaved(paths: Array<{ path: string; call: () => Promise<bool
     return {
       path: p.path, concurrency, requests: perRound * rounds, p50Ms: s.p50, p99Ms: s.p99,
       perSecond: (perRound * rounds) / acc[i]!.seconds, errors: acc[i]!.errors, roundP50sMs: acc[i]!.roundP50sMs,
+      edgeCpuMs: acc[i]!.edgeCpuMs / (perRound * rounds), hostCpuMs: acc[i]!.hostCpuMs / (perRound * rounds),
     };
   });
 }
+
+/** User + system CPU time of a process, all its threads, from /proc (10 ms ticks). */
+async function cpuMs(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /s, '').split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ, fixed at 100 on Linux
 
 function peakRssMiB(pid: number): Promise<number> {
   return readFile(`/proc/${pid}/status`, 'utf8').then((s) => Number(/VmHWM:\s+(\d+) kB/.exec(s)?.[1] ?? Number.NaN) / 1024);
@@ -137,8 +156,8 @@ export async function benchQueueRoundTrip(options: { countSqs?: boolean; label?:
     if (floor) await load(200, 8, floor.call);
     counter?.reset();
     const paths = [
-      ...(floor ? [{ path: FLOOR_PATH, call: floor.call }] : []),
-      { path: options.label ?? QUEUE_PATH, call: viaQueue },
+      ...(floor ? [{ path: FLOOR_PATH, call: floor.call, hostPid: floor.pid }] : []),
+      { path: options.label ?? QUEUE_PATH, call: viaQueue, hostPid: agent.pid! },
     ];
     const rows: RoundTripRow[] = [];
     for (const [concurrency, requests, rounds = 1] of options.plan ?? [[1, 600, 6], [8, 1200, 4], [64, 3000, 2]] as LoadPlan) {

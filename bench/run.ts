@@ -40,6 +40,7 @@ function printRoundTrips(ctx: BenchContext, rows: RoundTripRow[], extra: (r: Rou
   console.table(rows.map((r) => ({
     path: r.path, concurrency: r.concurrency, requests: r.requests, 'p50 ms': round(r.p50Ms), 'p99 ms': round(r.p99Ms),
     'req/s': Math.round(r.perSecond), errors: r.errors, 'p50 / floor': overFloor(ctx, r),
+    'CPU ms/req edge, host': r.edgeCpuMs === undefined ? undefined : `${round(r.edgeCpuMs)}, ${round(r.hostCpuMs!)}`,
     'round p50s ms': r.roundP50sMs && r.roundP50sMs.length > 1 ? r.roundP50sMs.map((x) => round(x, 1)).join(' ') : undefined,
     ...extra(r),
   })));
