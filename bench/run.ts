@@ -33,15 +33,15 @@ const loadAverage = () => loadavg().map((x) => round(x, 2)).join(' / ');
 /** Every end-to-end row also as a multiple of the floor at the same concurrency. */
 function overFloor(ctx: BenchContext, row: RoundTripRow): number | undefined {
   const floor = ctx.floorP50Ms.get(row.concurrency);
-  return floor === undefined || row.path === FLOOR_PATH ? undefined : round(row.p50Ms / floor, 2);
+  return floor === undefined ? undefined : round(row.p50Ms / floor, 2);
 }
 
 function printRoundTrips(ctx: BenchContext, rows: RoundTripRow[], extra: (r: RoundTripRow) => Record<string, unknown> = () => ({})): void {
   console.table(rows.map((r) => ({
     path: r.path, concurrency: r.concurrency, requests: r.requests, 'p50 ms': round(r.p50Ms), 'p99 ms': round(r.p99Ms),
     'req/s': Math.round(r.perSecond), errors: r.errors, 'p50 / floor': overFloor(ctx, r),
-    'CPU ms/req edge, host': r.edgeCpuMs === undefined ? undefined : `${round(r.edgeCpuMs)}, ${round(r.hostCpuMs!)}`,
-    'round p50s ms': r.roundP50sMs && r.roundP50sMs.length > 1 ? r.roundP50sMs.map((x) => round(x, 1)).join(' ') : undefined,
+    'CPU ms/req edge, host': r.edgeCpuMs === undefined ? '' : `${round(r.edgeCpuMs)}, ${round(r.hostCpuMs!)}`,
+    'round p50s ms': r.roundP50sMs && r.roundP50sMs.length > 1 ? r.roundP50sMs.map((x) => round(x, 1)).join(' ') : '',
     ...extra(r),
   })));
 }
@@ -67,7 +67,7 @@ const SECTIONS: Section[] = [
       const directP50 = queue.rows.at(-1)!.p50Ms;
       printRoundTrips(ctx, queue.rows, (r) => ({ 'p50 / direct': round(r.p50Ms / directP50, 1) }));
       const target = FLOOR_TARGET.concurrencies.map((c) => {
-        const row = queue.rows.find((r) => r.concurrency === c && r.path !== FLOOR_PATH);
+        const row = queue.rows.find((r) => r.concurrency === c && r.path !== FLOOR_PATH && r.roundP50sMs !== undefined);
         const ratio = row && overFloor(ctx, row);
         return { concurrency: c, ratio, met: ratio !== undefined && ratio <= FLOOR_TARGET.ratio };
       });
