@@ -5,6 +5,8 @@
  *
  * Each section is one entry of SECTIONS: a title and a function that measures, prints its table
  * and returns what goes into results.json under its key. Add a measurement by adding an entry.
+ * `npm run bench -- queue http` runs only the sections with those keys (the queue section
+ * measures the floor the HTTP rows are divided by).
  */
 import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -105,9 +107,13 @@ const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memo
 console.log(`vmconsole benchmarks on ${machine.cores} x ${machine.cpu}, ${machine.memoryGiB} GiB, Node ${machine.node}`);
 console.log(`load average (1 / 5 / 15 min) at start: ${loadAverage()}; figures from a loaded machine are noisy, ratios measured in interleaved rounds less so\n`);
 
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((key) => !SECTIONS.some((s) => s.key === key));
+if (unknown.length > 0) throw new Error(`unknown bench section(s) ${unknown.join(', ')}; known: ${SECTIONS.map((s) => s.key).join(', ')}`);
 const ctx: BenchContext = { floorP50Ms: new Map() };
 const results: Record<string, unknown> = { date: new Date().toISOString(), machine, loadAverageAtStart: loadavg() };
 for (const [i, section] of SECTIONS.entries()) {
+  if (wanted.length > 0 && !wanted.includes(section.key)) continue;
   console.log(`${i + 1}. ${section.title}`);
   results[section.key] = { ...(await section.run(ctx)), loadAverageAfter: loadavg() };
   console.log(`   load average after: ${loadAverage()}\n`);
