@@ -1,50 +1,123 @@
 /**
  * `npm run bench`: log reading against log size, console requests through the queue at several
- * concurrencies (with the direct-read limit beside them), through HTTP, and the SQS cost model.
- * Prints tables and writes bench/results.json.
+ * concurrencies beside the bare queue floor and the direct-read limit, through HTTP, and the SQS
+ * cost model. Prints tables and writes bench/results.json.
+ *
+ * Each section is one entry of SECTIONS: a title and a function that measures, prints its table
+ * and returns what goes into results.json under its key. Add a measurement by adding an entry.
+ * `npm run bench -- queue http` runs only the sections with those keys (the queue section
+ * measures the floor the HTTP rows are divided by).
  */
 import { writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { benchLogRead } from './log-read.ts';
-import { benchQueueRoundTrip } from './queue-round-trip.ts';
+import { benchQueueRoundTrip, FLOOR_PATH, type RoundTripRow } from './queue-round-trip.ts';
 import { benchHttpRoundTrip } from './http-round-trip.ts';
 import { round } from './stats.ts';
 
 const SQS_PRICE_PER_MILLION = 0.4; // standard queue, per million requests (64 KB chunks), us-east-1
+/** Issue 8: end-to-end p50 at most this many times the bare queue floor's, at these concurrencies. */
+const FLOOR_TARGET = { ratio: 1.5, concurrencies: [1, 8] };
+
+interface BenchContext {
+  /** The bare queue floor's p50 by concurrency, once the queue section has measured it. */
+  floorP50Ms: Map<number, number>;
+}
+interface Section {
+  key: string;
+  title: string;
+  run(ctx: BenchContext): Promise<object>;
+}
+
+const loadAverage = () => loadavg().map((x) => round(x, 2)).join(' / ');
+
+/** Every end-to-end row also as a multiple of the floor at the same concurrency. */
+function overFloor(ctx: BenchContext, row: RoundTripRow): number | undefined {
+  const floor = ctx.floorP50Ms.get(row.concurrency);
+  return floor === undefined ? undefined : round(row.p50Ms / floor, 2);
+}
+
+function printRoundTrips(ctx: BenchContext, rows: RoundTripRow[], extra: (r: RoundTripRow) => Record<string, unknown> = () => ({})): void {
+  console.table(rows.map((r) => ({
+    path: r.path, concurrency: r.concurrency, requests: r.requests, 'p50 ms': round(r.p50Ms), 'p99 ms': round(r.p99Ms),
+    'req/s': Math.round(r.perSecond), errors: r.errors, 'p50 / floor': overFloor(ctx, r),
+    'CPU ms/req edge, host': r.edgeCpuMs === undefined ? '' : `${round(r.edgeCpuMs)}, ${round(r.hostCpuMs!)}`,
+    'round p50s ms': r.roundP50sMs && r.roundP50sMs.length > 1 ? r.roundP50sMs.map((x) => round(x, 1)).join(' ') : '',
+    ...extra(r),
+  })));
+}
+
+const SECTIONS: Section[] = [
+  {
+    key: 'logRead',
+    title: 'Reading the 100 KiB window (read + Nova shaping) against log size',
+    async run() {
+      const logRead = await benchLogRead();
+      console.table(logRead.map((r) => ({ case: r.case, 'p50 ms': round(r.p50Ms, 3), 'p99 ms': round(r.p99Ms, 3) })));
+      const ratio4GiB = logRead[2]!.p50Ms / logRead[0]!.p50Ms;
+      console.log(`   4 GiB / 1 MiB p50 ratio: ${round(ratio4GiB, 2)}`);
+      return { rows: logRead, ratio4GiB };
+    },
+  },
+  {
+    key: 'queue',
+    title: 'Console requests through the real transport (edge in process -> fauxqs -> agent process), beside the bare queue floor',
+    async run(ctx) {
+      const queue = await benchQueueRoundTrip({ floor: true });
+      for (const r of queue.rows) if (r.path === FLOOR_PATH) ctx.floorP50Ms.set(r.concurrency, r.p50Ms);
+      const directP50 = queue.rows.at(-1)!.p50Ms;
+      printRoundTrips(ctx, queue.rows, (r) => ({ 'p50 / direct': round(r.p50Ms / directP50, 1) }));
+      const target = FLOOR_TARGET.concurrencies.map((c) => {
+        const row = queue.rows.find((r) => r.concurrency === c && r.path !== FLOOR_PATH && r.roundP50sMs !== undefined);
+        const ratio = row && overFloor(ctx, row);
+        return { concurrency: c, ratio, met: ratio !== undefined && ratio <= FLOOR_TARGET.ratio };
+      });
+      console.log(`   target p50 <= ${FLOOR_TARGET.ratio} x floor: ${target.map((t) => `c=${t.concurrency} ${t.ratio} x (${t.met ? 'met' : 'missed'})`).join(', ')}`);
+      console.log(`   agent peak RSS: ${round(queue.agentPeakRssMiB, 1)} MiB`);
+      return { ...queue, floorTarget: target };
+    },
+  },
+  {
+    key: 'http',
+    title: 'Through HTTP (serverless-offline), for the record',
+    async run(ctx) {
+      const http = await benchHttpRoundTrip();
+      printRoundTrips(ctx, http);
+      return { rows: http };
+    },
+  },
+  {
+    key: 'cost',
+    title: 'Cost model: SQS calls counted by a proxy in front of fauxqs (500 requests, concurrency 8)',
+    async run() {
+      const counted = await benchQueueRoundTrip({ countSqs: true, plan: [[8, 500]] });
+      const calls = counted.sqsCalls!;
+      const perRequest = Object.fromEntries(Object.entries(calls.calls).map(([action, n]) => [action, round(n / 500, 3)]));
+      const chunksPerRequest = calls.billedChunks / 500;
+      const dollarsPerMillion = chunksPerRequest * SQS_PRICE_PER_MILLION;
+      console.table(perRequest);
+      console.log(`   billed 64 KB chunks per console request: ${round(chunksPerRequest, 2)} -> $${round(dollarsPerMillion, 2)} per million console requests (SQS only, $${SQS_PRICE_PER_MILLION}/M)`);
+      return { perRequest, chunksPerRequest, dollarsPerMillion };
+    },
+  },
+];
 
 const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: round(totalmem() / 2 ** 30, 1), node: process.version };
-console.log(`vmconsole benchmarks on ${machine.cores} x ${machine.cpu}, ${machine.memoryGiB} GiB, Node ${machine.node}\n`);
+console.log(`vmconsole benchmarks on ${machine.cores} x ${machine.cpu}, ${machine.memoryGiB} GiB, Node ${machine.node}`);
+console.log(`load average (1 / 5 / 15 min) at start: ${loadAverage()}; figures from a loaded machine are noisy, ratios measured in interleaved rounds less so\n`);
 
-console.log('1. Reading the 100 KiB window (read + Nova shaping) against log size');
-const logRead = await benchLogRead();
-console.table(logRead.map((r) => ({ case: r.case, 'p50 ms': round(r.p50Ms, 3), 'p99 ms': round(r.p99Ms, 3) })));
-const ratio4GiB = logRead[2]!.p50Ms / logRead[0]!.p50Ms;
-console.log(`   4 GiB / 1 MiB p50 ratio: ${round(ratio4GiB, 2)}\n`);
-
-console.log('2. Console requests through the real transport (edge in process -> fauxqs -> agent process)');
-const queue = await benchQueueRoundTrip();
-const directP50 = queue.rows.at(-1)!.p50Ms;
-console.table(queue.rows.map((r) => ({
-  path: r.path, concurrency: r.concurrency, requests: r.requests, 'p50 ms': round(r.p50Ms), 'p99 ms': round(r.p99Ms),
-  'req/s': Math.round(r.perSecond), errors: r.errors, 'p50 / direct': round(r.p50Ms / directP50, 1),
-})));
-console.log(`   agent peak RSS: ${round(queue.agentPeakRssMiB, 1)} MiB\n`);
-
-console.log('3. Through HTTP (serverless-offline), for the record');
-const http = await benchHttpRoundTrip();
-console.table(http.map((r) => ({ concurrency: r.concurrency, requests: r.requests, 'p50 ms': round(r.p50Ms), 'p99 ms': round(r.p99Ms), 'req/s': Math.round(r.perSecond), errors: r.errors })));
-
-console.log('\n4. Cost model: SQS calls counted by a proxy in front of fauxqs (500 requests, concurrency 8)');
-const counted = await benchQueueRoundTrip({ countSqs: true, plan: [[8, 500]] });
-const calls = counted.sqsCalls!;
-const perRequest = Object.fromEntries(Object.entries(calls.calls).map(([action, n]) => [action, round(n / 500, 3)]));
-const chunksPerRequest = calls.billedChunks / 500;
-const dollarsPerMillion = chunksPerRequest * SQS_PRICE_PER_MILLION;
-console.table(perRequest);
-console.log(`   billed 64 KB chunks per console request: ${round(chunksPerRequest, 2)} -> $${round(dollarsPerMillion, 2)} per million console requests (SQS only, $${SQS_PRICE_PER_MILLION}/M)\n`);
-
-const results = { date: new Date().toISOString(), machine, logRead, ratio4GiB, queue, http, cost: { perRequest, chunksPerRequest, dollarsPerMillion } };
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((key) => !SECTIONS.some((s) => s.key === key));
+if (unknown.length > 0) throw new Error(`unknown bench section(s) ${unknown.join(', ')}; known: ${SECTIONS.map((s) => s.key).join(', ')}`);
+const ctx: BenchContext = { floorP50Ms: new Map() };
+const results: Record<string, unknown> = { date: new Date().toISOString(), machine, loadAverageAtStart: loadavg() };
+for (const [i, section] of SECTIONS.entries()) {
+  if (wanted.length > 0 && !wanted.includes(section.key)) continue;
+  console.log(`${i + 1}. ${section.title}`);
+  results[section.key] = { ...(await section.run(ctx)), loadAverageAfter: loadavg() };
+  console.log(`   load average after: ${loadAverage()}\n`);
+}
 const out = fileURLToPath(new URL('./results.json', import.meta.url));
 await writeFile(out, `${JSON.stringify(results, null, 2)}\n`);
 console.log(`results written to ${out}`);
