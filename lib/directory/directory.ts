@@ -3,6 +3,7 @@ import { HostRecord, ServerRecord } from '../contracts/records.ts';
 import { VmconsoleError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { filterByName } from './name-filter.ts';
+import { TtlCache } from './ttl-cache.ts';
 
 const serverKey = (id: string) => `server#${id.toLowerCase()}`;
 const hostKey = (host: string) => `host#${host}`;
@@ -16,23 +17,33 @@ export class Directory {
   readonly #doc: DynamoDBDocumentClient;
   readonly #table: string;
   readonly #logger: Logger | undefined;
-  readonly #hostCacheMs: number;
-  readonly #hosts = new Map<string, { record: HostRecord | undefined; until: number }>();
+  readonly #hosts: TtlCache<HostRecord | undefined>;
+  readonly #servers: TtlCache<ServerRecord>;
 
   /**
-   * `hostCacheMs`: how long the edge may reuse a host record. Hosts change only at heartbeats
-   * (every 10 s), so a one-second cache saves a read per console request at no cost in accuracy.
+   * `hostCacheMs`: how long the edge may reuse a host record. Hosts change only at heartbeats, so
+   * a one-second cache saves a read per console request at no cost in accuracy.
+   * `serverCacheMs`: how long the edge may reuse a server record it found. The GetItem was half of
+   * what a console request costs the edge beyond the queue itself (npm run bench, issue 8); a
+   * second of staleness is within the agent's own inventory lag. Misses are never cached, so a
+   * server that just appeared is found at once.
    */
-  constructor(doc: DynamoDBDocumentClient, tableName: string, options: { logger?: Logger; hostCacheMs?: number } = {}) {
+  constructor(doc: DynamoDBDocumentClient, tableName: string, options: { logger?: Logger; hostCacheMs?: number; serverCacheMs?: number } = {}) {
     this.#doc = doc;
     this.#table = tableName;
     this.#logger = options.logger;
-    this.#hostCacheMs = options.hostCacheMs ?? 0;
+    this.#hosts = new TtlCache(options.hostCacheMs ?? 0);
+    this.#servers = new TtlCache(options.serverCacheMs ?? 0);
   }
 
   async getServer(id: string): Promise<ServerRecord | undefined> {
+    const key = id.toLowerCase();
+    const cached = this.#servers.get(key);
+    if (cached) return cached.value;
     const { Item } = await this.#doc.send(new GetCommand({ TableName: this.#table, Key: { pk: serverKey(id) } })).catch(unavailable);
-    return Item ? this.#parse(ServerRecord, Item) : undefined;
+    const record = Item ? this.#parse(ServerRecord, Item) : undefined;
+    if (record) this.#servers.set(key, record);
+    return record;
   }
 
   /**
@@ -97,14 +108,14 @@ export class Directory {
 
   async getHost(host: string): Promise<HostRecord | undefined> {
     const cached = this.#hosts.get(host);
-    if (cached && cached.until > Date.now()) return cached.record;
+    if (cached) return cached.value;
     const { Item } = await this.#doc.send(new GetCommand({ TableName: this.#table, Key: { pk: hostKey(host) } })).catch(unavailable);
     let record: HostRecord | undefined;
     if (Item) {
       const { hostName, ...rest } = Item;
       record = this.#parse(HostRecord, { ...rest, host: hostName });
     }
-    if (this.#hostCacheMs > 0) this.#hosts.set(host, { record, until: Date.now() + this.#hostCacheMs });
+    this.#hosts.set(host, record);
     return record;
   }
 

@@ -29,8 +29,8 @@ export function createEdgeDependencies(env: NodeJS.ProcessEnv = process.env, ove
   return {
     config,
     auth: overrides.auth ?? readAuthConfig(env),
-    // Host records change only at heartbeats (10 s): reuse them for a second, saving a read per request.
-    directory: overrides.directory ?? new Directory(createDocumentClient(env), config.tableName, { logger: createLogger('vmconsole-directory'), hostCacheMs: 1_000 }),
+    // Records change at heartbeats and lifecycle events: reusing them for a second saves a read per request.
+    directory: overrides.directory ?? new Directory(createDocumentClient(env), config.tableName, { logger: createLogger('vmconsole-directory'), hostCacheMs: 1_000, serverCacheMs: 1_000 }),
     replyChannel: overrides.replyChannel ?? new ReplyChannel({ sqs: createSqsClient(env), namePrefix: config.replyQueuePrefix, logger: createLogger('vmconsole-reply-channel') }),
     limiter: overrides.limiter ?? new KeyedRateLimiter({ perKey: config.rateLimits.project, global: config.rateLimits.api }),
     logger: overrides.logger ?? createLogger('vmconsole-edge'),
