@@ -13,7 +13,7 @@ import { FilesDriver } from '../lib/hypervisors/files/files-driver.ts';
 import { DEMO_SERVERS, writeDemoInstances } from '../lib/local/demo-servers.ts';
 import { prepareEmbeddedEnv, startEmbeddedAws } from '../lib/local/embedded-aws.ts';
 import { AGENT_COMMAND } from '../lib/local/local-stack.ts';
-import { ReplyChannel } from '../lib/transport/reply-channel.ts';
+import { Requester } from '../lib/transport/requester.ts';
 import { createSqsClient } from '../lib/transport/sqs-client.ts';
 import { startCountingProxy } from './sqs-counting-proxy.ts';
 import { summarize } from './stats.ts';
@@ -77,13 +77,13 @@ export async function benchQueueRoundTrip(options: { countSqs?: boolean; label?:
     env: { ...fullEnv, VMCONSOLE_HOST: 'bench-host', VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: instancesDir, VMCONSOLE_LOG_ROOTS: instancesDir, VMCONSOLE_CONCURRENCY: '64' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  const replyChannel = new ReplyChannel({ sqs: createSqsClient(fullEnv), namePrefix: env.VMCONSOLE_REPLY_QUEUE_PREFIX! });
+  const requester = new Requester({ sqs: createSqsClient(fullEnv), replyQueuePrefix: env.VMCONSOLE_REPLY_QUEUE_PREFIX!, hostQueuePrefix: env.VMCONSOLE_HOST_QUEUE_PREFIX! });
   try {
     while (!(await directory.getHost('bench-host'))) await new Promise((r) => setTimeout(r, 100));
     const server = DEMO_SERVERS[0];
     const driver = new FilesDriver({ instancesDir, roots: [instancesDir] });
     const expected = shapeConsoleOutput(await driver.readConsoleLog({ id: server.id, instanceName: server.id }, MAX_CONSOLE_WINDOW), null);
-    const viaQueue = async () => (await getConsoleOutput({ principal: ADMIN, serverId: server.id, length: null }, { directory, replyChannel, replyTimeoutMs: 10_000 })) === expected;
+    const viaQueue = async () => (await getConsoleOutput({ principal: ADMIN, serverId: server.id, length: null, requestId: 'req-bench', deadline: Date.now() + 10_000 }, { directory, requester })) === expected;
     const direct = async () => shapeConsoleOutput(await driver.readConsoleLog({ id: server.id, instanceName: server.id }, MAX_CONSOLE_WINDOW), null) === expected;
 
     await load(200, 8, viaQueue); // warm-up: connections, JIT, reply queue creation
@@ -96,7 +96,7 @@ export async function benchQueueRoundTrip(options: { countSqs?: boolean; label?:
     rows.push({ path: 'direct read in process (the limit)', concurrency: 1, requests: 1000, ...(await load(1000, 1, direct)) });
     return { rows, agentPeakRssMiB: await peakRssMiB(agent.pid!), sqsCalls };
   } finally {
-    await replyChannel.close();
+    await requester.close();
     agent.kill('SIGTERM');
     await once(agent, 'exit');
     await counter?.close();

@@ -29,14 +29,14 @@ function actionName(body: unknown): string {
 /** Leave the function this long to turn a silent host into a 504 before Lambda's own timeout. */
 const ANSWER_MARGIN_MS = 1_500;
 
-async function serverAction({ event, principal, body, remainingTimeMs }: AuthenticatedNovaRequest): Promise<NovaResponse> {
+async function serverAction({ event, principal, body, requestId, remainingTimeMs }: AuthenticatedNovaRequest): Promise<NovaResponse> {
   const serverId = event.pathParameters?.server_id ?? '';
   const action = actionName(body);
   if (action === 'os-getConsoleOutput') {
     const length = lengthOf(validate(ConsoleOutputAction, body));
     // A slow cold start eats into the function's time: never wait past what is left of it.
-    const replyTimeoutMs = Math.max(0, Math.min(deps.replyTimeoutMs, remainingTimeMs() - ANSWER_MARGIN_MS));
-    return { status: 200, body: { output: await getConsoleOutput({ principal, serverId, length }, { ...deps, replyTimeoutMs }) } };
+    const deadline = Date.now() + Math.max(0, Math.min(deps.replyTimeoutMs, remainingTimeMs() - ANSWER_MARGIN_MS));
+    return { status: 200, body: { output: await getConsoleOutput({ principal, serverId, length, requestId, deadline }, deps) } };
   }
   const consoleKind = LEGACY_CONSOLE_ACTIONS[action];
   if (consoleKind) {
