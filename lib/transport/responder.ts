@@ -122,8 +122,10 @@ export class Responder extends TypedEmitter<ResponderEvents> {
         backoffMs = 100;
       } catch (err) {
         if (!this.#running) return;
-        if (isMissingQueue(err) && this.#o.recreateQueue && (await this.#recreate())) continue;
-        this.emit('receive_error', { error: err, retryInMs: backoffMs });
+        // Real SQS refuses a deleted name for 60 s: a failed re-creation is retried like a failed receive.
+        const failure = isMissingQueue(err) && this.#o.recreateQueue ? await this.#recreate() : err;
+        if (failure === undefined) continue;
+        this.emit('receive_error', { error: failure, retryInMs: backoffMs });
         await new Promise<void>((resolve) => {
           this.#wake = resolve;
           setTimeout(resolve, backoffMs);
@@ -135,15 +137,15 @@ export class Responder extends TypedEmitter<ResponderEvents> {
     }
   }
 
-  /** True once the queue is back; a failure is reported as a receive error and retried. */
-  async #recreate(): Promise<boolean> {
+  /** Undefined once the queue is back, else why it is not. */
+  async #recreate(): Promise<unknown> {
     this.emit('queue_missing', { queueUrl: this.#queueUrl });
     try {
       this.#queueUrl = await this.#o.recreateQueue!();
       this.emit('queue_recreated', { queueUrl: this.#queueUrl });
-      return true;
-    } catch {
-      return false;
+      return undefined;
+    } catch (err) {
+      return err ?? new Error('re-creating the host queue failed');
     }
   }
 
