@@ -1,9 +1,10 @@
-import { ChangeMessageVisibilityCommand, ReceiveMessageCommand, SendMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { AgentRequest, RequestKind } from '../contracts/messages.ts';
 import { AnsweredRequests } from './answered-requests.ts';
 import { DeleteBatcher } from './delete-batcher.ts';
 import { decodeRequest, encodeReply, errorReply, okReply, type AgentReply, type ReplyErrorBody, type RequestEnvelope } from './envelope.ts';
 import { HOST_QUEUE_VISIBILITY_S } from './host-queue.ts';
+import { HostQueuePoller } from './host-queue-poller.ts';
 import type { ReplyDestinations } from './queue-naming.ts';
 import { isMissingQueue } from './sqs-errors.ts';
 import { TypedEmitter } from './typed-emitter.ts';
@@ -47,110 +48,50 @@ export interface ResponderOptions {
 
 /** A poison message is left for SQS to redeliver after this long; after 3 receives it is in the DLQ. */
 const POISON_BACKOFF_S = 2;
-/** While SQS is unreachable: retry soon enough that a short outage costs no request its deadline. */
-const MAX_RECEIVE_BACKOFF_MS = 2_000;
-const RECEIVE_WAIT_S = 20;
-/** A long poll not answered this long after its wait rode a dead connection: give up on it, or the agent stalls. */
-const RECEIVE_GRACE_MS = 10_000;
 
 /**
- * The agent's side of the transport: long-polls the host queue in batches of up to ten, runs
- * requests with bounded concurrency, extends visibility while slow work runs, aborts the work at
- * the request's deadline, replies on the caller's queue and deletes in batches. It logs nothing:
+ * The agent's side of the transport: takes requests from the host queue poller (batches of up to
+ * ten, bounded concurrency), extends visibility while slow work runs, aborts the work at the
+ * request's deadline, replies on the caller's queue and deletes in batches. It logs nothing:
  * everything it does is an event.
  */
 export class Responder extends TypedEmitter<ResponderEvents> {
-  readonly #o: Required<Omit<ResponderOptions, 'recreateQueue'>> & Pick<ResponderOptions, 'recreateQueue'>;
+  readonly #o: Required<Pick<ResponderOptions, 'sqs' | 'replyDestinations' | 'visibilityTimeoutS' | 'handle'>>;
   readonly #answered = new AnsweredRequests();
+  readonly #poller: HostQueuePoller;
   readonly #deletes: DeleteBatcher;
-  #queueUrl: string;
-  #inFlight = 0;
-  #slotFreed: (() => void) | undefined;
-  #running = false;
-  #receive: AbortController | undefined;
-  #loop: Promise<void> | undefined;
-  #drained: (() => void) | undefined;
-  #wake: (() => void) | undefined;
 
   constructor(options: ResponderOptions) {
     super();
-    this.#o = { concurrency: 16, visibilityTimeoutS: HOST_QUEUE_VISIBILITY_S, ...options };
-    if (this.#o.concurrency < 1) throw new Error('concurrency must be at least 1');
-    this.#queueUrl = options.queueUrl;
-    this.#deletes = new DeleteBatcher(options.sqs, () => this.#queueUrl, ({ error }) => this.emit('queue_error', { action: 'DeleteMessageBatch', error }));
+    this.#o = { visibilityTimeoutS: HOST_QUEUE_VISIBILITY_S, ...options };
+    this.#poller = new HostQueuePoller({
+      sqs: options.sqs,
+      queueUrl: options.queueUrl,
+      concurrency: options.concurrency ?? 16,
+      ...(options.recreateQueue && { recreateQueue: options.recreateQueue }),
+      onMessage: (message) => this.#process(message),
+      onReceiveError: (error, retryInMs) => this.emit('receive_error', { error, retryInMs }),
+      onQueueMissing: (queueUrl) => this.emit('queue_missing', { queueUrl }),
+      onQueueRecreated: (queueUrl) => this.emit('queue_recreated', { queueUrl }),
+    });
+    this.#deletes = new DeleteBatcher(options.sqs, () => this.#poller.queueUrl, ({ error }) => this.emit('queue_error', { action: 'DeleteMessageBatch', error }));
   }
 
   get queueUrl(): string {
-    return this.#queueUrl;
+    return this.#poller.queueUrl;
   }
 
   start(): void {
-    if (this.#running) return;
-    this.#running = true;
-    this.#loop = this.#pollLoop();
+    this.#poller.start();
   }
 
   /** Stop polling, finish the requests in flight, flush deletes. */
   async stop(): Promise<void> {
-    this.#running = false;
-    this.#receive?.abort();
-    this.#slotFreed?.();
-    this.#wake?.();
-    await this.#loop;
-    if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+    await this.#poller.stop();
     await this.#deletes.flush();
   }
 
-  async #pollLoop(): Promise<void> {
-    let backoffMs = 100;
-    while (this.#running) {
-      if (this.#inFlight >= this.#o.concurrency) {
-        await new Promise<void>((resolve) => (this.#slotFreed = resolve));
-        continue;
-      }
-      const receive = new AbortController();
-      this.#receive = receive;
-      let messages: Message[];
-      try {
-        const out = await this.#o.sqs.send(new ReceiveMessageCommand({
-          QueueUrl: this.#queueUrl,
-          MaxNumberOfMessages: Math.min(10, this.#o.concurrency - this.#inFlight),
-          WaitTimeSeconds: RECEIVE_WAIT_S,
-          MessageAttributeNames: ['All'],
-        }), { abortSignal: AbortSignal.any([receive.signal, AbortSignal.timeout(RECEIVE_WAIT_S * 1000 + RECEIVE_GRACE_MS)]) });
-        messages = out.Messages ?? [];
-        backoffMs = 100;
-      } catch (err) {
-        if (!this.#running) return;
-        // Real SQS refuses a deleted name for 60 s: a failed re-creation is retried like a failed receive.
-        const failure = isMissingQueue(err) && this.#o.recreateQueue ? await this.#recreate() : err;
-        if (failure === undefined) continue;
-        this.emit('receive_error', { error: failure, retryInMs: backoffMs });
-        await new Promise<void>((resolve) => {
-          this.#wake = resolve;
-          setTimeout(resolve, backoffMs);
-        });
-        backoffMs = Math.min(backoffMs * 2, MAX_RECEIVE_BACKOFF_MS);
-        continue;
-      }
-      for (const message of messages) void this.#process(message);
-    }
-  }
-
-  /** Undefined once the queue is back, else why it is not. */
-  async #recreate(): Promise<unknown> {
-    this.emit('queue_missing', { queueUrl: this.#queueUrl });
-    try {
-      this.#queueUrl = await this.#o.recreateQueue!();
-      this.emit('queue_recreated', { queueUrl: this.#queueUrl });
-      return undefined;
-    } catch (err) {
-      return err ?? new Error('re-creating the host queue failed');
-    }
-  }
-
   async #process(message: Message): Promise<void> {
-    this.#inFlight += 1;
     let ids: Partial<Ids> = {};
     try {
       const decoded = decodeRequest(message, { isAllowedReplyDestination: (url) => this.#o.replyDestinations.isAllowedReplyDestination(url) });
@@ -180,11 +121,6 @@ export class Responder extends TypedEmitter<ResponderEvents> {
       }
     } catch (error) {
       this.emit('processing_error', { messageId: message.MessageId, ...ids, error });
-    } finally {
-      this.#inFlight -= 1;
-      this.#slotFreed?.();
-      this.#slotFreed = undefined;
-      if (this.#inFlight === 0) this.#drained?.();
     }
   }
 
@@ -233,7 +169,7 @@ export class Responder extends TypedEmitter<ResponderEvents> {
   }
 
   async #changeVisibility(message: Message, seconds: number): Promise<void> {
-    await this.#o.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: this.#queueUrl, ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: seconds }))
+    await this.#o.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: this.#poller.queueUrl, ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: seconds }))
       .catch((error: unknown) => this.emit('queue_error', { action: 'ChangeMessageVisibility', error }));
   }
 }
