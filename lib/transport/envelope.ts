@@ -74,6 +74,15 @@ export interface RequestEnvelope {
   requestId: string;
 }
 
+/** Why an agent would refuse these attributes as poison, checked before sending; undefined if none. */
+export function requestAttributeProblem({ correlationId, requestId, deadline }: Pick<RequestEnvelope, 'correlationId' | 'requestId' | 'deadline'>, now = Date.now()): string | undefined {
+  if (!ID.test(correlationId)) return 'correlationId: not 1-128 printable ASCII characters without spaces';
+  if (!ID.test(requestId)) return 'requestId: not 1-128 printable ASCII characters without spaces';
+  if (!Number.isSafeInteger(deadline) || deadline < 0) return 'deadline: not epoch milliseconds';
+  if (deadline > now + MAX_WAIT_MS) return `deadline: more than ${MAX_WAIT_MS} ms ahead`;
+  return undefined;
+}
+
 export function encodeRequest({ request, correlationId, replyTo, deadline, requestId }: RequestEnvelope): WireMessage {
   return {
     MessageBody: JSON.stringify(request),

@@ -3,7 +3,7 @@ import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand, t
 import { AgentRequest } from '../contracts/messages.ts';
 import { HostName } from '../contracts/records.ts';
 import { isVmconsoleError, VmconsoleError } from '../errors.ts';
-import { ATTRIBUTE, decodeReply, encodeRequest, type AgentReply } from './envelope.ts';
+import { ATTRIBUTE, decodeReply, encodeRequest, requestAttributeProblem, type AgentReply } from './envelope.ts';
 import { PendingRequests } from './pending-requests.ts';
 import { accountUrlOf, hostQueueUrl, QUEUE_NAME_PREFIX, REPLY_NAME_PREFIX } from './queue-naming.ts';
 import { ReplyQueue } from './reply-queue.ts';
@@ -82,6 +82,8 @@ export class Requester extends TypedEmitter<RequesterEvents> {
     const valid = AgentRequest.safeParse(request);
     if (!valid.success) return Promise.reject(new VmconsoleError('Internal', 'refusing to send an invalid agent request', { detail: valid.error.issues[0]?.message }));
     const correlationId = randomUUID();
+    const problem = requestAttributeProblem({ correlationId, requestId, deadline });
+    if (problem) return Promise.reject(new VmconsoleError('Internal', 'refusing to send a request an agent would refuse', { detail: problem }));
     const reply = this.#pending.add(correlationId, deadline);
     void this.#send(host, correlationId, valid.data, { deadline, requestId });
     return reply;

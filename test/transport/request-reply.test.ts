@@ -94,6 +94,13 @@ describe('request and reply', () => {
     expect((failure as VmconsoleError).detail).toMatch(/host nobody has no request queue/);
   });
 
+  it('refuses a request id or a deadline an agent would refuse as poison, before sending anything', async () => {
+    const c = channel();
+    await expect(c.request(host.host, request(), { deadline: Date.now() + 5_000, requestId: 'req 1\nforged' })).rejects.toMatchObject({ code: 'Internal', detail: expect.stringMatching(/^requestId/) });
+    await expect(c.request(host.host, request(), { deadline: Date.now() + 2 ** 32, requestId: 'req-1' })).rejects.toMatchObject({ code: 'Internal', detail: expect.stringMatching(/^deadline/) });
+    await expect(c.request(host.host, request(), { deadline: 1.5, requestId: 'req-1' })).rejects.toMatchObject({ code: 'Internal', detail: expect.stringMatching(/^deadline/) });
+  });
+
   it('refuses a host name that is not one, before sending anything', async () => {
     for (const bad of ['', '../x', 'a/b', 'x'.repeat(61), 'h?Action=DeleteQueue']) {
       await expect(ask(channel(), bad, request(), 5_000)).rejects.toMatchObject({ code: 'Internal' });
