@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { ATTR } from '../lib/contracts/messages.ts';
+import { ATTRIBUTE as ATTR } from '../lib/transport/envelope.ts';
 import { createSqsClient } from '../lib/transport/sqs-client.ts';
 
 const queueUrl = process.env.FLOOR_REQUEST_QUEUE_URL!;

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import {
   CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMessageCommand,
 } from '@aws-sdk/client-sqs';
-import { ATTR } from '../lib/contracts/messages.ts';
+import { ATTRIBUTE as ATTR } from '../lib/transport/envelope.ts';
 import { AGENT_COMMAND } from '../lib/local/local-stack.ts';
 import { createSqsClient } from '../lib/transport/sqs-client.ts';
 
@@ -83,6 +83,7 @@ export async function startQueueFloor(options: {
           [ATTR.correlationId]: { DataType: 'String', StringValue: correlationId },
           [ATTR.replyTo]: { DataType: 'String', StringValue: replyQueue },
           [ATTR.deadline]: { DataType: 'Number', StringValue: String(Date.now() + 10_000) },
+          [ATTR.requestId]: { DataType: 'String', StringValue: 'req-bench' },
         },
       }));
       return (await reply) === options.replyBody;

@@ -4,17 +4,15 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Principal } from '../lib/auth/principal.ts';
-import { MAX_CONSOLE_WINDOW, PROTOCOL_VERSION, type AgentReply, type AgentRequest } from '../lib/contracts/messages.ts';
+import { MAX_CONSOLE_WINDOW, PROTOCOL_VERSION, type AgentRequest } from '../lib/contracts/messages.ts';
+import type { AgentReply } from '../lib/transport/envelope.ts';
 import { shapeConsoleOutput } from '../lib/console/shape-console-output.ts';
 import { getConsoleOutput } from '../lib/console-output/get-console-output.ts';
-import { createDocumentClient } from '../lib/directory/dynamodb-client.ts';
-import { Directory } from '../lib/directory/directory.ts';
 import { FilesDriver } from '../lib/hypervisors/files/files-driver.ts';
 import { DEMO_SERVERS, writeDemoInstances } from '../lib/local/demo-servers.ts';
 import { prepareEmbeddedEnv, startEmbeddedAws } from '../lib/local/embedded-aws.ts';
 import { AGENT_COMMAND } from '../lib/local/local-stack.ts';
-import { ReplyChannel } from '../lib/transport/reply-channel.ts';
-import { createSqsClient } from '../lib/transport/sqs-client.ts';
+import { createEdgeDependencies } from '../lib/nova-api/wiring.ts';
 import { startQueueFloor, type QueueFloor } from './queue-floor.ts';
 import { startCountingProxy } from './sqs-counting-proxy.ts';
 import { summarize } from './stats.ts';
@@ -130,20 +128,19 @@ export async function benchQueueRoundTrip(options: { countSqs?: boolean; label?:
     POWERTOOLS_LOG_LEVEL: 'ERROR',
   };
   const fullEnv = { ...process.env, ...env };
-  // The same host-record cache as the edge functions (lib/nova-api/edge-dependencies.ts).
-  const directory = new Directory(createDocumentClient(fullEnv), env.VMCONSOLE_TABLE!, { hostCacheMs: 1_000 });
+  // The directory (with its record caches) and the requester exactly as an edge function builds them.
+  const { directory, requester } = createEdgeDependencies({ ...fullEnv, VMCONSOLE_AUTH_MODE: 'noauth' });
   const agent: ChildProcess = spawn(AGENT_COMMAND[0], AGENT_COMMAND.slice(1), {
     env: { ...fullEnv, VMCONSOLE_HOST: 'bench-host', VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: instancesDir, VMCONSOLE_LOG_ROOTS: instancesDir, VMCONSOLE_CONCURRENCY: '64' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   let floor: QueueFloor | undefined;
-  const replyChannel = new ReplyChannel({ sqs: createSqsClient(fullEnv), namePrefix: env.VMCONSOLE_REPLY_QUEUE_PREFIX! });
   try {
     while (!(await directory.getHost('bench-host'))) await new Promise((r) => setTimeout(r, 100));
     const server = DEMO_SERVERS[0];
     const driver = new FilesDriver({ instancesDir, roots: [instancesDir] });
     const expected = shapeConsoleOutput(await driver.readConsoleLog({ id: server.id, instanceName: server.id }, MAX_CONSOLE_WINDOW), null);
-    const viaQueue = async () => (await getConsoleOutput({ principal: ADMIN, serverId: server.id, length: null }, { directory, replyChannel, replyTimeoutMs: 10_000 })) === expected;
+    const viaQueue = async () => (await getConsoleOutput({ principal: ADMIN, serverId: server.id, length: null, requestId: 'req-bench', deadline: Date.now() + 10_000 }, { directory, requester })) === expected;
     const direct = async () => shapeConsoleOutput(await driver.readConsoleLog({ id: server.id, instanceName: server.id }, MAX_CONSOLE_WINDOW), null) === expected;
     floor = options.floor ? await startQueueFloor({
       env,
@@ -168,7 +165,7 @@ export async function benchQueueRoundTrip(options: { countSqs?: boolean; label?:
     return { rows, agentPeakRssMiB: await peakRssMiB(agent.pid!), sqsCalls };
   } finally {
     await floor?.close();
-    await replyChannel.close();
+    await requester.close();
     agent.kill('SIGTERM');
     await once(agent, 'exit');
     await counter?.close();

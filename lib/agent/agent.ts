@@ -1,5 +1,6 @@
 import { ensureHostQueue } from '../transport/host-queue.ts';
-import { HostConsumer } from '../transport/host-consumer.ts';
+import { ReplyDestinations } from '../transport/queue-naming.ts';
+import { Responder } from '../transport/responder.ts';
 import { createSqsClient } from '../transport/sqs-client.ts';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { Directory } from '../directory/directory.ts';
@@ -27,8 +28,10 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   const directory = new Directory(createDocumentClient(env), config.tableName, { logger });
   const driver = await createDriver(config);
   await driver.start?.();
-  const { queueUrl, dlqUrl } = await ensureHostQueue(sqs, { prefix: config.hostQueuePrefix, host: config.host });
-  const replyQueueUrlPrefix = config.replyQueueUrlPrefix ?? `${queueUrl.slice(0, queueUrl.lastIndexOf('/') + 1)}${config.replyQueuePrefix}`;
+  const provision = () => ensureHostQueue(sqs, { prefix: config.hostQueuePrefix, host: config.host });
+  const { queueUrl, dlqUrl } = await provision();
+  // Today one allowed destination (the HTTP edge's reply queues); automation clients' queues join the list.
+  const replyDestinations = new ReplyDestinations([config.replyQueueUrlPrefix ?? ReplyDestinations.forEdgeReplies(queueUrl, config.replyQueuePrefix)]);
 
   const lifetime = new AbortController();
   const inventory = serialized(async () => {
@@ -59,16 +62,17 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     if (beats % fullSyncEvery === 0) inventory().catch((err) => logger.error('inventory sync failed', { err }));
   }, config.heartbeatMs);
 
-  const consumer = new HostConsumer({
+  const responder = new Responder({
     sqs,
     queueUrl,
-    replyQueueUrlPrefix,
+    replyDestinations,
     concurrency: config.concurrency,
-    handle: createRequestHandler(driver, logger),
-    logger,
+    handle: createRequestHandler(driver),
+    recreateQueue: async () => (await provision()).queueUrl,
   });
-  consumer.start();
-  logger.info('agent started', { host: config.host, driver: config.driver, queueUrl, replyQueueUrlPrefix, roots: config.logRoots });
+  logResponderEvents(responder, logger);
+  responder.start();
+  logger.info('agent started', { host: config.host, driver: config.driver, queueUrl, replyDestinations: replyDestinations.prefixes, roots: config.logRoots });
 
   return {
     queueUrl,
@@ -76,11 +80,29 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     async stop() {
       clearInterval(timer);
       lifetime.abort();
-      await consumer.stop();
+      await responder.stop();
       await driver.stop?.();
       sqs.destroy();
     },
   };
+}
+
+/** The agent's account of its transport: failures with the request id an operator greps for. */
+function logResponderEvents(responder: Responder, logger: Logger): void {
+  responder
+    .on('request_failed', ({ requestId, correlationId, kind, reply, error }) => {
+      const data = { requestId, correlationId, kind, code: reply.code, message: reply.message, detail: reply.detail };
+      if (reply.code === 'Internal') logger.error('request failed', { ...data, stack: error instanceof Error ? error.stack : undefined });
+      else logger.warn('request refused', data);
+    })
+    .on('dropped', (e) => logger.info('request dropped', { ...e }))
+    .on('duplicate', (e) => logger.info('duplicate request ignored', { ...e }))
+    .on('poison', (e) => logger.warn('poison message left for the DLQ', { ...e }))
+    .on('receive_error', ({ error, retryInMs }) => logger.warn('receive failed; retrying', { error: String(error), retryInMs }))
+    .on('processing_error', ({ error, ...ids }) => logger.error('request processing failed; it will be redelivered', { ...ids, error: String(error) }))
+    .on('queue_error', ({ action, error }) => logger.warn(`${action} failed; at worst a redelivery, recognised as a duplicate`, { error: String(error) }))
+    .on('queue_missing', (e) => logger.warn('host queue is gone; re-creating it', { ...e }))
+    .on('queue_recreated', (e) => logger.info('host queue re-created', { ...e }));
 }
 
 /** Run `task` one at a time; calls made while it runs collapse into a single follow-up run. */

@@ -1,8 +1,8 @@
 import type { Principal } from '../auth/principal.ts';
-import { ConsoleOutputResult, PROTOCOL_VERSION, type AgentReply, type AgentRequest } from '../contracts/messages.ts';
 import type { HostRecord } from '../contracts/records.ts';
-import { isVmconsoleError, VmconsoleError } from '../errors.ts';
+import { VmconsoleError } from '../errors.ts';
 import { findVisibleServer, type ServerLookup } from '../servers/find-visible-server.ts';
+import { askHost, type HostRequester } from '../transport/ask-host.ts';
 
 /** A host is down after this many missed heartbeats; we then answer at once instead of waiting. */
 export const MISSED_HEARTBEATS_FOR_DOWN = 3;
@@ -10,64 +10,47 @@ export const MISSED_HEARTBEATS_FOR_DOWN = 3;
 export interface HostLookup {
   getHost(host: string): Promise<HostRecord | undefined>;
 }
-export interface AgentRequester {
-  request(queueUrl: string, request: AgentRequest, deadlineAt: number): Promise<AgentReply>;
-}
 
 export interface GetConsoleOutputInput {
   principal: Principal;
   serverId: string;
   /** Normalised `length`: null keeps everything. */
   length: number | null;
+  /** The edge's request id, carried to the agent and into its logs. */
+  requestId: string;
+  /** Epoch ms, computed once at the edge: nobody waits for the host after it. */
+  deadline: number;
 }
 export interface GetConsoleOutputDeps {
   directory: ServerLookup & HostLookup;
-  replyChannel: AgentRequester;
+  requester: HostRequester;
   now?: () => number;
-  /** How long to wait for the host; must fit well inside API Gateway's 30 s. */
-  replyTimeoutMs: number;
-}
-
-function seconds(ms: number): string {
-  return `${Math.round(ms / 100) / 10} s`;
 }
 
 /**
  * Nova's os-getConsoleOutput: find the server the caller may see, ask its compute host's agent
  * (which reads, truncates and decodes the log) and return the text. Better than Nova: a host
- * known to be down answers 409 at once, and a silent host a 504 that names it.
+ * known to be down answers 409 at once, and a silent host a 504 by the deadline. Which host it is
+ * goes to the operator (`detail`), not to the tenant.
  */
 export async function getConsoleOutput(input: GetConsoleOutputInput, deps: GetConsoleOutputDeps): Promise<string> {
   const now = deps.now ?? Date.now;
   const server = await findVisibleServer(deps.directory, input.principal, input.serverId);
   const host = await deps.directory.getHost(server.host);
   if (!host) {
-    throw new VmconsoleError('NoHost', `Instance ${server.id} is not ready: its compute host ${server.host} is not registered.`);
+    throw new VmconsoleError('NoHost', `Instance ${server.id} is not ready: its compute host is not registered.`, {
+      detail: `host ${server.host} has no host record`,
+    });
   }
   const silentFor = now() - host.heartbeatAt;
   if (silentFor > MISSED_HEARTBEATS_FOR_DOWN * host.heartbeatIntervalMs) {
-    throw new VmconsoleError('HostDown', `Compute host ${host.host} is down (last heartbeat ${Math.round(silentFor / 1000)}s ago).`);
+    throw new VmconsoleError('HostDown', 'The compute host of this server is down.', {
+      detail: `host ${host.host}: last heartbeat ${Math.round(silentFor / 1000)}s ago`,
+    });
   }
-
-  const request: AgentRequest = {
-    v: PROTOCOL_VERSION,
-    kind: 'console.output',
+  const { output } = await askHost(deps.requester, 'console.output', host.host, {
     server: { id: server.id, instanceName: server.instanceName },
     length: input.length,
-  };
-  let reply: AgentReply;
-  try {
-    reply = await deps.replyChannel.request(host.queueUrl, request, now() + deps.replyTimeoutMs);
-  } catch (err) {
-    if (isVmconsoleError(err) && err.code === 'HostTimeout') {
-      throw new VmconsoleError('HostTimeout', `Compute host ${host.host} did not answer within ${seconds(deps.replyTimeoutMs)}.`, { cause: err });
-    }
-    throw err;
-  }
-  if (!reply.ok) throw new VmconsoleError(reply.error.code, reply.error.message);
-  const result = ConsoleOutputResult.safeParse(reply.result);
-  if (!result.success) {
-    throw new VmconsoleError('Internal', `Compute host ${host.host} sent a malformed console output reply.`, { cause: result.error });
-  }
-  return result.data.output;
+  }, { deadline: input.deadline, requestId: input.requestId, now });
+  return output;
 }

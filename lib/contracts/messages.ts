@@ -1,29 +1,20 @@
 import { z } from 'zod';
-import { ERROR_CODES } from '../errors.ts';
 import { ServerId } from './records.ts';
 
 /**
- * The wire contract between the edge (or any other requester) and a host agent.
- *
- * A request travels on the host's queue as a JSON body plus three message attributes:
- *   correlationId (String)  echoed on the reply, the only way a requester matches replies
- *   replyTo       (String)  the queue URL to answer on; the agent only answers allowed prefixes
- *   deadline      (Number)  epoch milliseconds after which nobody waits for the answer any more
- * Replies carry the correlationId attribute and a body of AgentReply.
+ * The request bodies of the wire contract between a requester (the edge, automation clients) and
+ * a host agent. How they travel (message attributes, deadline, replies, error caps) is the
+ * envelope: lib/transport/envelope.ts.
  *
  * Each request kind is one entry below (request schema + result schema). Adding a capability
- * (remote console connection info, ...) means adding a kind here and a handler in lib/agent.
+ * (remote console connection info, ...) means adding a kind here and a handler in lib/agent; the
+ * requester asks for it through askHost (lib/transport/ask-host.ts), which checks the result.
  */
 export const PROTOCOL_VERSION = 1;
 export const MAX_CONSOLE_WINDOW = 102_400;
 
-export const ATTR = {
-  correlationId: 'correlationId',
-  replyTo: 'replyTo',
-  deadline: 'deadline',
-} as const;
-
-const Envelope = { v: z.literal(PROTOCOL_VERSION) };
+/** Every body carries the protocol version: an agent refuses a version it does not speak. */
+const Versioned = { v: z.literal(PROTOCOL_VERSION) };
 
 /** What the agent needs to find a server on its host, copied from the directory record. */
 export const ServerRef = z.object({
@@ -33,7 +24,7 @@ export const ServerRef = z.object({
 export type ServerRef = z.infer<typeof ServerRef>;
 
 export const ConsoleOutputRequest = z.strictObject({
-  ...Envelope,
+  ...Versioned,
   kind: z.literal('console.output'),
   server: ServerRef,
   /** Already validated and normalised by the edge: null keeps everything. */
@@ -50,13 +41,3 @@ export type ResultOf<K extends RequestKind> = z.infer<(typeof REQUEST_KINDS)[K][
 
 export const AgentRequest = z.discriminatedUnion('kind', [ConsoleOutputRequest]);
 export type AgentRequest = z.infer<typeof AgentRequest>;
-
-export const AgentReply = z.discriminatedUnion('ok', [
-  z.strictObject({ ...Envelope, ok: z.literal(true), result: z.unknown() }),
-  z.strictObject({
-    ...Envelope,
-    ok: z.literal(false),
-    error: z.strictObject({ code: z.enum(ERROR_CODES), message: z.string().max(4096) }),
-  }),
-]);
-export type AgentReply = z.infer<typeof AgentReply>;

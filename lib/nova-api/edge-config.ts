@@ -5,6 +5,8 @@ import { z } from 'zod';
  * function's initialisation with a clear message instead of failing requests later.
  *   VMCONSOLE_TABLE                   directory table
  *   VMCONSOLE_REPLY_QUEUE_PREFIX      name prefix of this edge's reply queue
+ *   VMCONSOLE_HOST_QUEUE_PREFIX       host queue names are this + host name, in the edge's own
+ *                                     account (the edge never sends to a URL read from the directory)
  *   VMCONSOLE_REPLY_TIMEOUT_MS        how long to wait for a host (default 10000; at most 25000 so
  *                                     the whole request fits inside API Gateway's 30 s)
  *   VMCONSOLE_RATE_PROJECT_PER_S      requests per second per project (default 10; 0 = no limit)
@@ -19,6 +21,7 @@ const burst = z.coerce.number().int().min(1).max(1_000_000);
 const EdgeConfigSchema = z.object({
   VMCONSOLE_TABLE: z.string().min(3),
   VMCONSOLE_REPLY_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/),
+  VMCONSOLE_HOST_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/),
   VMCONSOLE_REPLY_TIMEOUT_MS: z.coerce.number().int().min(100).max(25_000),
   VMCONSOLE_RATE_PROJECT_PER_S: rate,
   VMCONSOLE_RATE_PROJECT_BURST: burst,
@@ -29,6 +32,7 @@ const EdgeConfigSchema = z.object({
 export interface EdgeConfig {
   tableName: string;
   replyQueuePrefix: string;
+  hostQueuePrefix: string;
   replyTimeoutMs: number;
   rateLimits: {
     project: { ratePerSecond: number; burst: number };
@@ -42,6 +46,7 @@ export function readEdgeConfig(env: NodeJS.ProcessEnv = process.env): EdgeConfig
   const parsed = EdgeConfigSchema.safeParse({
     VMCONSOLE_TABLE: env.VMCONSOLE_TABLE,
     VMCONSOLE_REPLY_QUEUE_PREFIX: value('VMCONSOLE_REPLY_QUEUE_PREFIX', 'vmconsole-reply-'),
+    VMCONSOLE_HOST_QUEUE_PREFIX: value('VMCONSOLE_HOST_QUEUE_PREFIX', 'vmconsole-host-'),
     VMCONSOLE_REPLY_TIMEOUT_MS: value('VMCONSOLE_REPLY_TIMEOUT_MS', 10_000),
     VMCONSOLE_RATE_PROJECT_PER_S: value('VMCONSOLE_RATE_PROJECT_PER_S', 10),
     VMCONSOLE_RATE_PROJECT_BURST: value('VMCONSOLE_RATE_PROJECT_BURST', 20),
@@ -56,6 +61,7 @@ export function readEdgeConfig(env: NodeJS.ProcessEnv = process.env): EdgeConfig
   return {
     tableName: c.VMCONSOLE_TABLE,
     replyQueuePrefix: c.VMCONSOLE_REPLY_QUEUE_PREFIX,
+    hostQueuePrefix: c.VMCONSOLE_HOST_QUEUE_PREFIX,
     replyTimeoutMs: c.VMCONSOLE_REPLY_TIMEOUT_MS,
     rateLimits: {
       project: { ratePerSecond: c.VMCONSOLE_RATE_PROJECT_PER_S, burst: c.VMCONSOLE_RATE_PROJECT_BURST },

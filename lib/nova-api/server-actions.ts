@@ -7,7 +7,7 @@ import { compareMicroversions, type Microversion } from './microversion.ts';
 import { isWrittenNumber } from './request-body.ts';
 import { validate } from './validation.ts';
 
-export type ServerActionDeps = Omit<GetConsoleOutputDeps, 'replyTimeoutMs' | 'now'>;
+export type ServerActionDeps = Omit<GetConsoleOutputDeps, 'now'>;
 
 interface ActionRequest extends AuthenticatedNovaRequest {
   serverId: string;
@@ -36,11 +36,9 @@ function legacyConsole(kind: string): ServerAction {
 /** `POST /servers/{id}/action` by action name: the Nova API's table of contents for server actions. */
 const SERVER_ACTIONS: Readonly<Record<string, ServerAction>> = Object.freeze({
   'os-getConsoleOutput': {
-    handle: async ({ principal, serverId, body, deadline }, deps) => {
+    handle: async ({ principal, serverId, body, deadline, requestId }, deps) => {
       const length = lengthOf(validate(ConsoleOutputAction, body));
-      // The deadline (and the request id) reach the use case directly once it takes them.
-      const replyTimeoutMs = Math.max(0, deadline - Date.now());
-      return { status: 200, body: { output: await getConsoleOutput({ principal, serverId, length }, { ...deps, replyTimeoutMs }) } };
+      return { status: 200, body: { output: await getConsoleOutput({ principal, serverId, length, requestId, deadline }, deps) } };
     },
   },
   'os-getVNCConsole': legacyConsole('vnc'),

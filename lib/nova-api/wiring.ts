@@ -4,7 +4,8 @@ import { Directory } from '../directory/directory.ts';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { KeyedRateLimiter } from '../limits/token-bucket.ts';
 import { createLogger, type Logger } from '../logger.ts';
-import { ReplyChannel } from '../transport/reply-channel.ts';
+import { logRequesterEvents } from '../transport/log-requester-events.ts';
+import { Requester } from '../transport/requester.ts';
 import { createSqsClient } from '../transport/sqs-client.ts';
 import { readEdgeConfig, type EdgeConfig } from './edge-config.ts';
 
@@ -19,7 +20,7 @@ export interface EdgeDependencies {
   auth: AuthConfig;
   directory: Directory;
   /** Asks hosts and waits for their replies (only the server-action function sends any). */
-  replyChannel: ReplyChannel;
+  requester: Requester;
   limiter: KeyedRateLimiter;
   logger: Logger;
 }
@@ -31,7 +32,10 @@ export function createEdgeDependencies(env: NodeJS.ProcessEnv = process.env, ove
     auth: overrides.auth ?? readAuthConfig(env),
     // Records change at heartbeats and lifecycle events: reusing them for a second saves a read per request.
     directory: overrides.directory ?? new Directory(createDocumentClient(env), config.tableName, { logger: createLogger('vmconsole-directory'), hostCacheMs: 1_000, serverCacheMs: 1_000 }),
-    replyChannel: overrides.replyChannel ?? new ReplyChannel({ sqs: createSqsClient(env), namePrefix: config.replyQueuePrefix, logger: createLogger('vmconsole-reply-channel') }),
+    requester: overrides.requester ?? logRequesterEvents(
+      new Requester({ sqs: createSqsClient(env), replyQueuePrefix: config.replyQueuePrefix, hostQueuePrefix: config.hostQueuePrefix }),
+      createLogger('vmconsole-requester'),
+    ),
     limiter: overrides.limiter ?? new KeyedRateLimiter({ perKey: config.rateLimits.project, global: config.rateLimits.api }),
     logger: overrides.logger ?? createLogger('vmconsole-edge'),
   };

@@ -1,4 +1,5 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand, SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { deadLetterQueueName, hostQueueName } from './queue-naming.ts';
 import { isQueueNameTaken } from './sqs-errors.ts';
 
 export const MAX_RECEIVES_BEFORE_DLQ = 3;
@@ -9,10 +10,6 @@ export const MAX_RECEIVES_BEFORE_DLQ = 3;
  */
 export const HOST_QUEUE_VISIBILITY_S = 5;
 
-export function hostQueueName(prefix: string, host: string): string {
-  return `${prefix}${host}`;
-}
-
 /**
  * A host's request queue and its dead-letter queue. Console requests are worthless after a few
  * minutes (short retention); a message that fails three receives (poison) goes to the DLQ,
@@ -20,7 +17,7 @@ export function hostQueueName(prefix: string, host: string): string {
  */
 export async function ensureHostQueue(sqs: SQSClient, { prefix, host }: { prefix: string; host: string }): Promise<{ queueUrl: string; dlqUrl: string }> {
   const name = hostQueueName(prefix, host);
-  const dlqUrl = await createOrUpdateQueue(sqs, `${name}-dlq`, { MessageRetentionPeriod: String(14 * 24 * 3600) });
+  const dlqUrl = await createOrUpdateQueue(sqs, deadLetterQueueName(name), { MessageRetentionPeriod: String(14 * 24 * 3600) });
   const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }));
   const queueUrl = await createOrUpdateQueue(sqs, name, {
     VisibilityTimeout: String(HOST_QUEUE_VISIBILITY_S),

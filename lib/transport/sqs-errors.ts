@@ -12,8 +12,12 @@ export function isQueueNameTaken(err: unknown): boolean {
   return name.endsWith('QueueNameExists') || name.endsWith('QueueAlreadyExists');
 }
 
-/** Everything else from SQS is, for our callers, "the transport is unavailable right now". */
+/**
+ * Everything else from SQS is, for our callers, "the transport is unavailable right now". The SDK's
+ * text (`connect ECONNREFUSED 127.0.0.1:...`, an AccessDenied naming the account and role) is
+ * operator detail, never the message.
+ */
 export function transportUnavailable(err: unknown, doing: string): VmconsoleError {
-  const reason = err instanceof Error ? err.message : String(err);
-  return new VmconsoleError('TransportUnavailable', `The message queue service is unavailable (${doing}: ${reason.slice(0, 200)}). Try again shortly.`, { cause: err });
+  const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return new VmconsoleError('TransportUnavailable', 'The message queue service is unavailable. Try again shortly.', { detail: `${doing}: ${reason.slice(0, 500)}`, cause: err });
 }

@@ -32,13 +32,13 @@ describeWithOpenStackClients('openstack and nova CLIs when the compute host fail
   });
   afterAll(() => running?.stop());
 
-  it('a host that never answers: 504 naming the host and the wait, printed by both clients', async () => {
+  it('a host that never answers: 504 naming the wait (not the host), printed by both clients', async () => {
     await setHeartbeat(Date.now());
     const started = Date.now();
     const os = await openstack(endpoint, demo, ['console', 'log', 'show', 'web-1']);
     const took = Date.now() - started;
     expect(os).toMatchObject({ code: 1, stdout: '' });
-    expect(os.stderr).toMatch(/^HttpException: 504: Server Error for url: \S+\/action, Compute host demo-host-1 did not answer within 1\.5 s\.$/m);
+    expect(os.stderr).toMatch(/^HttpException: 504: Server Error for url: \S+\/action, The compute host of this server did not answer within 1\.\d s\.$/m);
     // The wait is the configured deadline, not a client or gateway timeout.
     expect(took).toBeGreaterThanOrEqual(REPLY_TIMEOUT_MS);
     expect(took).toBeLessThan(REPLY_TIMEOUT_MS + 10_000);
@@ -46,21 +46,21 @@ describeWithOpenStackClients('openstack and nova CLIs when the compute host fail
     await setHeartbeat(Date.now());
     const nv = await nova(endpoint, demo, ['console-log', '--length', '5', 'web-1']);
     expect(nv).toMatchObject({ code: 1, stdout: '' });
-    expect(nv.stderr).toMatch(/^ERROR \(ClientException\): Compute host demo-host-1 did not answer within 1\.5 s\. \(HTTP 504\)/m);
+    expect(nv.stderr).toMatch(/^ERROR \(ClientException\): The compute host of this server did not answer within 1\.\d s\. \(HTTP 504\)/m);
   });
 
-  it('a host whose heartbeat is stale: 409 at once saying the host is down, printed by both clients', async () => {
+  it('a host whose heartbeat is stale: 409 at once saying the server\'s host is down (not which), printed by both clients', async () => {
     await setHeartbeat(Date.now() - 10 * 60_000);
     const started = Date.now();
     const os = await openstack(endpoint, demo, ['console', 'log', 'show', 'web-1']);
     const took = Date.now() - started;
     expect(os).toMatchObject({ code: 1, stdout: '' });
-    expect(os.stderr).toMatch(/^ConflictException: 409: Client Error for url: \S+\/action, Compute host demo-host-1 is down \(last heartbeat 60\ds ago\)\.$/m);
+    expect(os.stderr).toMatch(/^ConflictException: 409: Client Error for url: \S+\/action, The compute host of this server is down\.$/m);
     expect(took).toBeLessThan(REPLY_TIMEOUT_MS + 5_000);
 
     const nv = await nova(endpoint, demo, ['console-log', 'web-1']);
     expect(nv).toMatchObject({ code: 1, stdout: '' });
-    expect(nv.stderr).toMatch(/^ERROR \(Conflict\): Compute host demo-host-1 is down \(last heartbeat 60\ds ago\)\. \(HTTP 409\)/m);
+    expect(nv.stderr).toMatch(/^ERROR \(Conflict\): The compute host of this server is down\. \(HTTP 409\)/m);
   });
 
   it('server show still works while the host is down (it reads only the directory)', async () => {

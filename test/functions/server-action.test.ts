@@ -104,20 +104,20 @@ describe('POST /v2.1/servers/{id}/action os-getConsoleOutput', () => {
     const started = Date.now();
     const res = await action(fx.servers.stale.id, { 'os-getConsoleOutput': {} });
     expect(Date.now() - started).toBeLessThan(500);
-    expectFault(res, 409, 'conflictingRequest', /^Compute host h-down is down \(last heartbeat \d+s ago\)/);
+    expectFault(res, 409, 'conflictingRequest', 'The compute host of this server is down.');
     const queued = await fx.sqs.send(new ReceiveMessageCommand({ QueueUrl: fx.downQueueUrl, WaitTimeSeconds: 0, MaxNumberOfMessages: 10 }));
     expect(queued.Messages ?? []).toHaveLength(0);
   });
 
   it('409 when the server\'s host never registered', async () => {
-    expectFault(await action(fx.servers.homeless.id, { 'os-getConsoleOutput': {} }), 409, 'conflictingRequest', /h-nowhere/);
+    expectFault(await action(fx.servers.homeless.id, { 'os-getConsoleOutput': {} }), 409, 'conflictingRequest', /is not ready: its compute host is not registered\.$/);
   });
 
-  it('504 naming the host and the wait when the host does not answer', async () => {
+  it('504 naming the wait, not the host, when the host does not answer', async () => {
     const started = Date.now();
     const res = await action(fx.servers.quiet.id, { 'os-getConsoleOutput': {} });
     expect(Date.now() - started).toBeGreaterThanOrEqual(700);
-    expectFault(res, 504, 'computeFault', 'Compute host h-silent did not answer within 0.8 s.');
+    expectFault(res, 504, 'computeFault', 'The compute host of this server did not answer within 0.8 s.');
     expect(fx.silent.received.map((r) => r.server.id)).toContain(fx.servers.quiet.id);
   });
 

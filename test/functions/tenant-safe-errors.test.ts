@@ -91,7 +91,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const agent of agents) agent.kill('SIGKILL');
   socketServer?.close();
-  await deps?.replyChannel.close();
+  await deps?.requester.close();
   await aws?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });

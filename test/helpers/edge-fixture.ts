@@ -55,6 +55,8 @@ export async function startEdgeFixture(options: { replyTimeoutMs?: number } = {}
     VMCONSOLE_AUTH_MODE: 'noauth',
     VMCONSOLE_REPLY_TIMEOUT_MS: String(options.replyTimeoutMs ?? 800),
     VMCONSOLE_REPLY_QUEUE_PREFIX: `edge-test-reply-`,
+    // The edge derives each host's queue from its name: `edge-test-host-h-live` for h-live.
+    VMCONSOLE_HOST_QUEUE_PREFIX: 'edge-test-host-',
     POWERTOOLS_LOG_LEVEL: 'ERROR',
   };
   const { directory } = aws;

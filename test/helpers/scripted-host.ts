@@ -1,28 +1,31 @@
 import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { AgentRequest, ATTR, PROTOCOL_VERSION, type AgentReply } from '../../lib/contracts/messages.ts';
+import type { AgentRequest } from '../../lib/contracts/messages.ts';
+import { decodeRequest, encodeReply, okReply as replyWith, type AgentReply } from '../../lib/transport/envelope.ts';
 
 /** What the scripted host does with one request: answer with a reply, or stay silent. */
 export type Script = (request: AgentRequest) => AgentReply | 'silent';
 
 export interface ScriptedHost {
   queueUrl: string;
-  /** Every request that reached the host queue, in order. */
+  /** Every request that reached the host queue, in order, with the request id it carried. */
   received: AgentRequest[];
+  requestIds: string[];
   script: Script;
   stop(): Promise<void>;
 }
 
-export const okReply = (output: string): AgentReply => ({ v: PROTOCOL_VERSION, ok: true, result: { output } });
+/** A console output reply, as an agent sends it. */
+export const okReply = (output: string): AgentReply => replyWith({ output });
 
 /**
  * A compute host reduced to its wire behaviour: a real SQS consumer on a real host queue that
- * answers each request on its replyTo queue with the correlationId, as the agent contract says.
+ * answers each request on its replyTo queue, through the same envelope as the agent.
  */
 export async function startScriptedHost(sqs: SQSClient, queueName: string, script: Script): Promise<ScriptedHost> {
   const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: queueName }));
   const queueUrl = QueueUrl!;
   const stopping = new AbortController();
-  const host: ScriptedHost = { queueUrl, received: [], script, stop: async () => undefined };
+  const host: ScriptedHost = { queueUrl, received: [], requestIds: [], script, stop: async () => undefined };
 
   const loop = (async () => {
     while (!stopping.signal.aborted) {
@@ -33,18 +36,13 @@ export async function startScriptedHost(sqs: SQSClient, queueName: string, scrip
           throw err;
         });
       for (const message of batch.Messages ?? []) {
-        const request = AgentRequest.parse(JSON.parse(message.Body ?? ''));
-        host.received.push(request);
-        const reply = host.script(request);
-        const replyTo = message.MessageAttributes?.[ATTR.replyTo]?.StringValue;
-        const correlationId = message.MessageAttributes?.[ATTR.correlationId]?.StringValue;
-        if (reply !== 'silent' && replyTo && correlationId) {
-          await sqs.send(new SendMessageCommand({
-            QueueUrl: replyTo,
-            MessageBody: JSON.stringify(reply),
-            MessageAttributes: { [ATTR.correlationId]: { DataType: 'String', StringValue: correlationId } },
-          }));
-        }
+        // A scripted host trusts its test: any reply queue will do.
+        const decoded = decodeRequest(message, { isAllowedReplyDestination: () => true });
+        if (!decoded.ok) throw new Error(`scripted host received a bad request: ${decoded.reason}`);
+        host.received.push(decoded.request);
+        host.requestIds.push(decoded.requestId);
+        const reply = host.script(decoded.request);
+        if (reply !== 'silent') await sqs.send(new SendMessageCommand({ QueueUrl: decoded.replyTo, ...encodeReply(decoded.correlationId, reply) }));
         await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle! }));
       }
     }

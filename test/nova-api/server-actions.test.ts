@@ -8,7 +8,7 @@ const id = '0b7b4a5e-36f4-4a4c-9d9b-6e0a3c7f2b11';
 const server: ServerRecord = { id, name: 's', projectId: 'p', userId: 'u', host: 'h', hypervisor: 'files', state: 'active', instanceName: 'i', updatedAt: 0 };
 const deps = {
   directory: { getServer: async () => server, getHost: async () => undefined },
-  replyChannel: { request: async () => { throw new Error('no host is asked here'); } },
+  requester: { request: async () => { throw new Error('no host is asked here'); } },
 } as ServerActionDeps;
 
 function request(body: unknown, minor: number): AuthenticatedNovaRequest {

@@ -1,6 +1,6 @@
 /**
  * Faults: SQS delivers a request twice (at-least-once), and a host answers after the caller gave
- * up. Callers are real ReplyChannels, the host a real agent process; a relay between them, on a
+ * up. Callers are real Requesters, the host a real agent process; a relay between them, on a
  * queue no agent reads, injects the faults with the callers' own messages.
  * The system must give exactly one answer per request, to the caller that asked, and never hand
  * a late answer to a later request.
@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateQueueCommand, DeleteMessageCommand, ListQueuesCommand, ReceiveMessageCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ATTR, PROTOCOL_VERSION, type AgentRequest } from '../../lib/contracts/messages.ts';
+import { PROTOCOL_VERSION, type AgentRequest } from '../../lib/contracts/messages.ts';
+import { ATTRIBUTE as ATTR } from '../../lib/transport/envelope.ts';
 import { isVmconsoleError } from '../../lib/errors.ts';
-import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
+import { Requester } from '../../lib/transport/requester.ts';
 import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { recordingLogger } from '../helpers/recording-logger.ts';
 import { kill, Ledger, novaTail, queueCounts, sleep, startAgentProcess, waitFor, writeNamedInstances, type NamedServer } from './reliability-fixture.ts';
 
 let aws: LocalAws;
@@ -25,6 +25,7 @@ let agent: ChildProcess | undefined;
 let servers: NamedServer[];
 let hostQueueUrl: string;
 let relayQueueUrl: string;
+const RELAY_HOST = `relay-${randomUUID().slice(0, 8)}`;
 const ledger = new Ledger();
 
 const consoleRequest = (server: NamedServer, length: number): AgentRequest => ({
@@ -34,11 +35,14 @@ const consoleRequest = (server: NamedServer, length: number): AgentRequest => ({
 /** A caller whose reply queue the test can find and whose discarded replies it can count. */
 function caller(name: string) {
   const namePrefix = `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}${name}-`;
-  const logger = recordingLogger();
-  const channel = new ReplyChannel({ sqs: aws.sqs, namePrefix, logger });
+  const channel = new Requester({ sqs: aws.sqs, replyQueuePrefix: namePrefix, hostQueuePrefix: aws.env.VMCONSOLE_HOST_QUEUE_PREFIX! });
+  let discarded = 0;
+  channel.on('reply_discarded', () => (discarded += 1));
+  const ask = (host: string, request: AgentRequest, ms: number) => channel.request(host, request, { deadline: Date.now() + ms, requestId: `req-${randomUUID()}` });
   return {
     channel,
-    discarded: () => logger.entries.filter((e) => e.message.includes('late or unknown reply')).length,
+    ask,
+    discarded: () => discarded,
     replyQueue: async () => (await aws.sqs.send(new ListQueuesCommand({ QueueNamePrefix: namePrefix }))).QueueUrls![0]!,
   };
 }
@@ -73,7 +77,8 @@ beforeAll(async () => {
   servers = await writeNamedInstances(instancesDir, 10);
   agent = await startAgentProcess(aws.env, { host: 'dup-host', instancesDir, logFile: join(work, 'agent.log'), directory: aws.directory });
   hostQueueUrl = (await aws.directory.getHost('dup-host'))!.queueUrl;
-  relayQueueUrl = (await aws.sqs.send(new CreateQueueCommand({ QueueName: `relay-${randomUUID().slice(0, 8)}` }))).QueueUrl!;
+  // A host queue no agent reads: callers address it by host name like any other.
+  relayQueueUrl = (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${aws.env.VMCONSOLE_HOST_QUEUE_PREFIX}${RELAY_HOST}` }))).QueueUrl!;
 }, 60_000);
 
 afterAll(async () => {
@@ -88,7 +93,7 @@ describe('duplicate deliveries', () => {
     const callers = [caller('dup-a'), caller('dup-b')];
     const requests = Array.from({ length: 40 }, (_, i) => ({ who: callers[i % 2]!, server: servers[i % servers.length]!, length: 1 + (i % 4) }));
     const outcomes = Promise.all(requests.map(({ who, server, length }, i) => ledger.track(
-      () => who.channel.request(relayQueueUrl, consoleRequest(server, length), Date.now() + 15_000),
+      () => who.ask(RELAY_HOST, consoleRequest(server, length), 15_000),
       ({ value, error }) => {
         if (error !== undefined) return `request ${i} failed: ${String(error)}`;
         return value?.ok && (value.result as { output: string }).output === novaTail(server.log, length) ? 'answered' : `request ${i} got ${JSON.stringify(value)}`;
@@ -130,7 +135,7 @@ describe('late replies', () => {
     const who = caller('late');
     const late = servers.slice(0, 6).map((server) => ({ server, length: 1 }));
     const lateOutcomes = Promise.all(late.map(({ server, length }, i) => ledger.track(
-      () => who.channel.request(relayQueueUrl, consoleRequest(server, length), Date.now() + 1_000),
+      () => who.ask(RELAY_HOST, consoleRequest(server, length), 1_000),
       ({ error }) => (isVmconsoleError(error) && error.code === 'HostTimeout' ? 'refused' : `late request ${i} was not a HostTimeout: ${String(error)}`),
     )));
     const held = await takeFromRelay(late.length);
@@ -148,7 +153,7 @@ describe('late replies', () => {
     // Same servers, other lengths: a late answer handed to one of these would not match.
     const next = servers.slice(0, 6).map((server) => ({ server, length: 3 }));
     await Promise.all(next.map(({ server, length }, i) => ledger.track(
-      () => who.channel.request(hostQueueUrl, consoleRequest(server, length), Date.now() + 10_000),
+      () => who.ask('dup-host', consoleRequest(server, length), 10_000),
       ({ value, error }) => {
         if (error !== undefined) return `next request ${i} failed: ${String(error)}`;
         return value?.ok && (value.result as { output: string }).output === novaTail(server.log, length) ? 'answered' : `next request ${i} got ${JSON.stringify(value)}`;

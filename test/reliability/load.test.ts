@@ -1,6 +1,6 @@
 /**
  * Load: 1,000 concurrent console requests across 50 servers, from two edge environments (each a
- * ReplyChannel + Directory, through the real use case) to one real agent process. SQS and
+ * Requester + Directory, through the real use case) to one real agent process. SQS and
  * DynamoDB run in a process of their own, as they would be remote from the edge.
  * The system must answer every one with that server's own log, shaped for its own `length`.
  */
@@ -14,7 +14,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { getConsoleOutput } from '../../lib/console-output/get-console-output.ts';
 import { Directory } from '../../lib/directory/directory.ts';
 import { createDocumentClient } from '../../lib/directory/dynamodb-client.ts';
-import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
+import { Requester } from '../../lib/transport/requester.ts';
 import { createSqsClient } from '../../lib/transport/sqs-client.ts';
 import { kill, Ledger, novaTail, queueCounts, startAgentProcess, startAwsProcess, tenant, waitFor, writeNamedInstances, type NamedServer, type RemoteAws } from './reliability-fixture.ts';
 
@@ -51,8 +51,7 @@ it('answers 1,000 concurrent requests over 50 servers, each with its own server\
       ddb,
       sqs,
       directory: new Directory(ddb, aws.env.VMCONSOLE_TABLE!, { hostCacheMs: 1_000 }),
-      replyChannel: new ReplyChannel({ sqs, namePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX! }),
-      replyTimeoutMs: 25_000,
+      requester: new Requester({ sqs, replyQueuePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!, hostQueuePrefix: aws.env.VMCONSOLE_HOST_QUEUE_PREFIX! }),
     };
   });
   // Warm environments: connections already open (the SDK pools up to 256 per client). A cold
@@ -68,7 +67,7 @@ it('answers 1,000 concurrent requests over 50 servers, each with its own server\
       const server = servers[i % servers.length]!;
       const length = LENGTHS[Math.floor(i / servers.length) % LENGTHS.length]!;
       return ledger.track(
-        () => getConsoleOutput({ principal: tenant(server.projectId), serverId: server.id, length }, edges[i % 2]!),
+        () => getConsoleOutput({ principal: tenant(server.projectId), serverId: server.id, length, requestId: `req-${i}`, deadline: Date.now() + 25_000 }, edges[i % 2]!),
         ({ value, error }) => {
           if (error !== undefined) return `request ${i} (${server.name}, length ${length}) failed: ${String(error)}`;
           return value === novaTail(server.log, length) ? 'answered' : `request ${i} (${server.name}, length ${length}) got ${JSON.stringify(value?.slice(0, 120))}`;
@@ -76,7 +75,7 @@ it('answers 1,000 concurrent requests over 50 servers, each with its own server\
       );
     }));
   } finally {
-    await Promise.all(edges.map((e) => e.replyChannel.close()));
+    await Promise.all(edges.map((e) => e.requester.close()));
     for (const e of edges) {
       e.sqs.destroy();
       e.ddb.destroy();

@@ -12,10 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ATTR, PROTOCOL_VERSION } from '../../lib/contracts/messages.ts';
+import { PROTOCOL_VERSION } from '../../lib/contracts/messages.ts';
+import { ATTRIBUTE as ATTR } from '../../lib/transport/envelope.ts';
 import { getConsoleOutput } from '../../lib/console-output/get-console-output.ts';
 import { Directory } from '../../lib/directory/directory.ts';
-import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
+import { Requester } from '../../lib/transport/requester.ts';
 import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
 import { sendRaw } from '../transport/transport-fixture.ts';
 import { kill, Ledger, novaTail, queueCounts, sleep, startAgentProcess, tenant, waitFor, writeNamedInstances, type NamedServer } from './reliability-fixture.ts';
@@ -68,15 +69,14 @@ it('keeps answering tenants while 40 poison messages are redriven to the DLQ, an
   const poison = Array.from({ length: 40 }, (_, i) => kinds[i % kinds.length]!);
   const edge = {
     directory: new Directory(aws.ddb, aws.env.VMCONSOLE_TABLE!, { hostCacheMs: 1_000 }),
-    replyChannel: new ReplyChannel({ sqs: aws.sqs, namePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX! }),
-    replyTimeoutMs: 10_000,
+    requester: new Requester({ sqs: aws.sqs, replyQueuePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!, hostQueuePrefix: aws.env.VMCONSOLE_HOST_QUEUE_PREFIX! }),
   };
   const ask = (i: number) => {
     const server = servers[i % servers.length]!;
     const length = i % 5;
     return ledger.track(async () => {
       const started = performance.now();
-      const output = await getConsoleOutput({ principal: tenant(server.projectId), serverId: server.id, length }, edge);
+      const output = await getConsoleOutput({ principal: tenant(server.projectId), serverId: server.id, length, requestId: `req-${i}`, deadline: Date.now() + 10_000 }, edge);
       return { output, ms: performance.now() - started };
     }, ({ value, error }) => {
       if (error !== undefined) return `good request ${i} failed: ${String(error)}`;
@@ -111,7 +111,7 @@ it('keeps answering tenants while 40 poison messages are redriven to the DLQ, an
     expect(await queueCounts(aws.sqs, legit)).toEqual({ visible: 0, inFlight: 0 });
     expect(ledger.lost).toBe(0);
   } finally {
-    await edge.replyChannel.close();
+    await edge.requester.close();
   }
 }, 60_000);
 

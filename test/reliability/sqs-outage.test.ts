@@ -1,6 +1,6 @@
 /**
  * Fault: the SQS endpoint goes away and comes back (same port, queues kept) while a real agent
- * process and an edge environment (the use case with its ReplyChannel and Directory) keep running.
+ * process and an edge environment (the use case with its Requester and Directory) keep running.
  * The system must answer 503 TransportUnavailable quickly while SQS is gone, and once it is back,
  * agent and edge must serve again by themselves, with no restart.
  *
@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { getConsoleOutput } from '../../lib/console-output/get-console-output.ts';
 import { Directory } from '../../lib/directory/directory.ts';
 import { isVmconsoleError } from '../../lib/errors.ts';
-import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
+import { Requester } from '../../lib/transport/requester.ts';
 import { createSqsClient } from '../../lib/transport/sqs-client.ts';
 import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
 import { kill, Ledger, novaTail, sleep, startAgentProcess, tenant, writeNamedInstances, type NamedServer } from './reliability-fixture.ts';
@@ -44,14 +44,13 @@ afterAll(async () => {
 it('answers 503 within 3 s while SQS is gone, and serves again by itself once it is back', async () => {
   const edge = {
     directory: new Directory(aws.ddb, aws.env.VMCONSOLE_TABLE!, { hostCacheMs: 1_000 }),
-    replyChannel: new ReplyChannel({ sqs: createSqsClient(aws.env), namePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX! }),
-    replyTimeoutMs: 10_000,
+    requester: new Requester({ sqs: createSqsClient(aws.env), replyQueuePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!, hostQueuePrefix: aws.env.VMCONSOLE_HOST_QUEUE_PREFIX! }),
   };
   const timed = async (i: number) => {
     const server = servers[i % servers.length]!;
     const started = performance.now();
     try {
-      return { server, length: i % 4, output: await getConsoleOutput({ principal: tenant(server.projectId), serverId: server.id, length: i % 4 }, edge), ms: performance.now() - started };
+      return { server, length: i % 4, output: await getConsoleOutput({ principal: tenant(server.projectId), serverId: server.id, length: i % 4, requestId: `req-${i}`, deadline: Date.now() + 10_000 }, edge), ms: performance.now() - started };
     } catch (error) {
       throw Object.assign(new Error('failed'), { error, ms: performance.now() - started });
     }
@@ -91,6 +90,6 @@ it('answers 503 within 3 s while SQS is gone, and serves again by itself once it
     expect(agent!.exitCode).toBeNull();
     expect(ledger.lost).toBe(0);
   } finally {
-    await edge.replyChannel.close();
+    await edge.requester.close();
   }
 }, 60_000);

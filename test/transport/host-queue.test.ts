@@ -1,6 +1,7 @@
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ensureHostQueue, HOST_QUEUE_VISIBILITY_S, hostQueueName, MAX_RECEIVES_BEFORE_DLQ } from '../../lib/transport/host-queue.ts';
+import { ensureHostQueue, HOST_QUEUE_VISIBILITY_S, MAX_RECEIVES_BEFORE_DLQ } from '../../lib/transport/host-queue.ts';
+import { hostQueueName } from '../../lib/transport/queue-naming.ts';
 import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
 
 let aws: LocalAws;

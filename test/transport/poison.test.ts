@@ -3,14 +3,13 @@ import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '../../lib/contracts/messages.ts';
 import { MAX_RECEIVES_BEFORE_DLQ } from '../../lib/transport/host-queue.ts';
-import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
 import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { consoleRequest, queueDepth, sendRaw, startHost, waitFor, type HostUnderTest } from './transport-fixture.ts';
+import { ask, consoleRequest, queueDepth, sendRaw, startHost, startRequester, waitFor, type HostUnderTest } from './transport-fixture.ts';
 
 let aws: LocalAws;
 let host: HostUnderTest;
 let handled = 0;
-const poison: Array<{ messageId: string; reason: string }> = [];
+const poison: Array<{ messageId: string | undefined; reason: string }> = [];
 
 beforeAll(async () => {
   aws = await startLocalAws();
@@ -20,10 +19,10 @@ beforeAll(async () => {
       return { output: request.server.id };
     },
   });
-  host.consumer.on('poison', (e) => poison.push(e));
+  host.responder.on('poison', (e) => poison.push(e));
 });
 afterAll(async () => {
-  await host?.consumer.stop();
+  await host?.responder.stop();
   await aws?.stop();
 });
 
@@ -35,7 +34,7 @@ it('never answers nor deletes poison, leaves it to redrive into the DLQ, and kee
   const { QueueUrl: ownReply } = await aws.sqs.send(new CreateQueueCommand({ QueueName: `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}legit-${randomUUID()}` }));
   const good = JSON.stringify(consoleRequest());
   const deadline = Date.now() + 60_000;
-  const cases: Array<[string, string, { correlationId?: string; replyTo?: string; deadline?: number }]> = [
+  const cases: Array<[string, string, Parameters<typeof sendRaw>[3]]> = [
     ['not JSON', '{"v":1,', { correlationId: randomUUID(), replyTo: ownReply!, deadline }],
     ['wrong schema', JSON.stringify({ v: PROTOCOL_VERSION, kind: 'console.output', server: { id: 'nope' }, length: null }), { correlationId: randomUUID(), replyTo: ownReply!, deadline }],
     ['unknown protocol version', JSON.stringify({ ...consoleRequest(), v: 2 }), { correlationId: randomUUID(), replyTo: ownReply!, deadline }],
@@ -53,14 +52,23 @@ it('never answers nor deletes poison, leaves it to redrive into the DLQ, and kee
     ['userinfo', good, { correlationId: randomUUID(), replyTo: ownReply!.replace('http://', 'http://evil@'), deadline }],
     ['other host', good, { correlationId: randomUUID(), replyTo: ownReply!.replace(/^http:\/\/[^/]+/, 'http://sqs.us-east-1.evil.example'), deadline }],
     ['host suffix trick', good, { correlationId: randomUUID(), replyTo: ownReply!.replace(/^(http:\/\/[^/:]+)/, '$1.evil.example'), deadline }],
+    // Before the envelope bounded it, this deadline made AbortSignal.timeout throw a RangeError
+    // after the work was done: the request was redelivered and never answered.
+    ['deadline past 2^32 ms from now', good, { correlationId: randomUUID(), replyTo: ownReply!, deadline: Date.now() + 2 ** 32 + 10_000 }],
+    ['deadline beyond the maximum wait', good, { correlationId: randomUUID(), replyTo: ownReply!, deadline: Date.now() + 6 * 60_000 }],
+    ['deadline not an integer', good, { correlationId: randomUUID(), replyTo: ownReply!, deadline: '1.7e12' }],
+    ['deadline sent as a String', good, { correlationId: randomUUID(), replyTo: ownReply!, deadline: { DataType: 'String', StringValue: String(deadline) } }],
+    ['no requestId', good, { correlationId: randomUUID(), replyTo: ownReply!, deadline, requestId: null }],
+    ['requestId forging a log line', good, { correlationId: randomUUID(), replyTo: ownReply!, deadline, requestId: 'req-1\n{"level":"ERROR"}' }],
+    ['correlationId too long', good, { correlationId: 'c'.repeat(129), replyTo: ownReply!, deadline }],
   ];
   for (const [, body, attributes] of cases) await sendRaw(aws.sqs, host.queueUrl, body, attributes);
 
   // A good request sent after all the poison is answered at once.
-  const channel = new ReplyChannel({ sqs: aws.sqs, namePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX! });
+  const channel = startRequester(aws);
   const started = Date.now();
   const request = consoleRequest();
-  expect(await channel.request(host.queueUrl, request, Date.now() + 5_000)).toEqual({ v: PROTOCOL_VERSION, ok: true, result: { output: request.server.id } });
+  expect(await ask(channel, host.host, request, 5_000)).toEqual({ v: PROTOCOL_VERSION, ok: true, result: { output: request.server.id } });
   expect(Date.now() - started).toBeLessThan(1_000);
   await channel.close();
 

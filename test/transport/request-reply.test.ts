@@ -1,19 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { CreateQueueCommand, DeleteQueueCommand, ListQueuesCommand, ListQueueTagsCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ATTR, PROTOCOL_VERSION, type AgentRequest } from '../../lib/contracts/messages.ts';
+import { PROTOCOL_VERSION, type AgentRequest } from '../../lib/contracts/messages.ts';
+import { ATTRIBUTE as ATTR } from '../../lib/transport/envelope.ts';
 import { VmconsoleError } from '../../lib/errors.ts';
-import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
+import { Requester } from '../../lib/transport/requester.ts';
 import { HEARTBEAT_TAG, IDLE_AFTER_MS } from '../../lib/transport/reply-queue-lifetime.ts';
 import { sweepReplyQueues } from '../../lib/transport/sweep-reply-queues.ts';
 import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { recordingLogger } from '../helpers/recording-logger.ts';
-import { consoleRequest, queueDepth, sendRaw, sleep, startHost, waitFor, type HostUnderTest } from './transport-fixture.ts';
+import { ask, consoleRequest, queueDepth, sendRaw, sleep, startHost, startRequester, waitFor, type HostUnderTest } from './transport-fixture.ts';
 
 let aws: LocalAws;
 let host: HostUnderTest;
 const handled: AgentRequest[] = [];
-const channels: ReplyChannel[] = [];
+const channels: Requester[] = [];
 
 /** The handler's behaviour is chosen by the request's instance name. */
 async function handle(request: AgentRequest): Promise<unknown> {
@@ -26,8 +26,8 @@ async function handle(request: AgentRequest): Promise<unknown> {
   return { output: `console of ${id}` };
 }
 
-function channel(namePrefix = aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!, logger = recordingLogger()): ReplyChannel {
-  const c = new ReplyChannel({ sqs: aws.sqs, namePrefix, logger });
+function channel(replyQueuePrefix = aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!): Requester {
+  const c = startRequester(aws, { replyQueuePrefix });
   channels.push(c);
   return c;
 }
@@ -40,37 +40,37 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(channels.map((c) => c.close()));
-  await host?.consumer.stop();
+  await host?.responder.stop();
   await aws?.stop();
 });
 
 describe('request and reply', () => {
   it('delivers the handler\'s result to the requester', async () => {
     const req = request();
-    const reply = await channel().request(host.queueUrl, req, Date.now() + 5_000);
+    const reply = await ask(channel(), host.host, req, 5_000);
     expect(reply).toEqual({ v: PROTOCOL_VERSION, ok: true, result: { output: `console of ${req.server.id}` } });
   });
 
   it('carries a VmconsoleError back by code, and hides other failures behind Internal', async () => {
     const c = channel();
-    expect(await c.request(host.queueUrl, request('refuse'), Date.now() + 5_000))
+    expect(await ask(c, host.host, request('refuse'), 5_000))
       .toEqual({ v: PROTOCOL_VERSION, ok: false, error: { code: 'NoConsole', message: 'no console for this one' } });
-    const crashed = await c.request(host.queueUrl, request('crash'), Date.now() + 5_000);
-    expect(crashed).toMatchObject({ ok: false, error: { code: 'Internal' } });
-    expect(JSON.stringify(crashed)).not.toContain('/var/lib/secret');
+    const crashed = await ask(c, host.host, request('crash'), 5_000);
+    // The thrown text is operator detail; the message is the generic one.
+    expect(crashed).toEqual({ v: PROTOCOL_VERSION, ok: false, error: { code: 'Internal', message: 'The request failed on the compute host.', detail: '/var/lib/secret/path exploded' } });
   });
 
   it('keeps 200 concurrent requests over two channels apart', async () => {
     const [a, b] = [channel(), channel()];
     const requests = Array.from({ length: 200 }, () => request('jitter'));
-    const replies = await Promise.all(requests.map((req, i) => (i % 2 ? a : b).request(host.queueUrl, req, Date.now() + 20_000)));
+    const replies = await Promise.all(requests.map((req, i) => ask((i % 2 ? a : b), host.host, req, 20_000)));
     replies.forEach((reply, i) => expect(reply).toEqual({ v: PROTOCOL_VERSION, ok: true, result: { output: `console of ${requests[i]!.server.id}` } }));
   });
 
   it('creates one tagged reply queue per channel, even for concurrent first requests', async () => {
     const prefix = `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}once-${randomUUID().slice(0, 8)}-`;
     const c = channel(prefix);
-    await Promise.all(Array.from({ length: 5 }, () => c.request(host.queueUrl, request(), Date.now() + 5_000)));
+    await Promise.all(Array.from({ length: 5 }, () => ask(c, host.host, request(), 5_000)));
     const { QueueUrls = [] } = await aws.sqs.send(new ListQueuesCommand({ QueueNamePrefix: prefix }));
     expect(QueueUrls).toHaveLength(1);
     const { Tags = {} } = await aws.sqs.send(new ListQueueTagsCommand({ QueueUrl: QueueUrls[0]! }));
@@ -79,17 +79,32 @@ describe('request and reply', () => {
 
   it('refuses an invalid request with a typed error before sending it', async () => {
     const bad = { ...request(), length: 'all' } as unknown as AgentRequest;
-    await expect(channel().request(host.queueUrl, bad, Date.now() + 5_000)).rejects.toMatchObject({ code: 'Internal' });
+    await expect(ask(channel(), host.host, bad, 5_000)).rejects.toMatchObject({ code: 'Internal' });
   });
 
   it('refuses at construction a name prefix that leaves no room for the UUID in an 80-character queue name', () => {
-    expect(() => new ReplyChannel({ sqs: aws.sqs, namePrefix: 'r'.repeat(45) })).toThrow(/1-44/);
-    expect(() => new ReplyChannel({ sqs: aws.sqs, namePrefix: 'reply.queue-' })).toThrow(/1-44/);
+    expect(() => new Requester({ sqs: aws.sqs, replyQueuePrefix: 'r'.repeat(45), hostQueuePrefix: 'h-' })).toThrow(/1-44/);
+    expect(() => new Requester({ sqs: aws.sqs, replyQueuePrefix: 'reply.queue-', hostQueuePrefix: 'h-' })).toThrow(/1-44/);
+    expect(() => new Requester({ sqs: aws.sqs, replyQueuePrefix: 'r-', hostQueuePrefix: 'host.queue-' })).toThrow(/1-40/);
   });
 
-  it('answers HostDown when the host has no queue', async () => {
-    const missing = host.queueUrl.replace(/[^/]+$/, 'vmconsole-test-host-nobody');
-    await expect(channel().request(missing, request(), Date.now() + 5_000)).rejects.toMatchObject({ code: 'HostDown' });
+  it('answers HostDown when the host has no queue, naming the host only in the detail', async () => {
+    const failure = await ask(channel(), 'nobody', request(), 5_000).catch((err: unknown) => err);
+    expect(failure).toMatchObject({ code: 'HostDown', message: 'The compute host of this server is down.' });
+    expect((failure as VmconsoleError).detail).toMatch(/host nobody has no request queue/);
+  });
+
+  it('refuses a request id or a deadline an agent would refuse as poison, before sending anything', async () => {
+    const c = channel();
+    await expect(c.request(host.host, request(), { deadline: Date.now() + 5_000, requestId: 'req 1\nforged' })).rejects.toMatchObject({ code: 'Internal', detail: expect.stringMatching(/^requestId/) });
+    await expect(c.request(host.host, request(), { deadline: Date.now() + 2 ** 32, requestId: 'req-1' })).rejects.toMatchObject({ code: 'Internal', detail: expect.stringMatching(/^deadline/) });
+    await expect(c.request(host.host, request(), { deadline: 1.5, requestId: 'req-1' })).rejects.toMatchObject({ code: 'Internal', detail: expect.stringMatching(/^deadline/) });
+  });
+
+  it('refuses a host name that is not one, before sending anything', async () => {
+    for (const bad of ['', '../x', 'a/b', 'x'.repeat(61), 'h?Action=DeleteQueue']) {
+      await expect(ask(channel(), bad, request(), 5_000)).rejects.toMatchObject({ code: 'Internal' });
+    }
   });
 });
 
@@ -97,15 +112,15 @@ describe('a lost reply queue', () => {
   it('fails the requests that named it at once and replies on a freshly named queue afterwards', async () => {
     const prefix = `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}lost-${randomUUID().slice(0, 8)}-`;
     const c = channel(prefix);
-    await c.request(host.queueUrl, request(), Date.now() + 5_000);
+    await ask(c, host.host, request(), 5_000);
     const listed = async () => (await aws.sqs.send(new ListQueuesCommand({ QueueNamePrefix: prefix }))).QueueUrls ?? [];
     const [original] = await listed();
     await aws.sqs.send(new DeleteQueueCommand({ QueueUrl: original! }));
 
     const started = Date.now();
-    await expect(c.request(host.queueUrl, request(), Date.now() + 5_000)).rejects.toMatchObject({ code: 'TransportUnavailable' });
+    await expect(ask(c, host.host, request(), 5_000)).rejects.toMatchObject({ code: 'TransportUnavailable' });
     expect(Date.now() - started).toBeLessThan(1_000);
-    expect(await c.request(host.queueUrl, request(), Date.now() + 5_000)).toMatchObject({ ok: true });
+    expect(await ask(c, host.host, request(), 5_000)).toMatchObject({ ok: true });
     const now = await listed();
     expect(now).toHaveLength(1);
     expect(now[0]).not.toBe(original);
@@ -115,9 +130,9 @@ describe('a lost reply queue', () => {
 describe('a reply queue swept while its channel was quiet', () => {
   it('is checked before the next request and replaced, so that request is answered', async () => {
     const prefix = `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}sw-${randomUUID().slice(0, 8)}-`;
-    const c = new ReplyChannel({ sqs: aws.sqs, namePrefix: prefix, revalidateAfterMs: 300 });
+    const c = startRequester(aws, { replyQueuePrefix: prefix, revalidateAfterMs: 300 });
     channels.push(c);
-    await c.request(host.queueUrl, request(), Date.now() + 5_000);
+    await ask(c, host.host, request(), 5_000);
     const listed = async () => (await aws.sqs.send(new ListQueuesCommand({ QueueNamePrefix: prefix }))).QueueUrls ?? [];
     const [original] = await listed();
     // The sweeper, run as if the channel had been quiet for sixteen minutes.
@@ -125,7 +140,7 @@ describe('a reply queue swept while its channel was quiet', () => {
     await sleep(400);
 
     const next = request();
-    expect(await c.request(host.queueUrl, next, Date.now() + 5_000)).toMatchObject({ ok: true, result: { output: `console of ${next.server.id}` } });
+    expect(await ask(c, host.host, next, 5_000)).toMatchObject({ ok: true, result: { output: `console of ${next.server.id}` } });
     const now = await listed();
     expect(now).toHaveLength(1);
     expect(now[0]).not.toBe(original);
@@ -136,10 +151,12 @@ describe('a reply queue swept while its channel was quiet', () => {
 
 describe('a malformed reply', () => {
   it('fails its request with Internal at once, is never delivered, and is deleted', async () => {
-    const logger = recordingLogger();
-    const c = channel(undefined, logger);
-    const { QueueUrl: fakeHost } = await aws.sqs.send(new CreateQueueCommand({ QueueName: `fake-host-${randomUUID().slice(0, 8)}` }));
-    const outcome = c.request(fakeHost!, request(), Date.now() + 5_000);
+    const c = channel();
+    const malformed: unknown[] = [];
+    c.on('malformed_reply', (e) => malformed.push(e));
+    const fakeHostName = `fake-${randomUUID().slice(0, 8)}`;
+    const { QueueUrl: fakeHost } = await aws.sqs.send(new CreateQueueCommand({ QueueName: `${aws.env.VMCONSOLE_HOST_QUEUE_PREFIX}${fakeHostName}` }));
+    const outcome = ask(c, fakeHostName, request(), 5_000);
     const { Messages = [] } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: fakeHost!, WaitTimeSeconds: 5, MessageAttributeNames: ['All'] }));
     const attrs = Messages[0]!.MessageAttributes!;
     const replyTo = attrs[ATTR.replyTo]!.StringValue!;
@@ -155,19 +172,21 @@ describe('a malformed reply', () => {
     expect(JSON.stringify(failure)).not.toContain('forged');
     expect(Date.now() - started).toBeLessThan(1_000);
     await waitFor(async () => (await queueDepth(aws.sqs, replyTo)) === 0, 5_000, 'the malformed reply to be deleted');
-    expect(logger.entries.some((e) => e.message === 'malformed reply')).toBe(true);
+    expect(malformed).toEqual([{ correlationId: attrs[ATTR.correlationId]!.StringValue!, reason: expect.stringMatching(/reply schema/) }]);
   });
 });
 
 describe('deadlines', () => {
   it('times out with HostTimeout, and deletes the late reply when it arrives', async () => {
     const prefix = `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}late-${randomUUID().slice(0, 8)}-`;
-    const logger = recordingLogger();
-    const c = channel(prefix, logger);
+    const c = channel(prefix);
+    const discarded: Array<{ correlationId: string | undefined }> = [];
+    c.on('reply_discarded', (e) => discarded.push(e));
     // A host that answers, but too late: a plain queue read by the test.
-    const { QueueUrl: lateHost } = await aws.sqs.send(new CreateQueueCommand({ QueueName: `late-host-${randomUUID().slice(0, 8)}` }));
+    const lateHostName = `late-${randomUUID().slice(0, 8)}`;
+    const { QueueUrl: lateHost } = await aws.sqs.send(new CreateQueueCommand({ QueueName: `${aws.env.VMCONSOLE_HOST_QUEUE_PREFIX}${lateHostName}` }));
     const started = Date.now();
-    const outcome = c.request(lateHost!, request(), Date.now() + 800);
+    const outcome = ask(c, lateHostName, request(), 800);
     const { Messages = [] } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: lateHost!, WaitTimeSeconds: 5, MessageAttributeNames: ['All'] }));
     expect(Messages).toHaveLength(1);
     await expect(outcome).rejects.toMatchObject({ code: 'HostTimeout' });
@@ -181,27 +200,27 @@ describe('deadlines', () => {
     }));
     // The next request's poller sees the late reply, discards and deletes it.
     const next = request();
-    expect(await c.request(host.queueUrl, next, Date.now() + 5_000)).toMatchObject({ ok: true, result: { output: `console of ${next.server.id}` } });
+    expect(await ask(c, host.host, next, 5_000)).toMatchObject({ ok: true, result: { output: `console of ${next.server.id}` } });
     await waitFor(async () => (await queueDepth(aws.sqs, attrs[ATTR.replyTo]!.StringValue!)) === 0, 5_000, 'the reply queue to be empty');
-    expect(logger.entries.some((e) => e.message.includes('late or unknown reply') && e.data.correlationId === attrs[ATTR.correlationId]!.StringValue)).toBe(true);
+    expect(discarded).toContainEqual({ correlationId: attrs[ATTR.correlationId]!.StringValue });
   });
 
   it('drops a request whose deadline has passed without running it', async () => {
     const dropped: unknown[] = [];
-    host.consumer.on('dropped', (e) => dropped.push(e));
+    host.responder.on('dropped', (e) => dropped.push(e));
     const correlationId = randomUUID();
     const req = request();
-    await sendRaw(aws.sqs, host.queueUrl, JSON.stringify(req), { correlationId, replyTo: `${host.replyQueueUrlPrefix}anything`, deadline: Date.now() - 1 });
+    await sendRaw(aws.sqs, host.queueUrl, JSON.stringify(req), { correlationId, replyTo: `${host.replyQueueUrlPrefix}anything`, deadline: Date.now() - 1, requestId: 'req-too-late' });
     await waitFor(() => dropped.length > 0, 5_000, 'the request to be dropped');
-    expect(dropped).toEqual([{ correlationId, reason: 'deadline' }]);
+    expect(dropped).toEqual([{ correlationId, requestId: 'req-too-late', reason: 'deadline' }]);
     expect(handled.some((h) => h.server.id === req.server.id)).toBe(false);
     await waitFor(async () => (await queueDepth(aws.sqs, host.queueUrl)) === 0, 5_000, 'the host queue to be empty');
   });
 
   it('does not reply when the work outlives the deadline', async () => {
     const dropped: Array<{ correlationId: string }> = [];
-    host.consumer.on('dropped', (e) => dropped.push(e));
-    await expect(channel().request(host.queueUrl, request('slow'), Date.now() + 500)).rejects.toMatchObject({ code: 'HostTimeout' });
+    host.responder.on('dropped', (e) => dropped.push(e));
+    await expect(ask(channel(), host.host, request('slow'), 500)).rejects.toMatchObject({ code: 'HostTimeout' });
     await waitFor(() => dropped.length > 0, 5_000, 'the slow request to be dropped');
     await waitFor(async () => (await queueDepth(aws.sqs, host.queueUrl)) === 0, 5_000, 'the host queue to be empty');
   });
@@ -211,7 +230,7 @@ describe('duplicate delivery', () => {
   it('runs a request delivered twice once and replies once', async () => {
     const { QueueUrl: replyQueue } = await aws.sqs.send(new CreateQueueCommand({ QueueName: `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}dup-${randomUUID()}` }));
     const duplicates: unknown[] = [];
-    host.consumer.on('duplicate', (e) => duplicates.push(e));
+    host.responder.on('duplicate', (e) => duplicates.push(e));
     const req = request();
     const correlationId = randomUUID();
     const attributes = { correlationId, replyTo: replyQueue!, deadline: Date.now() + 10_000 };
@@ -227,15 +246,15 @@ describe('duplicate delivery', () => {
   it('runs two copies that arrive together once and replies once', async () => {
     const { QueueUrl: replyQueue } = await aws.sqs.send(new CreateQueueCommand({ QueueName: `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}dup2-${randomUUID()}` }));
     const duplicates: unknown[] = [];
-    host.consumer.on('duplicate', (e) => duplicates.push(e));
+    host.responder.on('duplicate', (e) => duplicates.push(e));
     // Slow, so the second copy is received while the first is still being worked on.
     const req = request('slow');
-    const attributes = { correlationId: randomUUID(), replyTo: replyQueue!, deadline: Date.now() + 10_000 };
+    const attributes = { correlationId: randomUUID(), replyTo: replyQueue!, deadline: Date.now() + 10_000, requestId: 'req-dup2' };
     await Promise.all([sendRaw(aws.sqs, host.queueUrl, JSON.stringify(req), attributes), sendRaw(aws.sqs, host.queueUrl, JSON.stringify(req), attributes)]);
     await waitFor(async () => (await queueDepth(aws.sqs, replyQueue!)) === 1, 5_000, 'the reply');
     await waitFor(async () => (await queueDepth(aws.sqs, host.queueUrl)) === 0, 5_000, 'the host queue to be empty');
     await sleep(300);
-    expect(duplicates).toEqual([{ correlationId: attributes.correlationId }]);
+    expect(duplicates).toEqual([{ correlationId: attributes.correlationId, requestId: 'req-dup2' }]);
     expect(handled.filter((h) => h.server.id === req.server.id)).toHaveLength(1);
     const { Messages = [] } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: replyQueue!, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'] }));
     expect(Messages.map((m) => [m.MessageAttributes?.[ATTR.correlationId]?.StringValue, JSON.parse(m.Body!)]))
@@ -246,11 +265,11 @@ describe('duplicate delivery', () => {
 describe('latency', () => {
   it('measures send -> reply delivered, in process on fauxqs (median of 100)', async () => {
     const c = channel();
-    await c.request(host.queueUrl, request(), Date.now() + 5_000);
+    await ask(c, host.host, request(), 5_000);
     const times: number[] = [];
     for (let i = 0; i < 100; i++) {
       const started = performance.now();
-      await c.request(host.queueUrl, request(), Date.now() + 5_000);
+      await ask(c, host.host, request(), 5_000);
       times.push(performance.now() - started);
     }
     times.sort((x, y) => x - y);

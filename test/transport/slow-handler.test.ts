@@ -1,10 +1,10 @@
 import { CreateQueueCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { HostConsumer } from '../../lib/transport/host-consumer.ts';
 import { ensureHostQueue } from '../../lib/transport/host-queue.ts';
-import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
+import { ReplyDestinations } from '../../lib/transport/queue-naming.ts';
+import { Responder } from '../../lib/transport/responder.ts';
 import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { consoleRequest, queueDepth, sleep, waitFor } from './transport-fixture.ts';
+import { ask, consoleRequest, queueDepth, sleep, startRequester, waitFor } from './transport-fixture.ts';
 
 let aws: LocalAws;
 beforeAll(async () => {
@@ -22,10 +22,10 @@ it('keeps a slow request hidden while it runs, so it is processed once (host que
   let calls = 0;
   const duplicates: unknown[] = [];
   const poison: unknown[] = [];
-  const consumer = new HostConsumer({
+  const consumer = new Responder({
     sqs: aws.sqs,
     queueUrl,
-    replyQueueUrlPrefix: queueUrl.replace(/[^/]+$/, aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!),
+    replyDestinations: new ReplyDestinations([ReplyDestinations.forEdgeReplies(queueUrl, aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!)]),
     visibilityTimeoutS: 2,
     handle: async (request) => {
       calls += 1;
@@ -36,10 +36,10 @@ it('keeps a slow request hidden while it runs, so it is processed once (host que
   consumer.on('duplicate', (e) => duplicates.push(e));
   consumer.on('poison', (e) => poison.push(e));
   consumer.start();
-  const channel = new ReplyChannel({ sqs: aws.sqs, namePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX! });
+  const channel = startRequester(aws);
   try {
     const request = consoleRequest();
-    expect(await channel.request(queueUrl, request, Date.now() + 10_000)).toMatchObject({ ok: true, result: { output: request.server.id } });
+    expect(await ask(channel, 'slow', request, 10_000)).toMatchObject({ ok: true, result: { output: request.server.id } });
     expect(calls).toBe(1);
     expect(duplicates).toEqual([]);
     expect(poison).toEqual([]);
@@ -52,22 +52,22 @@ it('keeps a slow request hidden while it runs, so it is processed once (host que
 });
 
 it('stop() lets the work in flight finish and deletes it', async () => {
-  const { QueueUrl: queueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: 'vmconsole-test-host-drain' }));
+  const { QueueUrl: queueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: `${aws.env.VMCONSOLE_HOST_QUEUE_PREFIX}drain` }));
   let finished = false;
-  const consumer = new HostConsumer({
+  const consumer = new Responder({
     sqs: aws.sqs,
     queueUrl: queueUrl!,
-    replyQueueUrlPrefix: queueUrl!.replace(/[^/]+$/, aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!),
+    replyDestinations: new ReplyDestinations([ReplyDestinations.forEdgeReplies(queueUrl!, aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!)]),
     handle: async (request) => {
       await sleep(500);
       finished = true;
       return { output: request.server.id };
     },
   });
-  const started = new Promise<void>((resolve) => consumer.prependListener('replied', () => resolve()));
+  const started = new Promise<void>((resolve) => consumer.on('replied', () => resolve()));
   consumer.start();
-  const channel = new ReplyChannel({ sqs: aws.sqs, namePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX! });
-  const reply = channel.request(queueUrl!, consoleRequest(), Date.now() + 10_000);
+  const channel = startRequester(aws);
+  const reply = ask(channel, 'drain', consoleRequest(), 10_000);
   await sleep(200);
   await consumer.stop();
   expect(finished).toBe(true);

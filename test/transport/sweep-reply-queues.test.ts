@@ -1,10 +1,9 @@
 import { CreateQueueCommand, ListQueuesCommand, TagQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
 import { HEARTBEAT_TAG, IDLE_AFTER_MS } from '../../lib/transport/reply-queue-lifetime.ts';
 import { sweepReplyQueues } from '../../lib/transport/sweep-reply-queues.ts';
 import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { consoleRequest, startHost, type HostUnderTest } from './transport-fixture.ts';
+import { ask, consoleRequest, startHost, startRequester, type HostUnderTest } from './transport-fixture.ts';
 
 let aws: LocalAws;
 let host: HostUnderTest;
@@ -13,7 +12,7 @@ beforeAll(async () => {
   host = await startHost(aws, 'sweep-host', { handle: async () => ({ output: '' }) });
 });
 afterAll(async () => {
-  await host?.consumer.stop();
+  await host?.responder.stop();
   await aws?.stop();
 });
 
@@ -25,8 +24,8 @@ const existing = async () => (await aws.sqs.send(new ListQueuesCommand({}))).Que
 
 it('deletes only reply queues whose heartbeat (or, untagged, whose creation) is older than 15 minutes', async () => {
   const prefix = aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!;
-  const channel = new ReplyChannel({ sqs: aws.sqs, namePrefix: prefix });
-  await channel.request(host.queueUrl, consoleRequest(), Date.now() + 5_000);
+  const channel = startRequester(aws, { replyQueuePrefix: prefix });
+  await ask(channel, host.host, consoleRequest(), 5_000);
   const live = (await existing()).find((url) => url.includes(`/${prefix}`))!;
   const stale = await create(`${prefix}stale`, Date.now() - IDLE_AFTER_MS - 60_000);
   const recent = await create(`${prefix}recent`, Date.now() - 60_000);
@@ -45,6 +44,6 @@ it('deletes only reply queues whose heartbeat (or, untagged, whose creation) is 
   expect((await existing()).sort()).toEqual([host.queueUrl, host.dlqUrl, live, recent, unrelated].sort());
 
   // The channel still works: its queue was never touched.
-  expect(await channel.request(host.queueUrl, consoleRequest(), Date.now() + 5_000)).toMatchObject({ ok: true });
+  expect(await ask(channel, host.host, consoleRequest(), 5_000)).toMatchObject({ ok: true });
   await channel.close();
 });

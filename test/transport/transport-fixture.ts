@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { GetQueueAttributesCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { ATTR, PROTOCOL_VERSION, type AgentRequest } from '../../lib/contracts/messages.ts';
-import { HostConsumer, type HostConsumerOptions } from '../../lib/transport/host-consumer.ts';
+import { PROTOCOL_VERSION, type AgentRequest } from '../../lib/contracts/messages.ts';
+import { ATTRIBUTE, type AgentReply } from '../../lib/transport/envelope.ts';
 import { ensureHostQueue } from '../../lib/transport/host-queue.ts';
+import { ReplyDestinations } from '../../lib/transport/queue-naming.ts';
+import { Requester } from '../../lib/transport/requester.ts';
+import { Responder, type ResponderOptions } from '../../lib/transport/responder.ts';
 import type { LocalAws } from '../helpers/aws-local.ts';
 
 export const consoleRequest = (id: string = randomUUID()): AgentRequest => ({
@@ -13,28 +16,52 @@ export const consoleRequest = (id: string = randomUUID()): AgentRequest => ({
 });
 
 export interface HostUnderTest {
+  host: string;
   queueUrl: string;
   dlqUrl: string;
   /** What the agent accepts as reply queues: `<account URL>/<reply prefix>`. */
   replyQueueUrlPrefix: string;
-  consumer: HostConsumer;
+  responder: Responder;
 }
 
-/** A host queue (with its DLQ) and a started consumer on it, as the agent sets them up. */
-export async function startHost(aws: LocalAws, host: string, options: Partial<HostConsumerOptions> & Pick<HostConsumerOptions, 'handle'>): Promise<HostUnderTest> {
+/** A host queue (with its DLQ) and a started responder on it, as the agent sets them up. */
+export async function startHost(aws: LocalAws, host: string, options: Partial<ResponderOptions> & Pick<ResponderOptions, 'handle'>): Promise<HostUnderTest> {
   const { queueUrl, dlqUrl } = await ensureHostQueue(aws.sqs, { prefix: aws.env.VMCONSOLE_HOST_QUEUE_PREFIX!, host });
-  const replyQueueUrlPrefix = `${queueUrl.slice(0, queueUrl.lastIndexOf('/') + 1)}${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}`;
-  const consumer = new HostConsumer({ sqs: aws.sqs, queueUrl, replyQueueUrlPrefix, ...options });
-  consumer.start();
-  return { queueUrl, dlqUrl, replyQueueUrlPrefix, consumer };
+  const replyQueueUrlPrefix = ReplyDestinations.forEdgeReplies(queueUrl, aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!);
+  const responder = new Responder({ sqs: aws.sqs, queueUrl, replyDestinations: new ReplyDestinations([replyQueueUrlPrefix]), ...options });
+  responder.start();
+  return { host, queueUrl, dlqUrl, replyQueueUrlPrefix, responder };
 }
 
-/** Send a request the way a requester does, but with attributes of the test's choosing. */
-export async function sendRaw(sqs: SQSClient, queueUrl: string, body: string, attributes: { correlationId?: string; replyTo?: string; deadline?: number }): Promise<void> {
+/** A requester as the edge makes one, on the test's fauxqs. */
+export function startRequester(aws: LocalAws, options: { replyQueuePrefix?: string; sqs?: SQSClient; revalidateAfterMs?: number } = {}): Requester {
+  return new Requester({
+    sqs: options.sqs ?? aws.sqs,
+    replyQueuePrefix: options.replyQueuePrefix ?? aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!,
+    hostQueuePrefix: aws.env.VMCONSOLE_HOST_QUEUE_PREFIX!,
+    ...(options.revalidateAfterMs !== undefined && { revalidateAfterMs: options.revalidateAfterMs }),
+  });
+}
+
+/** Ask `host` through `requester`, waiting at most `ms`. */
+export function ask(requester: Requester, host: string, request: AgentRequest, ms: number): Promise<AgentReply> {
+  return requester.request(host, request, { deadline: Date.now() + ms, requestId: `req-${randomUUID()}` });
+}
+
+type RawAttribute = string | number | { DataType: string; StringValue?: string; BinaryValue?: Uint8Array };
+/**
+ * Send a request with attributes of the test's choosing, hostile ones included: a string or number
+ * is sent with the type the envelope expects, an object as given. Deliberately not the envelope's
+ * encoder, which only writes well-formed requests.
+ */
+export async function sendRaw(sqs: SQSClient, queueUrl: string, body: string, attributes: { correlationId?: RawAttribute; replyTo?: RawAttribute; deadline?: RawAttribute; requestId?: RawAttribute | null }): Promise<void> {
   const MessageAttributes: NonNullable<ConstructorParameters<typeof SendMessageCommand>[0]['MessageAttributes']> = {};
-  if (attributes.correlationId !== undefined) MessageAttributes[ATTR.correlationId] = { DataType: 'String', StringValue: attributes.correlationId };
-  if (attributes.replyTo !== undefined) MessageAttributes[ATTR.replyTo] = { DataType: 'String', StringValue: attributes.replyTo };
-  if (attributes.deadline !== undefined) MessageAttributes[ATTR.deadline] = { DataType: 'Number', StringValue: String(attributes.deadline) };
+  const withDefaults = { requestId: `req-${randomUUID()}`, ...attributes };
+  for (const name of ['correlationId', 'replyTo', 'deadline', 'requestId'] as const) {
+    const value = withDefaults[name];
+    if (value === undefined || value === null) continue;
+    MessageAttributes[ATTRIBUTE[name]] = typeof value === 'object' ? value : { DataType: name === 'deadline' ? 'Number' : 'String', StringValue: String(value) };
+  }
   await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body, MessageAttributes }));
 }
 

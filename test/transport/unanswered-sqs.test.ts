@@ -1,18 +1,18 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { isVmconsoleError } from '../../lib/errors.ts';
-import { HostConsumer } from '../../lib/transport/host-consumer.ts';
-import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
+import { ReplyDestinations } from '../../lib/transport/queue-naming.ts';
+import type { Requester } from '../../lib/transport/requester.ts';
+import { Responder } from '../../lib/transport/responder.ts';
 import { createSqsClient } from '../../lib/transport/sqs-client.ts';
 import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { recordingLogger } from '../helpers/recording-logger.ts';
 import { startSqsFaultProxy, type SqsFaultProxy } from './sqs-fault-proxy.ts';
-import { consoleRequest, startHost, type HostUnderTest } from './transport-fixture.ts';
+import { ask, consoleRequest, startHost, startRequester, type HostUnderTest } from './transport-fixture.ts';
 
 // Connection refused is the easy outage (sqs-outage.test.ts); here SQS accepts and never answers.
 let aws: LocalAws;
 let host: HostUnderTest;
 const proxies: SqsFaultProxy[] = [];
-const channels: ReplyChannel[] = [];
+const channels: Requester[] = [];
 
 beforeAll(async () => {
   aws = await startLocalAws();
@@ -20,15 +20,15 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(channels.map((c) => c.close()));
-  await host?.consumer.stop();
+  await host?.responder.stop();
   await Promise.all(proxies.map((p) => p.close()));
   await aws?.stop();
 });
 
-async function channelThrough(upstream?: string): Promise<{ channel: ReplyChannel; proxy: SqsFaultProxy }> {
+async function channelThrough(upstream?: string): Promise<{ channel: Requester; proxy: SqsFaultProxy }> {
   const proxy = await startSqsFaultProxy(upstream);
   proxies.push(proxy);
-  const channel = new ReplyChannel({ sqs: createSqsClient({ ...aws.env, VMCONSOLE_SQS_ENDPOINT: proxy.endpoint }), namePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!, logger: recordingLogger() });
+  const channel = startRequester(aws, { sqs: createSqsClient({ ...aws.env, VMCONSOLE_SQS_ENDPOINT: proxy.endpoint }) });
   channels.push(channel);
   return { channel, proxy };
 }
@@ -42,8 +42,8 @@ const outcome = async (promise: Promise<unknown>): Promise<{ reply?: unknown; co
 it('settles every request by its deadline with TransportUnavailable when SQS never answers', async () => {
   const { channel } = await channelThrough();
   const results = await Promise.all([
-    outcome(channel.request(host.queueUrl, consoleRequest(), Date.now() + 800)),
-    outcome(channel.request(host.queueUrl, consoleRequest(), Date.now() + 400)),
+    outcome(ask(channel, host.host, consoleRequest(), 800)),
+    outcome(ask(channel, host.host, consoleRequest(), 400)),
   ]);
   expect(results.map((r) => r.code)).toEqual(['TransportUnavailable', 'TransportUnavailable']);
   expect(results[0]!.ms).toBeLessThan(1_300);
@@ -52,25 +52,25 @@ it('settles every request by its deadline with TransportUnavailable when SQS nev
 
 it('fails a send SQS never answers with TransportUnavailable at the deadline, then sends again', async () => {
   const { channel, proxy } = await channelThrough(aws.sqsEndpoint);
-  expect(await channel.request(host.queueUrl, consoleRequest(), Date.now() + 5_000)).toMatchObject({ ok: true });
+  expect(await ask(channel, host.host, consoleRequest(), 5_000)).toMatchObject({ ok: true });
   proxy.swallow.add('SendMessage');
-  const stuck = await outcome(channel.request(host.queueUrl, consoleRequest(), Date.now() + 800));
+  const stuck = await outcome(ask(channel, host.host, consoleRequest(), 800));
   expect(stuck.code).toBe('TransportUnavailable');
   expect(stuck.ms).toBeLessThan(1_300);
   proxy.swallow.clear();
-  expect(await channel.request(host.queueUrl, consoleRequest(), Date.now() + 5_000)).toMatchObject({ ok: true });
+  expect(await ask(channel, host.host, consoleRequest(), 5_000)).toMatchObject({ ok: true });
 });
 
 it('gives up a receive that is never answered once its wait is long over, and delivers replies again', async () => {
   const { channel, proxy } = await channelThrough(aws.sqsEndpoint);
-  expect(await channel.request(host.queueUrl, consoleRequest(), Date.now() + 5_000)).toMatchObject({ ok: true });
+  expect(await ask(channel, host.host, consoleRequest(), 5_000)).toMatchObject({ ok: true });
   proxy.swallow.add('ReceiveMessage');
   // The request reaches the host and is answered, but the poller's receive hangs: the host is late.
-  expect((await outcome(channel.request(host.queueUrl, consoleRequest(), Date.now() + 1_000))).code).toBe('HostTimeout');
+  expect((await outcome(ask(channel, host.host, consoleRequest(), 1_000))).code).toBe('HostTimeout');
   expect(proxy.swallowed).toBe(1);
   proxy.swallow.clear();
   const request = consoleRequest();
-  const recovered = await outcome(channel.request(host.queueUrl, request, Date.now() + 15_000));
+  const recovered = await outcome(ask(channel, host.host, request, 15_000));
   expect(recovered.reply).toEqual({ v: 1, ok: true, result: { output: request.server.id } });
   // The hung receive waited at most 1 s and is abandoned 5 s after that (~5 s from here), well
   // before this request's deadline; the margin is for a loaded two-core machine.
@@ -80,10 +80,10 @@ it('gives up a receive that is never answered once its wait is long over, and de
 it('stops a consumer whose receive SQS never answers at once', async () => {
   const proxy = await startSqsFaultProxy();
   proxies.push(proxy);
-  const consumer = new HostConsumer({
+  const consumer = new Responder({
     sqs: createSqsClient({ ...aws.env, VMCONSOLE_SQS_ENDPOINT: proxy.endpoint }),
     queueUrl: host.queueUrl,
-    replyQueueUrlPrefix: host.replyQueueUrlPrefix,
+    replyDestinations: new ReplyDestinations([host.replyQueueUrlPrefix]),
     handle: async () => ({ output: '' }),
   });
   consumer.start();

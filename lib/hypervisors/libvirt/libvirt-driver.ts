@@ -78,13 +78,13 @@ export class LibvirtDriver implements HypervisorDriver {
    * libvirt no longer knows means the domain is gone, and another domain under the same name is
    * another guest whose output must not be served under this id.
    */
-  async readConsoleLog(server: ServerHandle, window: number): Promise<Buffer> {
+  async readConsoleLog(server: ServerHandle, window: number, signal?: AbortSignal): Promise<Buffer> {
     const uuid = server.id.toLowerCase();
     const cached = this.#cache.get(uuid);
     // A pty path is the domain's only while it runs and /dev/pts numbers are reused: draining a
     // stale one would take another guest's output, or a shell's keystrokes. Ask libvirt first,
     // as Nova does; pty consoles without virtlogd are rare, so the cache keeps almost all its worth.
-    if (!cached || cached.info.console.kind === 'pty') return this.#read(await this.#fetch(uuid), window);
+    if (!cached || cached.info.console.kind === 'pty') return this.#read(await this.#fetch(uuid, signal), window);
     try {
       const log = await this.#read(cached.info, window);
       if (log.length > 0) return log;
@@ -94,7 +94,7 @@ export class LibvirtDriver implements HypervisorDriver {
     // Nothing at the cached location: the XML may have changed without an event reaching us
     // (watch not running, or the change raced it). One fresh look settles it either way.
     this.#cache.delete(uuid);
-    return this.#read(await this.#fetch(uuid), window);
+    return this.#read(await this.#fetch(uuid, signal), window);
   }
 
   /**
@@ -184,15 +184,15 @@ export class LibvirtDriver implements HypervisorDriver {
     };
   }
 
-  async #fetch(uuid: string): Promise<DomainInfo> {
+  async #fetch(uuid: string, signal?: AbortSignal): Promise<DomainInfo> {
     const generation = this.#generation;
-    return this.#remember(uuid, await this.#dumpxml(uuid), undefined, generation);
+    return this.#remember(uuid, await this.#dumpxml(uuid, signal), undefined, generation);
   }
 
   /** `dumpxml` answers for inactive domains too: their log stays readable. */
-  async #dumpxml(uuid: string): Promise<string> {
+  async #dumpxml(uuid: string, signal?: AbortSignal): Promise<string> {
     if (!UUID.test(uuid)) throw new VmconsoleError('ServerNotFound', 'not a libvirt domain UUID');
-    return this.#virsh(['dumpxml', uuid]);
+    return this.#virsh(['dumpxml', uuid], signal);
   }
 
   /** Parses and caches, unless an event came since the XML was asked for. */

@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { VmconsoleError } from '../../errors.ts';
 
-/** Runs one virsh command against the driver's connection and resolves with its stdout. */
-export type Virsh = (args: readonly string[]) => Promise<string>;
+/** Runs one virsh command against the driver's connection and resolves with its stdout; `signal` kills it. */
+export type Virsh = (args: readonly string[], signal?: AbortSignal) => Promise<string>;
 
 export interface VirshOptions {
   virshPath?: string;
@@ -18,7 +18,7 @@ const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
  */
 export function createVirsh(uri: string, options: VirshOptions = {}): Virsh {
   const virshPath = options.virshPath ?? 'virsh';
-  return (args) =>
+  return (args, signal) =>
     new Promise((resolve, reject) => {
       execFile(
         virshPath,
@@ -27,6 +27,7 @@ export function createVirsh(uri: string, options: VirshOptions = {}): Virsh {
           timeout: options.timeoutMs ?? 15_000,
           maxBuffer: MAX_OUTPUT_BYTES,
           env: virshEnv(),
+          ...(signal && { signal }),
         },
         (err, stdout, stderr) => (err ? reject(virshError(err, String(stderr), virshPath, uri, args)) : resolve(stdout)),
       );

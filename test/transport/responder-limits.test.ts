@@ -2,9 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { CreateQueueCommand, DeleteQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { AgentRequest } from '../../lib/contracts/messages.ts';
-import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
 import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { consoleRequest, queueDepth, sendRaw, sleep, startHost, waitFor } from './transport-fixture.ts';
+import { ask, consoleRequest, queueDepth, sendRaw, sleep, startHost, startRequester, waitFor } from './transport-fixture.ts';
 
 let aws: LocalAws;
 beforeAll(async () => {
@@ -27,18 +26,18 @@ it('never runs more handlers at once than its concurrency, and still answers eve
       return { output: request.server.id };
     },
   });
-  const channel = new ReplyChannel({ sqs: aws.sqs, namePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX! });
+  const channel = startRequester(aws);
   try {
     const requests = Array.from({ length: 24 }, () => consoleRequest());
     const started = Date.now();
-    const replies = await Promise.all(requests.map((r) => channel.request(host.queueUrl, r, Date.now() + 15_000)));
+    const replies = await Promise.all(requests.map((r) => ask(channel, host.host, r, 15_000)));
     replies.forEach((reply, i) => expect(reply).toMatchObject({ ok: true, result: { output: requests[i]!.server.id } }));
     expect(most).toBe(3);
     // 24 requests, 3 at a time, 100 ms each: at least 8 rounds.
     expect(Date.now() - started).toBeGreaterThanOrEqual(800);
   } finally {
     await channel.close();
-    await host.consumer.stop();
+    await host.responder.stop();
   }
 });
 
@@ -51,17 +50,17 @@ it('runs a request whose caller\'s reply queue is gone once, and deletes it inst
     },
   });
   const dropped: unknown[] = [];
-  host.consumer.on('dropped', (e) => dropped.push(e));
+  host.responder.on('dropped', (e) => dropped.push(e));
   try {
     const { QueueUrl: gone } = await aws.sqs.send(new CreateQueueCommand({ QueueName: `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}gone-${randomUUID()}` }));
     await aws.sqs.send(new DeleteQueueCommand({ QueueUrl: gone! }));
     const correlationId = randomUUID();
-    await sendRaw(aws.sqs, host.queueUrl, JSON.stringify(consoleRequest()), { correlationId, replyTo: gone!, deadline: Date.now() + 30_000 });
+    await sendRaw(aws.sqs, host.queueUrl, JSON.stringify(consoleRequest()), { correlationId, replyTo: gone!, deadline: Date.now() + 30_000, requestId: 'req-orphan' });
     await waitFor(() => dropped.length === 1, 5_000, 'the orphaned request to be dropped');
-    expect(dropped).toEqual([{ correlationId, reason: 'reply queue gone' }]);
+    expect(dropped).toEqual([{ correlationId, requestId: 'req-orphan', reason: 'reply queue gone' }]);
     await waitFor(async () => (await queueDepth(aws.sqs, host.queueUrl)) === 0, 5_000, 'the request to be deleted');
     expect(calls).toBe(1);
   } finally {
-    await host.consumer.stop();
+    await host.responder.stop();
   }
 });

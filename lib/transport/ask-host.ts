@@ -1,0 +1,64 @@
+import { PROTOCOL_VERSION, REQUEST_KINDS, type AgentRequest, type RequestKind, type RequestOf, type ResultOf } from '../contracts/messages.ts';
+import { isVmconsoleError, VmconsoleError } from '../errors.ts';
+import type { AgentReply } from './envelope.ts';
+import type { RequestOptions } from './requester.ts';
+
+/** What askHost needs from a requester (lib/transport/requester.ts). */
+export interface HostRequester {
+  request(host: string, request: AgentRequest, options: RequestOptions): Promise<AgentReply>;
+}
+
+/** A kind's request without what askHost adds itself. */
+export type AskOf<K extends RequestKind> = Omit<RequestOf<K>, 'v' | 'kind'>;
+
+export interface AskOptions extends RequestOptions {
+  /** When the wait started (for the tenant's "within N s"); now if not given. */
+  now?: () => number;
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
+}
+
+/**
+ * The one way to ask a compute host for something: every request kind (console output today;
+ * remote-console connection info, cursor reads, diagnostics, log export next) goes through here.
+ * Sends the request to the host named, checks the result against the kind's schema, and turns
+ * every failure into the catalogued error: the host's own `{ok:false}` keeps its code, message and
+ * detail; a silent host is a HostTimeout whose message does not name it (the host is in `detail`).
+ */
+export async function askHost<K extends RequestKind>(
+  requester: HostRequester,
+  kind: K,
+  host: string,
+  request: AskOf<K>,
+  { deadline, requestId, now = Date.now }: AskOptions,
+): Promise<ResultOf<K>> {
+  const spec = REQUEST_KINDS[kind];
+  const body = spec.request.parse({ ...request, v: PROTOCOL_VERSION, kind }) as AgentRequest;
+  const waitMs = Math.max(0, deadline - now());
+  let reply: AgentReply;
+  try {
+    reply = await requester.request(host, body, { deadline, requestId });
+  } catch (err) {
+    if (isVmconsoleError(err) && err.code === 'HostTimeout') {
+      throw new VmconsoleError('HostTimeout', `The compute host of this server did not answer within ${seconds(waitMs)}.`, {
+        detail: `host ${host} did not answer ${kind} request ${requestId} within ${seconds(waitMs)}`,
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  if (!reply.ok) {
+    const { code, message, detail } = reply.error;
+    throw new VmconsoleError(code, message, { detail: `host ${host}${detail === undefined ? '' : `: ${detail}`}` });
+  }
+  const result = spec.result.safeParse(reply.result);
+  if (!result.success) {
+    throw new VmconsoleError('Internal', 'The compute host sent a malformed reply.', {
+      detail: `host ${host} sent a ${kind} result that does not match its schema: ${result.error.issues[0]?.message ?? ''}`,
+      cause: result.error,
+    });
+  }
+  return result.data as ResultOf<K>;
+}
