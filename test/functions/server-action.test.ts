@@ -136,7 +136,7 @@ describe('POST /v2.1/servers/{id}/action os-getConsoleOutput', () => {
     const requestId = res.headers['x-openstack-request-id'];
     expectFault(res, 500, 'computeFault', `Unexpected API Error. The request ${requestId} failed; the operator log has the details.`);
     const admin = await action(fx.servers.web.id, { 'os-getConsoleOutput': {} }, { headers: { 'x-auth-token': 'admin:ops' } });
-    expectFault(admin, 500, 'computeFault', /failed; the operator log has the details\. \(operator detail: agent says Internal: \/var\/lib\/secret\)$/);
+    expectFault(admin, 500, 'computeFault', /failed; the operator log has the details\. \(operator detail: agent says Internal: \/var\/lib\/secret; host h-live\)$/);
   });
 
   it('a malformed agent result is a 500, not passed through', async () => {
