@@ -1,11 +1,9 @@
 import type { Principal } from '../auth/principal.ts';
 import { ConsoleOutputResult, PROTOCOL_VERSION, type AgentReply, type AgentRequest } from '../contracts/messages.ts';
 import type { HostRecord } from '../contracts/records.ts';
+import { isHostDown } from '../directory/host-liveness.ts';
 import { isVmconsoleError, VmconsoleError } from '../errors.ts';
 import { findVisibleServer, type ServerLookup } from '../servers/find-visible-server.ts';
-
-/** A host is down after this many missed heartbeats; we then answer at once instead of waiting. */
-export const MISSED_HEARTBEATS_FOR_DOWN = 3;
 
 export interface HostLookup {
   getHost(host: string): Promise<HostRecord | undefined>;
@@ -45,7 +43,7 @@ export async function getConsoleOutput(input: GetConsoleOutputInput, deps: GetCo
     throw new VmconsoleError('NoHost', `Instance ${server.id} is not ready: its compute host ${server.host} is not registered.`);
   }
   const silentFor = now() - host.heartbeatAt;
-  if (silentFor > MISSED_HEARTBEATS_FOR_DOWN * host.heartbeatIntervalMs) {
+  if (isHostDown(host, now())) {
     throw new VmconsoleError('HostDown', `Compute host ${host.host} is down (last heartbeat ${Math.round(silentFor / 1000)}s ago).`);
   }
 

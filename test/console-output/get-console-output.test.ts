@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getConsoleOutput } from '../../lib/console-output/get-console-output.ts';
+import { HEARTBEAT_GRACE_MS } from '../../lib/directory/host-liveness.ts';
 import { createSqsClient } from '../../lib/transport/sqs-client.ts';
 import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
 import { startEdgeFixture, type EdgeFixture } from '../helpers/edge-fixture.ts';
@@ -23,15 +24,15 @@ describe('getConsoleOutput with the real directory and reply channel', () => {
     expect(output).toBe('console of instance-web-1 length=7\n');
   });
 
-  it('a host is down only after more than 3 missed heartbeats', async () => {
+  it('a host is down only once silent longer than its heartbeat interval plus the grace', async () => {
     const host = await fx.directory.getHost('h-live');
     const deps = (now: number) => ({ directory: fx.directory, replyChannel, replyTimeoutMs: 2000, now: () => now });
-    const atLimit = host!.heartbeatAt + 3 * host!.heartbeatIntervalMs;
+    const atLimit = host!.heartbeatAt + host!.heartbeatIntervalMs + HEARTBEAT_GRACE_MS;
     await expect(getConsoleOutput({ principal: alice, serverId: fx.servers.web.id, length: null }, deps(atLimit))).resolves.toContain('instance-web-1');
     await expect(getConsoleOutput({ principal: alice, serverId: fx.servers.web.id, length: null }, deps(atLimit + 1))).rejects.toMatchObject({
       code: 'HostDown',
       status: 409,
-      message: 'Compute host h-live is down (last heartbeat 180s ago).',
+      message: 'Compute host h-live is down (last heartbeat 80s ago).',
     });
   });
 });
