@@ -31,7 +31,10 @@ export async function checkAgent(config: AgentConfig, env: NodeJS.ProcessEnv): P
   try {
     return await Promise.all([
       check('dynamodb', async () => {
-        const host = await new Directory(doc, config.tableName).getHost(config.host);
+        const host = await new Directory(doc, config.tableName).getHost(config.host).catch((err: unknown) => {
+          if ((err as Error).name === 'ResourceNotFoundException') throw new Error(`table ${config.tableName} does not exist in this region (ResourceNotFoundException)`);
+          throw err;
+        });
         const beat = host ? `last heartbeat ${Math.round(silentFor(host, Date.now()) / 1000)} s ago` : 'this host is not registered yet';
         return `table ${config.tableName} answers; ${beat}`;
       }),
