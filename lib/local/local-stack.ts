@@ -10,16 +10,12 @@ import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { Directory } from '../directory/directory.ts';
 import { prepareEmbeddedEnv, startEmbeddedAws, type EmbeddedAws } from './embedded-aws.ts';
 import { DEMO_SERVERS, writeDemoInstances } from './demo-servers.ts';
+import { AGENT_COMMAND } from '../agent/agent-command.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OSLS = join(ROOT, 'node_modules/osls/bin/serverless.js');
-const AGENT = join(ROOT, 'lib/agent/main.ts');
-/**
- * How an agent process is started. A small young generation keeps the agent's resident memory
- * near 175 MiB under 64 concurrent requests instead of ~260 MiB (npm run bench), at no
- * measurable cost in latency: its objects are short-lived buffers.
- */
-export const AGENT_COMMAND = [process.execPath, '--max-semi-space-size=2', AGENT] as const;
+/** How an agent process is started: as `npm run agent` and the installed bin do (lib/agent/agent-command.ts). */
+export { AGENT_COMMAND };
 
 export interface LocalStackOptions {
   /** HTTP API port; 0 picks a free one. */
