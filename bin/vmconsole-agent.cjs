@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --max-old-space-size=64
+#!/usr/bin/env -S node --max-semi-space-size=1 --max-old-space-size=64 --no-maglev
 // The installed entry point. Plain CommonJS in syntax every Node still parses, so an unsupported
 // Node gets one clear line (and exit code 78, EXIT_CONFIG in lib/agent/exit-codes.ts) before the
 // bundle loads. The shebang's node flags are the agent's memory settings: lib/agent/agent-command.ts

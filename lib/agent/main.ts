@@ -13,8 +13,9 @@ const program = new Command('vmconsole-agent')
   .parse();
 
 const env = process.env;
-const config = configOrExit(env, program.opts<{ check?: boolean }>().check === true);
-if (program.opts<{ check?: boolean }>().check) {
+const { check = false } = program.opts<{ check?: boolean }>();
+const config = configOrExit(env, check);
+if (check) {
   console.log(`ok   config: host ${config.host}, driver ${config.driver.kind}, table ${config.tableName}`);
   const results = await checkAgent(config, env);
   for (const result of results) console.log(formatCheck(result));
