@@ -30,7 +30,7 @@ export const AGENT_VARIABLES: readonly AgentVariable[] = [
   { name: 'VMCONSOLE_INSTANCES_DIR', required: false, default: '/var/lib/nova/instances', drivers: ['libvirt', 'files'], help: 'instances directory', rule: 'be an absolute path' },
   { name: 'VMCONSOLE_LIBVIRT_URI', required: false, default: 'qemu:///system', drivers: ['libvirt'], help: 'libvirt connection URI', rule: 'not be empty' },
   { name: 'VMCONSOLE_CONCURRENCY', required: false, default: '16', help: 'requests served at once (the agent\'s 64 MiB heap is sized for 64 full windows in flight)', rule: 'be an integer from 1 to 64' },
-  { name: 'VMCONSOLE_HEARTBEAT_MS', required: false, default: String(DEFAULT_HEARTBEAT_INTERVAL_MS), help: 'heartbeat interval; the edge calls the host down after interval + 20 s of silence', rule: `be an integer from 200 to ${MAX_HEARTBEAT_INTERVAL_MS}` },
+  { name: 'VMCONSOLE_HEARTBEAT_MS', required: false, default: String(DEFAULT_HEARTBEAT_INTERVAL_MS), help: 'heartbeat interval; the edge calls the host down after interval + min(2 x interval, 20 s) of silence', rule: `be an integer from 200 to ${MAX_HEARTBEAT_INTERVAL_MS}` },
   { name: 'VMCONSOLE_HOST_QUEUE_PREFIX', required: false, default: 'vmconsole-host-', help: 'prefix of this host\'s SQS queue name (must match the edge)', rule: PREFIX_RULE },
   { name: 'VMCONSOLE_REPLY_QUEUE_PREFIX', required: false, default: 'vmconsole-reply-', help: 'prefix of the edge\'s reply queue names (must match the edge)', rule: PREFIX_RULE },
   { name: 'VMCONSOLE_REPLY_QUEUE_URL_PREFIX', required: false, help: 'full URL prefix replies may go to (default: derived from this host\'s queue URL)', rule: 'be an SQS queue URL prefix (https://host/account/name-prefix)' },

@@ -5,8 +5,9 @@ import type { HostRecord } from '../contracts/records.ts';
  * heartbeat can be slow (cheap) while a dead host is still found within a minute.
  *
  * A host is down once it has been silent longer than its own heartbeat interval plus a grace that
- * absorbs a slow write (SDK retry, a busy event loop, clock skew between host and edge). A host that
- * dies right after a beat is therefore reported down at most `interval + grace` later; the agent
+ * absorbs a slow or lost write (SDK retry, a busy event loop, clock skew between host and edge):
+ * two intervals, at most HEARTBEAT_GRACE_MS. Fast beats (10 s and below) keep the old "three missed
+ * beats"; slow ones are reported down at most `interval + 20 s` after their last beat, and the agent
  * refuses intervals above MAX_HEARTBEAT_INTERVAL_MS so that bound stays at one minute.
  *
  * Cost: each beat is one DynamoDB write. At the default 40 s a host writes ~64,800 times a month
@@ -25,7 +26,12 @@ export function silentFor(host: Heartbeat, now: number): number {
   return now - host.heartbeatAt;
 }
 
+/** How long a host may stay silent before the edge calls it down. */
+export function downAfterMs(host: Pick<HostRecord, 'heartbeatIntervalMs'>): number {
+  return host.heartbeatIntervalMs + Math.min(2 * host.heartbeatIntervalMs, HEARTBEAT_GRACE_MS);
+}
+
 /** True once the host has missed its next beat by more than the grace. */
 export function isHostDown(host: Heartbeat, now: number): boolean {
-  return silentFor(host, now) > host.heartbeatIntervalMs + HEARTBEAT_GRACE_MS;
+  return silentFor(host, now) > downAfterMs(host);
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getConsoleOutput } from '../../lib/console-output/get-console-output.ts';
-import { HEARTBEAT_GRACE_MS } from '../../lib/directory/host-liveness.ts';
+import { downAfterMs } from '../../lib/directory/host-liveness.ts';
 import { createSqsClient } from '../../lib/transport/sqs-client.ts';
 import { ReplyChannel } from '../../lib/transport/reply-channel.ts';
 import { startEdgeFixture, type EdgeFixture } from '../helpers/edge-fixture.ts';
@@ -27,7 +27,7 @@ describe('getConsoleOutput with the real directory and reply channel', () => {
   it('a host is down only once silent longer than its heartbeat interval plus the grace', async () => {
     const host = await fx.directory.getHost('h-live');
     const deps = (now: number) => ({ directory: fx.directory, replyChannel, replyTimeoutMs: 2000, now: () => now });
-    const atLimit = host!.heartbeatAt + host!.heartbeatIntervalMs + HEARTBEAT_GRACE_MS;
+    const atLimit = host!.heartbeatAt + downAfterMs(host!);
     await expect(getConsoleOutput({ principal: alice, serverId: fx.servers.web.id, length: null }, deps(atLimit))).resolves.toContain('instance-web-1');
     await expect(getConsoleOutput({ principal: alice, serverId: fx.servers.web.id, length: null }, deps(atLimit + 1))).rejects.toMatchObject({
       code: 'HostDown',
