@@ -1,43 +1,149 @@
 import { z } from 'zod';
 import { HostName } from '../contracts/records.ts';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS, MAX_HEARTBEAT_INTERVAL_MS } from '../directory/host-liveness.ts';
 
-/** Everything an agent needs, read once at start-up; a bad value stops the agent with a clear message. */
-const AgentConfigSchema = z.object({
-  host: HostName,
-  driver: z.enum(['libvirt', 'files']),
-  tableName: z.string().min(3),
-  hostQueuePrefix: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/),
-  replyQueuePrefix: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/),
+export const DRIVERS = ['libvirt', 'files'] as const;
+export type DriverKind = (typeof DRIVERS)[number];
+
+/**
+ * One entry per environment variable the agent reads: the single source for validation, `--help`
+ * and the README table. `drivers` limits a variable to the drivers that read it.
+ */
+export interface AgentVariable {
+  name: string;
+  required: boolean;
+  default?: string;
+  drivers?: readonly DriverKind[];
+  /** What the value means; shown by `--help`. */
+  help: string;
+  /** Why a bad value is bad, completing "<NAME> must ..."; absent for variables read by the SDK. */
+  rule?: string;
+}
+
+const PREFIX_RULE = 'be 1-40 of [A-Za-z0-9_-]';
+
+export const AGENT_VARIABLES: readonly AgentVariable[] = [
+  { name: 'VMCONSOLE_HOST', required: true, help: 'this compute host\'s name, as Nova knows it', rule: 'be 1-60 of [A-Za-z0-9_-]' },
+  { name: 'VMCONSOLE_TABLE', required: true, help: 'DynamoDB directory table', rule: 'be at least 3 characters' },
+  { name: 'VMCONSOLE_DRIVER', required: false, default: 'libvirt', help: 'hypervisor driver', rule: `be one of ${DRIVERS.join(', ')}` },
+  { name: 'VMCONSOLE_LOG_ROOTS', required: false, default: '/var/log/libvirt/qemu:/var/lib/nova/instances', help: 'colon-separated directories console logs may be read from', rule: 'be a colon-separated list of absolute paths' },
+  { name: 'VMCONSOLE_INSTANCES_DIR', required: false, default: '/var/lib/nova/instances', drivers: ['libvirt', 'files'], help: 'instances directory', rule: 'be an absolute path' },
+  { name: 'VMCONSOLE_LIBVIRT_URI', required: false, default: 'qemu:///system', drivers: ['libvirt'], help: 'libvirt connection URI', rule: 'not be empty' },
+  { name: 'VMCONSOLE_CONCURRENCY', required: false, default: '16', help: 'requests served at once (the agent\'s 64 MiB heap is sized for 64 full windows in flight)', rule: 'be an integer from 1 to 64' },
+  { name: 'VMCONSOLE_HEARTBEAT_MS', required: false, default: String(DEFAULT_HEARTBEAT_INTERVAL_MS), help: 'heartbeat interval; the edge calls the host down after interval + min(2 x interval, 20 s) of silence', rule: `be an integer from 200 to ${MAX_HEARTBEAT_INTERVAL_MS}` },
+  { name: 'VMCONSOLE_HOST_QUEUE_PREFIX', required: false, default: 'vmconsole-host-', help: 'prefix of this host\'s SQS queue name (must match the edge)', rule: PREFIX_RULE },
+  { name: 'VMCONSOLE_REPLY_QUEUE_PREFIX', required: false, default: 'vmconsole-reply-', help: 'prefix of the edge\'s reply queue names (must match the edge)', rule: PREFIX_RULE },
+  { name: 'VMCONSOLE_REPLY_QUEUE_URL_PREFIX', required: false, help: 'full URL prefix replies may go to (default: derived from this host\'s queue URL)', rule: 'be an SQS queue URL prefix (https://host/account/name-prefix)' },
+  { name: 'VMCONSOLE_SQS_ENDPOINT', required: false, help: 'SQS endpoint (default: the region\'s; set for a local emulator)' },
+  { name: 'VMCONSOLE_DYNAMODB_ENDPOINT', required: false, help: 'DynamoDB endpoint (default: the region\'s; set for a local emulator)' },
+  { name: 'AWS_REGION', required: false, default: 'us-east-1', help: 'AWS region' },
+  { name: 'AWS_ACCESS_KEY_ID', required: false, help: 'credentials (or AWS_PROFILE, or the instance role: the SDK\'s default chain)' },
+  { name: 'AWS_SECRET_ACCESS_KEY', required: false, help: 'credentials, with AWS_ACCESS_KEY_ID' },
+  { name: 'POWERTOOLS_LOG_LEVEL', required: false, default: 'INFO', help: 'log level (DEBUG, INFO, WARN, ERROR)' },
+];
+
+export type DriverConfig =
+  | { kind: 'libvirt'; uri: string; instancesDir: string }
+  | { kind: 'files'; instancesDir: string };
+
+/** Everything an agent needs, read once at start-up: common settings plus its driver's own section. */
+export interface AgentConfig {
+  host: string;
+  tableName: string;
+  hostQueuePrefix: string;
+  replyQueuePrefix: string;
   /** Full URL prefix replies may go to; derived from our own queue URL when not given. */
-  replyQueueUrlPrefix: z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(?::\d{1,5})?\/[A-Za-z0-9]+\/[A-Za-z0-9_-]*$/).optional(),
-  logRoots: z.array(z.string().startsWith('/')).min(1),
-  instancesDir: z.string().startsWith('/'),
-  libvirtUri: z.string().min(1),
-  concurrency: z.coerce.number().int().min(1).max(256),
-  heartbeatMs: z.coerce.number().int().min(200).max(300_000),
-}).refine((c) => c.hostQueuePrefix.length + c.host.length + '-dlq'.length <= 80, {
-  message: 'host queue prefix + host name must leave room for "-dlq" within SQS\'s 80-character queue names',
-  path: ['host'],
-});
-export type AgentConfig = z.infer<typeof AgentConfigSchema>;
+  replyQueueUrlPrefix?: string;
+  /** Directories console logs may be read from, whatever the driver. */
+  logRoots: string[];
+  concurrency: number;
+  heartbeatMs: number;
+  driver: DriverConfig;
+}
+
+/** A configuration the agent refuses; each problem names the environment variable to fix. */
+export class AgentConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid agent configuration: ${problems.join('; ')}`);
+    this.name = 'AgentConfigError';
+    this.problems = problems;
+  }
+}
+
+const Prefix = z.string().regex(/^[A-Za-z0-9_-]{1,40}$/);
+const AbsolutePath = z.string().startsWith('/');
+const SCHEMAS: Record<string, z.ZodType> = {
+  VMCONSOLE_HOST: HostName,
+  VMCONSOLE_TABLE: z.string().min(3),
+  VMCONSOLE_DRIVER: z.enum(DRIVERS),
+  VMCONSOLE_LOG_ROOTS: z.string().transform((s) => s.split(':').filter(Boolean)).pipe(z.array(AbsolutePath).min(1)),
+  VMCONSOLE_INSTANCES_DIR: AbsolutePath,
+  VMCONSOLE_LIBVIRT_URI: z.string().min(1),
+  VMCONSOLE_CONCURRENCY: z.coerce.number().int().min(1).max(64),
+  VMCONSOLE_HEARTBEAT_MS: z.coerce.number().int().min(200).max(MAX_HEARTBEAT_INTERVAL_MS),
+  VMCONSOLE_HOST_QUEUE_PREFIX: Prefix,
+  VMCONSOLE_REPLY_QUEUE_PREFIX: Prefix,
+  VMCONSOLE_REPLY_QUEUE_URL_PREFIX: z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(?::\d{1,5})?\/[A-Za-z0-9]+\/[A-Za-z0-9_-]*$/),
+};
+
+/** SQS queue names are at most 80 characters and the host's dead-letter queue adds "-dlq". */
+const MAX_HOST_QUEUE_NAME = 80 - '-dlq'.length;
 
 export function readAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
-  const parsed = AgentConfigSchema.safeParse({
-    host: env.VMCONSOLE_HOST,
-    driver: env.VMCONSOLE_DRIVER ?? 'libvirt',
-    tableName: env.VMCONSOLE_TABLE,
-    hostQueuePrefix: env.VMCONSOLE_HOST_QUEUE_PREFIX ?? 'vmconsole-host-',
-    replyQueuePrefix: env.VMCONSOLE_REPLY_QUEUE_PREFIX ?? 'vmconsole-reply-',
-    replyQueueUrlPrefix: env.VMCONSOLE_REPLY_QUEUE_URL_PREFIX || undefined,
-    logRoots: (env.VMCONSOLE_LOG_ROOTS ?? '/var/log/libvirt/qemu:/var/lib/nova/instances').split(':').filter(Boolean),
-    instancesDir: env.VMCONSOLE_INSTANCES_DIR ?? '/var/lib/nova/instances',
-    libvirtUri: env.VMCONSOLE_LIBVIRT_URI ?? 'qemu:///system',
-    concurrency: env.VMCONSOLE_CONCURRENCY ?? 16,
-    heartbeatMs: env.VMCONSOLE_HEARTBEAT_MS ?? 10_000,
-  });
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; ');
-    throw new Error(`invalid agent configuration (${problems})`);
+  const problems: string[] = [];
+  const values = new Map<string, unknown>();
+  // A driver's variables are checked only when that driver runs: a files host ignores the libvirt URI.
+  const kind = env.VMCONSOLE_DRIVER || 'libvirt';
+  for (const variable of AGENT_VARIABLES) {
+    const schema = SCHEMAS[variable.name];
+    if (!schema || (variable.drivers && !variable.drivers.includes(kind as DriverKind))) continue;
+    const raw = env[variable.name] || variable.default;
+    if (raw === undefined) {
+      if (variable.required) problems.push(`${variable.name} is required`);
+      continue;
+    }
+    const parsed = schema.safeParse(raw);
+    if (parsed.success) values.set(variable.name, parsed.data);
+    else problems.push(`${variable.name} must ${variable.rule} (got "${raw}")`);
   }
-  return parsed.data;
+  const get = <T>(name: string) => values.get(name) as T;
+  const host = get<string | undefined>('VMCONSOLE_HOST');
+  const hostQueuePrefix = get<string | undefined>('VMCONSOLE_HOST_QUEUE_PREFIX');
+  if (host && hostQueuePrefix && hostQueuePrefix.length + host.length > MAX_HOST_QUEUE_NAME) {
+    problems.push(`VMCONSOLE_HOST_QUEUE_PREFIX + VMCONSOLE_HOST must be at most ${MAX_HOST_QUEUE_NAME} characters (SQS queue names are 80 with "-dlq")`);
+  }
+  if (problems.length > 0) throw new AgentConfigError(problems);
+
+  return {
+    host: host!,
+    tableName: get('VMCONSOLE_TABLE'),
+    hostQueuePrefix: hostQueuePrefix!,
+    replyQueuePrefix: get('VMCONSOLE_REPLY_QUEUE_PREFIX'),
+    ...(values.has('VMCONSOLE_REPLY_QUEUE_URL_PREFIX') && { replyQueueUrlPrefix: get<string>('VMCONSOLE_REPLY_QUEUE_URL_PREFIX') }),
+    logRoots: get('VMCONSOLE_LOG_ROOTS'),
+    concurrency: get('VMCONSOLE_CONCURRENCY'),
+    heartbeatMs: get('VMCONSOLE_HEARTBEAT_MS'),
+    driver: driverSection(get<DriverKind>('VMCONSOLE_DRIVER'), get),
+  };
+}
+
+/** Each driver's section holds only what that driver reads; a Hyper-V section is one more case. */
+function driverSection(kind: DriverKind, get: <T>(name: string) => T): DriverConfig {
+  switch (kind) {
+    case 'libvirt':
+      return { kind, uri: get('VMCONSOLE_LIBVIRT_URI'), instancesDir: get('VMCONSOLE_INSTANCES_DIR') };
+    case 'files':
+      return { kind, instancesDir: get('VMCONSOLE_INSTANCES_DIR') };
+  }
+}
+
+/** The `--help` text's variable table: name, required or default, drivers, meaning. */
+export function describeAgentVariables(): string {
+  const width = Math.max(...AGENT_VARIABLES.map((v) => v.name.length));
+  return AGENT_VARIABLES.map((v) => {
+    const need = v.required ? 'required' : v.default !== undefined ? `default ${v.default}` : 'optional';
+    const only = v.drivers && v.drivers.length < DRIVERS.length ? ` [${v.drivers.join(', ')} driver]` : '';
+    return `  ${v.name.padEnd(width)}  ${v.help}${only} (${need})`;
+  }).join('\n');
 }

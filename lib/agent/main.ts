@@ -1,30 +1,30 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
 import { Command } from 'commander';
 import { createLogger } from '../logger.ts';
-import { readAgentConfig } from './config.ts';
+import { AgentConfigError, describeAgentVariables, readAgentConfig, type AgentConfig } from './config.ts';
 import { startAgent, AGENT_VERSION } from './agent.ts';
+import { checkAgent, formatCheck } from './check-agent.ts';
+import { EXIT_CONFIG, EXIT_FAILED } from './exit-codes.ts';
 
 const program = new Command('vmconsole-agent')
-  .description('Serve console requests for the servers on this compute host (configuration: VMCONSOLE_* environment variables, see README)')
-  .version(AGENT_VERSION)
-  .option('--host <name>', 'this host name (VMCONSOLE_HOST)')
-  .option('--driver <libvirt|files>', 'hypervisor driver (VMCONSOLE_DRIVER)')
-  .option('--log-roots <dirs>', 'colon-separated directories logs may be read from (VMCONSOLE_LOG_ROOTS)')
-  .option('--instances-dir <dir>', 'instances directory (VMCONSOLE_INSTANCES_DIR)')
+  .description('Serve console requests for the servers on this compute host. Configured only by the environment variables below.')
+  .version(AGENT_VERSION, '-V, --version')
+  .option('--check', 'check the configuration, DynamoDB, SQS, the hypervisor and the log roots, print one line per check, exit non-zero on a problem')
+  .addHelpText('after', `\nEnvironment (systemd: EnvironmentFile=/etc/vmconsole/agent.env):\n${describeAgentVariables()}\n`)
   .parse();
 
-const flags = program.opts<{ host?: string; driver?: string; logRoots?: string; instancesDir?: string }>();
-const env = {
-  ...process.env,
-  ...(flags.host && { VMCONSOLE_HOST: flags.host }),
-  ...(flags.driver && { VMCONSOLE_DRIVER: flags.driver }),
-  ...(flags.logRoots && { VMCONSOLE_LOG_ROOTS: flags.logRoots }),
-  ...(flags.instancesDir && { VMCONSOLE_INSTANCES_DIR: flags.instancesDir }),
-};
+const env = process.env;
+const { check = false } = program.opts<{ check?: boolean }>();
+const config = configOrExit(env, check);
+if (check) {
+  console.log(`ok   config: host ${config.host}, driver ${config.driver.kind}, table ${config.tableName}`);
+  const results = await checkAgent(config, env);
+  for (const result of results) console.log(formatCheck(result));
+  process.exit(results.every((r) => r.ok) ? 0 : EXIT_FAILED);
+}
 
 const logger = createLogger('vmconsole-agent');
 try {
-  const agent = await startAgent(readAgentConfig(env), logger, env);
+  const agent = await startAgent(config, logger, env);
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -32,12 +32,24 @@ try {
     logger.info('stopping', { signal });
     agent.stop().then(() => process.exit(0), (err) => {
       logger.error('stop failed', { err });
-      process.exit(1);
+      process.exit(EXIT_FAILED);
     });
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 } catch (err) {
   logger.error('agent failed to start', { err: err instanceof Error ? err.message : String(err) });
-  process.exit(1);
+  process.exit(EXIT_FAILED);
+}
+
+/** A bad configuration is the operator's to fix: one plain line per problem, naming the variable. */
+function configOrExit(env: NodeJS.ProcessEnv, checking: boolean): AgentConfig {
+  try {
+    return readAgentConfig(env);
+  } catch (err) {
+    if (!(err instanceof AgentConfigError)) throw err;
+    for (const problem of err.problems) console.error(checking ? `FAIL config: ${problem}` : `vmconsole-agent: ${problem}`);
+    if (!checking) console.error('vmconsole-agent: see vmconsole-agent --help for every variable');
+    process.exit(EXIT_CONFIG);
+  }
 }

@@ -1,11 +1,9 @@
 import type { Principal } from '../auth/principal.ts';
 import type { HostRecord } from '../contracts/records.ts';
+import { isHostDown, silentFor } from '../directory/host-liveness.ts';
 import { VmconsoleError } from '../errors.ts';
 import { findVisibleServer, type ServerLookup } from '../servers/find-visible-server.ts';
 import { askHost, type HostRequester } from '../transport/ask-host.ts';
-
-/** A host is down after this many missed heartbeats; we then answer at once instead of waiting. */
-export const MISSED_HEARTBEATS_FOR_DOWN = 3;
 
 export interface HostLookup {
   getHost(host: string): Promise<HostRecord | undefined>;
@@ -42,10 +40,9 @@ export async function getConsoleOutput(input: GetConsoleOutputInput, deps: GetCo
       detail: `host ${server.host} has no host record`,
     });
   }
-  const silentFor = now() - host.heartbeatAt;
-  if (silentFor > MISSED_HEARTBEATS_FOR_DOWN * host.heartbeatIntervalMs) {
+  if (isHostDown(host, now())) {
     throw new VmconsoleError('HostDown', 'The compute host of this server is down.', {
-      detail: `host ${host.host}: last heartbeat ${Math.round(silentFor / 1000)}s ago`,
+      detail: `host ${host.host}: last heartbeat ${Math.round(silentFor(host, now()) / 1000)}s ago`,
     });
   }
   const { output } = await askHost(deps.requester, 'console.output', host.host, {

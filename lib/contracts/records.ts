@@ -41,7 +41,7 @@ export const HostRecord = z.object({
   queueUrl: QueueUrl,
   hypervisor: HypervisorKind,
   heartbeatAt: z.number().int(),
-  /** How often the agent promises to heartbeat; the edge calls a host down after 3 missed beats. */
+  /** How often the agent promises to heartbeat; lib/directory/host-liveness.ts says when the edge calls it down. */
   heartbeatIntervalMs: z.number().int().positive(),
   agentVersion: z.string(),
 });

@@ -8,6 +8,7 @@ import { Directory } from '../directory/directory.ts';
 import { createSqsClient } from '../transport/sqs-client.ts';
 import { prepareEmbeddedEnv, startEmbeddedAws, type EmbeddedAws } from './embedded-aws.ts';
 import { DEMO_SERVERS, writeDemoInstances } from './demo-servers.ts';
+import { AGENT_COMMAND } from '../agent/agent-command.ts';
 import { describeProcess, portListeners } from './processes.ts';
 import { claimStack, type StackLock } from './stack-lock.ts';
 import { readStackEnv, writeStackEnv } from './stack-env.ts';
@@ -19,13 +20,8 @@ export { freePort };
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OSLS = join(ROOT, 'node_modules/osls/bin/serverless.js');
-const AGENT = join(ROOT, 'lib/agent/main.ts');
-/**
- * How an agent process is started. A small young generation keeps the agent's resident memory
- * near 175 MiB under 64 concurrent requests instead of ~260 MiB (npm run bench), at no
- * measurable cost in latency: its objects are short-lived buffers.
- */
-export const AGENT_COMMAND = [process.execPath, '--max-semi-space-size=2', AGENT] as const;
+/** How an agent process is started: as `npm run agent` and the installed bin do (lib/agent/agent-command.ts). */
+export { AGENT_COMMAND };
 
 /**
  * serverless-offline runs each concurrent invocation of a function in a new worker thread that

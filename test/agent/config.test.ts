@@ -1,28 +1,62 @@
 import { describe, expect, it } from 'vitest';
-import { readAgentConfig } from '../../lib/agent/config.ts';
+import { AGENT_VARIABLES, readAgentConfig } from '../../lib/agent/config.ts';
 
 const base = { VMCONSOLE_HOST: 'compute-1', VMCONSOLE_TABLE: 'vmconsole-prod-directory' };
 
+function problemsOf(env: NodeJS.ProcessEnv): string[] {
+  try {
+    readAgentConfig(env);
+  } catch (err) {
+    return (err as { problems: string[] }).problems;
+  }
+  throw new Error('configuration was accepted');
+}
+
 describe('agent configuration', () => {
-  it('defaults to a Nova host: libvirt, Nova paths, 16 in flight, 10 s heartbeat', () => {
-    expect(readAgentConfig(base)).toMatchObject({
-      host: 'compute-1', driver: 'libvirt', libvirtUri: 'qemu:///system', instancesDir: '/var/lib/nova/instances',
-      logRoots: ['/var/log/libvirt/qemu', '/var/lib/nova/instances'], concurrency: 16, heartbeatMs: 10_000,
+  it('defaults to a Nova host: libvirt section with the system URI and Nova paths, 16 in flight, 40 s heartbeat', () => {
+    expect(readAgentConfig(base)).toEqual({
+      host: 'compute-1', tableName: 'vmconsole-prod-directory',
+      hostQueuePrefix: 'vmconsole-host-', replyQueuePrefix: 'vmconsole-reply-',
+      logRoots: ['/var/log/libvirt/qemu', '/var/lib/nova/instances'], concurrency: 16, heartbeatMs: 40_000,
+      driver: { kind: 'libvirt', uri: 'qemu:///system', instancesDir: '/var/lib/nova/instances' },
     });
   });
 
-  it('refuses to start without a host name, with one naming the problem', () => {
-    expect(() => readAgentConfig({ VMCONSOLE_TABLE: 't-1' })).toThrow(/invalid agent configuration \(host:/);
+  it('gives the files driver a section of its own, without the libvirt URI', () => {
+    const config = readAgentConfig({ ...base, VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: '/srv/instances', VMCONSOLE_LIBVIRT_URI: '' });
+    expect(config.driver).toEqual({ kind: 'files', instancesDir: '/srv/instances' });
   });
 
-  it('refuses relative log roots and unknown drivers', () => {
-    expect(() => readAgentConfig({ ...base, VMCONSOLE_LOG_ROOTS: 'var/log' })).toThrow(/logRoots/);
-    expect(() => readAgentConfig({ ...base, VMCONSOLE_DRIVER: 'xen' })).toThrow(/driver/);
+  it('checks a driver\'s variables only for that driver', () => {
+    expect(problemsOf({ ...base, VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: 'relative' })).toEqual(['VMCONSOLE_INSTANCES_DIR must be an absolute path (got "relative")']);
+    expect(readAgentConfig({ ...base, VMCONSOLE_DRIVER: 'libvirt', VMCONSOLE_LIBVIRT_URI: 'qemu+ssh://lab/system' }).driver).toMatchObject({ uri: 'qemu+ssh://lab/system' });
+  });
+
+  it('names every missing required variable at once', () => {
+    expect(problemsOf({})).toEqual(['VMCONSOLE_HOST is required', 'VMCONSOLE_TABLE is required']);
+  });
+
+  it('names the variable and its rule for a bad value, never a schema field', () => {
+    expect(problemsOf({ ...base, VMCONSOLE_HOST: 'bad host!' })).toEqual(['VMCONSOLE_HOST must be 1-60 of [A-Za-z0-9_-] (got "bad host!")']);
+    expect(problemsOf({ ...base, VMCONSOLE_LOG_ROOTS: 'var/log' })).toEqual(['VMCONSOLE_LOG_ROOTS must be a colon-separated list of absolute paths (got "var/log")']);
+    expect(problemsOf({ ...base, VMCONSOLE_DRIVER: 'xen' })).toEqual(['VMCONSOLE_DRIVER must be one of libvirt, files (got "xen")']);
+    expect(problemsOf({ ...base, VMCONSOLE_CONCURRENCY: '65' })).toEqual(['VMCONSOLE_CONCURRENCY must be an integer from 1 to 64 (got "65")']);
+  });
+
+  it('refuses a heartbeat slower than one minute of dead-host detection allows', () => {
+    expect(problemsOf({ ...base, VMCONSOLE_HEARTBEAT_MS: '40001' })).toEqual(['VMCONSOLE_HEARTBEAT_MS must be an integer from 200 to 40000 (got "40001")']);
+    expect(readAgentConfig({ ...base, VMCONSOLE_HEARTBEAT_MS: '40000' }).heartbeatMs).toBe(40_000);
   });
 
   it('refuses a host queue name SQS would reject (80 characters with "-dlq")', () => {
     const host = 'h'.repeat(60);
-    expect(() => readAgentConfig({ ...base, VMCONSOLE_HOST: host, VMCONSOLE_HOST_QUEUE_PREFIX: 'vmconsole-production-host-' })).toThrow(/-dlq/);
+    expect(problemsOf({ ...base, VMCONSOLE_HOST: host, VMCONSOLE_HOST_QUEUE_PREFIX: 'vmconsole-production-host-' }))
+      .toEqual(['VMCONSOLE_HOST_QUEUE_PREFIX + VMCONSOLE_HOST must be at most 76 characters (SQS queue names are 80 with "-dlq")']);
     expect(readAgentConfig({ ...base, VMCONSOLE_HOST: host, VMCONSOLE_HOST_QUEUE_PREFIX: 'vmc-host-' }).host).toBe(host);
+  });
+
+  it('has a rule for every variable it validates, so no error reads "must undefined"', () => {
+    const validated = AGENT_VARIABLES.filter((v) => v.name.startsWith('VMCONSOLE_') && !v.name.endsWith('_ENDPOINT'));
+    expect(validated.every((v) => v.rule)).toBe(true);
   });
 });

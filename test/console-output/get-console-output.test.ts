@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getConsoleOutput, type GetConsoleOutputDeps } from '../../lib/console-output/get-console-output.ts';
+import { downAfterMs } from '../../lib/directory/host-liveness.ts';
 import type { VmconsoleError } from '../../lib/errors.ts';
 import { logRequesterEvents } from '../../lib/transport/log-requester-events.ts';
 import { Requester } from '../../lib/transport/requester.ts';
@@ -33,13 +34,13 @@ describe('getConsoleOutput with the real directory and requester', () => {
     expect(fx.live.requestIds.at(-1)).toBe(request.requestId);
   });
 
-  it('a host is down only after more than 3 missed heartbeats; the tenant is not told which host', async () => {
+  it('a host is down once silent longer than its heartbeat interval plus the grace; the tenant is not told which host', async () => {
     const host = await fx.directory.getHost('h-live');
     const at = (now: number) => ({ ...deps, now: () => now });
-    const atLimit = host!.heartbeatAt + 3 * host!.heartbeatIntervalMs;
+    const atLimit = host!.heartbeatAt + downAfterMs(host!);
     await expect(getConsoleOutput(input(fx.servers.web.id), at(atLimit))).resolves.toContain('instance-web-1');
     const failure = await failureOf(getConsoleOutput(input(fx.servers.web.id), at(atLimit + 1)));
-    expect(failure).toMatchObject({ code: 'HostDown', status: 409, message: 'The compute host of this server is down.', detail: 'host h-live: last heartbeat 180s ago' });
+    expect(failure).toMatchObject({ code: 'HostDown', status: 409, message: 'The compute host of this server is down.', detail: 'host h-live: last heartbeat 80s ago' });
   });
 
   it('a server whose host never registered is NoHost, the host name only in the detail', async () => {
