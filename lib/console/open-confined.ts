@@ -17,10 +17,24 @@ export interface ConfinedFile {
   stats: Stats;
 }
 
+/**
+ * Roots change only when an operator moves a directory, yet every read asks for them: resolving
+ * them on each read cost a thread-pool round trip per root on the agent's hot path (npm run bench).
+ * A few seconds of reuse keeps a moved or newly created root from going unnoticed for long.
+ */
+const ROOTS_REUSE_MS = 5_000;
+const resolvedRoots = new Map<string, { roots: string[]; until: number }>();
+
 /** Roots as canonical paths; roots that do not exist confine to nothing. */
 export async function resolveRoots(roots: readonly string[]): Promise<string[]> {
-  const resolved = await Promise.all(roots.map((root) => realpath(root).catch(() => undefined)));
-  return resolved.filter((root): root is string => root !== undefined);
+  const key = roots.join('\0');
+  const known = resolvedRoots.get(key);
+  if (known && known.until > Date.now()) return known.roots;
+  const resolved = (await Promise.all(roots.map((root) => realpath(root).catch(() => undefined))))
+    .filter((root): root is string => root !== undefined);
+  // Only a complete answer is reused: a root that does not exist yet is looked for again next time.
+  if (resolved.length === roots.length) resolvedRoots.set(key, { roots: resolved, until: Date.now() + ROOTS_REUSE_MS });
+  return resolved;
 }
 
 /** Component-wise: `/var/log2/x` is not inside `/var/log`. */
@@ -65,9 +79,8 @@ export async function openConfined(file: string, roots: readonly string[]): Prom
     throw refusedOrFailed(file, err);
   }
   try {
-    const opened = await openedPath(handle, real);
+    const [opened, stats] = await Promise.all([openedPath(handle, real), handle.stat()]);
     if (!insideRoots(opened, roots)) throw refused(file, `opened ${opened}, outside the log roots`);
-    const stats = await handle.stat();
     checkRegular(file, stats);
     return { handle, stats };
   } catch (err) {

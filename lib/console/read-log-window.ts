@@ -38,20 +38,25 @@ export async function readLogWindow(files: readonly string[], window: number, ro
       const gap = await openNewestFirst(files, window, realRoots, opened);
       // A missing name short of a full window ends the set, unless a rename is under way: virtlogd
       // moves one file at a time, so the name comes back or an older name exists beyond the gap.
-      const rotating = gap !== undefined && (await anyExists(files.slice(gap, gap + 2)));
+      // Both questions are asked at once: each is a thread-pool round trip on the hot path.
+      const [rotating, consistent] = await Promise.all([
+        gap !== undefined && anyExists(files.slice(gap, gap + 2)),
+        unchanged(files, opened),
+      ]);
       const last = attempt >= MAX_ATTEMPTS;
       if (!rotating || last) {
         const first = opened[0];
         // Still no live file but backups: stuck between virtlogd's rename and create (a preempted
         // writer), or removed by hand. Either way the live log is empty: the backups are the window.
         if (first === undefined) return rotating ? readLogWindow(files.slice(1), window, roots) : Buffer.alloc(0);
-        const tail = (await unchanged(files, opened)) ? await readTail(opened, window) : undefined;
+        const tail = consistent ? await readTail(opened, window) : undefined;
         if (tail !== undefined) return tail;
         // Still rotating: the live file alone is always a consistent (shorter) suffix.
         if (last) return (await readTail([first], window)) ?? Buffer.alloc(0);
       }
     } finally {
-      await Promise.all(opened.map((log) => log.handle.close()));
+      // The bytes are already copied out: the caller need not wait for the descriptors to close.
+      for (const log of opened) log.handle.close().catch(() => undefined);
     }
     await sleep(Math.min(attempt, 5));
   }
@@ -88,6 +93,8 @@ async function openNewestFirst(
  * opened: the set is one snapshot. Sizes were taken at open time, so later appends do not matter.
  */
 async function unchanged(files: readonly string[], opened: readonly OpenedLog[]): Promise<boolean> {
+  // One file is one moment by itself: its size was taken at open, whatever was renamed since.
+  if (opened.length <= 1) return true;
   const now = await Promise.all(opened.map((_, i) => stat(files[i]!).catch(() => undefined)));
   return now.every((st, i) => st !== undefined && st.ino === opened[i]!.ino && st.dev === opened[i]!.dev);
 }

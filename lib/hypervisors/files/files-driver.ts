@@ -74,12 +74,13 @@ export class FilesDriver implements HypervisorDriver {
       throw notFound(server);
     }
     const dir = join(this.#instancesDir, name);
-    const isDir = await stat(dir).then(
-      (st) => st.isDirectory(),
-      () => false,
-    );
+    const bytes = await readLogWindow(virtlogdRotation(join(dir, 'console.log')).files, window, this.#roots);
+    // Bytes came from inside the directory, so it exists; only an empty answer needs the question
+    // asked (a server without its directory is not on this host; one without a log yet has "").
+    if (bytes.length > 0) return bytes;
+    const isDir = await stat(dir).then((st) => st.isDirectory(), () => false);
     if (!isDir) throw notFound(server);
-    return readLogWindow(virtlogdRotation(join(dir, 'console.log')).files, window, this.#roots);
+    return bytes;
   }
 
   async #describe(dirName: string, roots: readonly string[]): Promise<DiscoveredServer> {
