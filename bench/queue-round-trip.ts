@@ -116,7 +116,8 @@ export const QUEUE_PATH = 'edge -> SQS -> agent -> reply';
  * limits: the bare queue floor over the same fauxqs (bench/queue-floor.ts), in rounds
  * interleaved with the end-to-end ones, and the same window read and shaped directly in this process.
  */
-export async function benchQueueRoundTrip(options: { countSqs?: boolean; label?: string; plan?: LoadPlan; floor?: boolean } = {}) {
+/** `agentNode`: the node binary the agent runs under (default: this process's, Node 24 from node_modules). */
+export async function benchQueueRoundTrip(options: { countSqs?: boolean; label?: string; plan?: LoadPlan; floor?: boolean; agentNode?: string } = {}) {
   const aws = await startEmbeddedAws();
   const counter = options.countSqs ? await startCountingProxy(aws.sqsEndpoint) : undefined;
   const work = await mkdtemp(join(tmpdir(), 'vmconsole-bench-'));
@@ -130,7 +131,7 @@ export async function benchQueueRoundTrip(options: { countSqs?: boolean; label?:
   const fullEnv = { ...process.env, ...env };
   // The directory (with its record caches) and the requester exactly as an edge function builds them.
   const { directory, requester } = createEdgeDependencies({ ...fullEnv, VMCONSOLE_AUTH_MODE: 'noauth' });
-  const agent: ChildProcess = spawn(AGENT_COMMAND[0], AGENT_COMMAND.slice(1), {
+  const agent: ChildProcess = spawn(options.agentNode ?? AGENT_COMMAND[0], AGENT_COMMAND.slice(1), {
     env: { ...fullEnv, VMCONSOLE_HOST: 'bench-host', VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: instancesDir, VMCONSOLE_LOG_ROOTS: instancesDir, VMCONSOLE_CONCURRENCY: '64' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -13,10 +13,22 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { benchLogRead } from './log-read.ts';
 import { benchQueueRoundTrip, FLOOR_PATH, type RoundTripRow } from './queue-round-trip.ts';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { benchHttpRoundTrip } from './http-round-trip.ts';
+import { benchIdleCost, SQS_PER_MILLION_REQUESTS, type IdleCost } from './idle-cost.ts';
+import { benchRateLimiter } from './rate-limiter.ts';
+import { downAfterMs } from '../lib/directory/host-liveness.ts';
 import { round } from './stats.ts';
 
-const SQS_PRICE_PER_MILLION = 0.4; // standard queue, per million requests (64 KB chunks), us-east-1
+/** Issue 8: the agent's peak RSS with 64 requests in flight stays under this. */
+const AGENT_RSS_TARGET_MIB = 100;
+/** Issue 8: what an idle host may cost a month. */
+const IDLE_COST_TARGET = 0.10;
+/** The heartbeat before issue 8, for the before/after idle cost. */
+const FORMER_HEARTBEAT_MS = 10_000;
+/** Debian's own Node (20 on Debian 12 and 13), which operators' hosts run the agent under. */
+const SYSTEM_NODE = '/usr/bin/node';
 /** Issue 8: end-to-end p50 at most this many times the bare queue floor's, at these concurrencies. */
 const FLOOR_TARGET = { ratio: 1.5, concurrencies: [1, 8] };
 
@@ -95,10 +107,54 @@ const SECTIONS: Section[] = [
       const calls = counted.sqsCalls!;
       const perRequest = Object.fromEntries(Object.entries(calls.calls).map(([action, n]) => [action, round(n / 500, 3)]));
       const chunksPerRequest = calls.billedChunks / 500;
-      const dollarsPerMillion = chunksPerRequest * SQS_PRICE_PER_MILLION;
+      const dollarsPerMillion = chunksPerRequest * SQS_PER_MILLION_REQUESTS;
       console.table(perRequest);
-      console.log(`   billed 64 KB chunks per console request: ${round(chunksPerRequest, 2)} -> $${round(dollarsPerMillion, 2)} per million console requests (SQS only, $${SQS_PRICE_PER_MILLION}/M)`);
+      console.log(`   billed 64 KB chunks per console request: ${round(chunksPerRequest, 2)} -> $${round(dollarsPerMillion, 2)} per million console requests (SQS only, $${SQS_PER_MILLION_REQUESTS}/M)`);
       return { perRequest, chunksPerRequest, dollarsPerMillion };
+    },
+  },
+  {
+    key: 'agentMemory',
+    title: `Agent peak RSS with 64 requests in flight (3,000 requests), under this Node and under ${SYSTEM_NODE} (target < ${AGENT_RSS_TARGET_MIB} MiB)`,
+    async run() {
+      const nodes = [process.execPath, ...(existsSync(SYSTEM_NODE) ? [SYSTEM_NODE] : [])];
+      const rows = [];
+      for (const node of nodes) {
+        const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
+        for (let run = 1; run <= 2; run++) {
+          const measured = await benchQueueRoundTrip({ plan: [[64, 3000]], agentNode: node });
+          const row = measured.rows[0]!;
+          rows.push({ node: version, run, 'peak RSS MiB': round(measured.agentPeakRssMiB, 1), 'req/s': Math.round(row.perSecond), errors: row.errors, 'under target': measured.agentPeakRssMiB < AGENT_RSS_TARGET_MIB });
+        }
+      }
+      console.table(rows);
+      return { rows };
+    },
+  },
+  {
+    key: 'rateLimiter',
+    title: 'Rate limiter overhead per request (per-project + API-wide token buckets, 1,000 projects)',
+    async run() {
+      const limiter = benchRateLimiter();
+      console.table([{ 'p50 ns': Math.round(limiter.p50Ns), 'p99 ns': Math.round(limiter.p99Ns), 'mean ns': Math.round(limiter.meanNs), samples: limiter.samples, batch: limiter.batch }]);
+      return limiter;
+    },
+  },
+  {
+    key: 'idleCost',
+    title: `Idle cost per host per month: a real idle agent's SQS and DynamoDB calls counted for 120 s, at the former 10 s heartbeat and today's default (target <= $${IDLE_COST_TARGET})`,
+    async run() {
+      const before = await benchIdleCost({ heartbeatMs: FORMER_HEARTBEAT_MS });
+      const now = await benchIdleCost();
+      const row = (label: string, c: IdleCost) => ({
+        heartbeat: `${c.heartbeatMs / 1000} s (${label})`,
+        'SQS $': round(c.dollarsPerMonth.sqs, 3), 'DynamoDB writes $': round(c.dollarsPerMonth.dynamodbWrites, 3),
+        'DynamoDB reads $': round(c.dollarsPerMonth.dynamodbReads, 3), 'total $/host/month': round(c.dollarsPerMonth.total, 3),
+        'heartbeats on provisioned capacity $': round(c.provisionedHeartbeatDollarsPerMonth, 3),
+      });
+      console.table([row('before', before), row('now', now)]);
+      console.log(`   target <= $${IDLE_COST_TARGET}: ${now.dollarsPerMonth.total <= IDLE_COST_TARGET ? 'met' : 'missed'}; a dead host is reported down within ${downAfterMs({ heartbeatIntervalMs: now.heartbeatMs }) / 1000} s`);
+      return { before, now };
     },
   },
 ];
