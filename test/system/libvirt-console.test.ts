@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, freePort, type LocalStack } from '../../lib/local/local-stack.ts';
 import { startLibvirt, requireLibvirtOrSkip, type LibvirtHarness } from '../harness/libvirt.ts';
-import { novaConsoleOutput } from '../acceptance/nova-console-formula.ts';
+import { novaConsoleOutput } from '../helpers/nova-console-formula.ts';
 
 const PANIC = /Kernel panic - not syncing/;
 
