@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { LocalStack } from '../../lib/local/local-stack.ts';
-import { startAcceptanceStack, type AcceptanceStack } from './acceptance-stack.ts';
+import { startTestStack, type TestStack } from '../helpers/test-stack.ts';
 import { describeWithOpenStackClients, nova, openstack, type CliAuth } from '../helpers/openstack-cli.ts';
 
 // What the real clients print when the compute host fails, which Nova answers with a 500 after a
@@ -9,7 +9,7 @@ import { describeWithOpenStackClients, nova, openstack, type CliAuth } from '../
 describeWithOpenStackClients('openstack and nova CLIs when the compute host fails', () => {
   const demo: CliAuth = { token: 'demo:demo' };
   const REPLY_TIMEOUT_MS = 1500;
-  let running: AcceptanceStack | undefined;
+  let running: TestStack | undefined;
   let stack: LocalStack;
   let endpoint: string;
 
@@ -21,7 +21,7 @@ describeWithOpenStackClients('openstack and nova CLIs when the compute host fail
   }
 
   beforeAll(async () => {
-    running = await startAcceptanceStack('host-failures', { replyTimeoutMs: REPLY_TIMEOUT_MS });
+    running = await startTestStack('host-failures', { replyTimeoutMs: REPLY_TIMEOUT_MS });
     ({ stack, endpoint } = running);
     // Warm up while the host is alive, so what follows measures the failure, not a cold start.
     const res = await openstack(endpoint, demo, ['console', 'log', 'show', '--lines', '1', 'web-1']);

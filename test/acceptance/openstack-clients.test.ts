@@ -5,15 +5,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { LocalStack } from '../../lib/local/local-stack.ts';
 import { describeWithOpenStackClients, nova, openstack, type CliAuth } from '../helpers/openstack-cli.ts';
-import { startAcceptanceStack, type AcceptanceStack } from './acceptance-stack.ts';
-import { consoleWindow, NOVA_WINDOW_BYTES, novaConsoleOutput, novaPrints, openstackPrints } from './nova-console-formula.ts';
+import { startTestStack, type TestStack } from '../helpers/test-stack.ts';
+import { consoleWindow, NOVA_WINDOW_BYTES, novaConsoleOutput, novaPrints, openstackPrints } from '../helpers/nova-console-formula.ts';
 
 // Real Debian clients against the whole local system (agent + files driver over real boot logs,
 // serverless-offline running the real handlers): what an operator types must work unchanged.
 describeWithOpenStackClients('openstack and nova CLIs against vmconsole', () => {
   const demo: CliAuth = { token: 'demo:demo' };
   const admin: CliAuth = { token: 'admin' };
-  let running: AcceptanceStack | undefined;
+  let running: TestStack | undefined;
   let stack: LocalStack;
   let endpoint: string;
 
@@ -25,7 +25,7 @@ describeWithOpenStackClients('openstack and nova CLIs against vmconsole', () => 
   const expected = (name: string, length: number | null) => novaConsoleOutput(consoleWindow(join(stack.instancesDir, server(name).id)), length);
 
   beforeAll(async () => {
-    running = await startAcceptanceStack('openstack-clients');
+    running = await startTestStack('openstack-clients');
     ({ stack, endpoint } = running);
   });
   afterAll(() => running?.stop());

@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../lib/local/local-stack.ts';
-import { startAcceptanceStack, type AcceptanceStack } from './acceptance-stack.ts';
-import { consoleWindow, novaConsoleOutput } from './nova-console-formula.ts';
+import { startTestStack, type TestStack } from '../helpers/test-stack.ts';
+import { consoleWindow, novaConsoleOutput } from '../helpers/nova-console-formula.ts';
 
 // tempest's console output checks (compute servers test_server_actions and its negative twin,
 // with the response schema and microversion header checks of its compute client), replayed over
 // HTTP against the whole local system.
 describe('tempest console output assertions', () => {
-  let running: AcceptanceStack | undefined;
+  let running: TestStack | undefined;
   let stack: LocalStack;
 
   const idOf = (name: string) => {
@@ -33,7 +33,7 @@ describe('tempest console output assertions', () => {
   }
 
   beforeAll(async () => {
-    running = await startAcceptanceStack('tempest');
+    running = await startTestStack('tempest');
     stack = running.stack;
   });
   afterAll(() => running?.stop());

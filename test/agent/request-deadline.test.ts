@@ -10,10 +10,11 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createRequestHandler } from '../../lib/agent/handle-request.ts';
 import { PROTOCOL_VERSION } from '../../lib/contracts/messages.ts';
 import { LibvirtDriver } from '../../lib/hypervisors/libvirt/libvirt-driver.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { ask, sleep, startHost, startRequester, waitFor, type HostUnderTest } from '../transport/transport-fixture.ts';
+import { useLocalAws } from '../helpers/suite-setup.ts';
+import { ask, startHost, startRequester, type HostUnderTest } from '../helpers/transport-fixture.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 
-let aws: LocalAws;
+const aws = useLocalAws();
 let work: string;
 let pidFile: string;
 let host: HostUnderTest;
@@ -35,13 +36,11 @@ beforeAll(async () => {
   await writeFile(virsh, `#!/bin/sh\necho $$ > ${pidFile}\nexec sleep 30\n`);
   await chmod(virsh, 0o755);
   const driver = new LibvirtDriver({ uri: 'test:///hung', roots: [work], instancesDir: work, virshPath: virsh });
-  aws = await startLocalAws();
   host = await startHost(aws, 'hung-libvirt', { handle: createRequestHandler(driver) });
 }, 30_000);
 
 afterAll(async () => {
   await host?.responder.stop();
-  await aws?.stop();
   await rm(work, { recursive: true, force: true });
 });
 

@@ -6,19 +6,13 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { syncInventory } from '../../lib/agent/sync-inventory.ts';
 import { FilesDriver } from '../../lib/hypervisors/files/files-driver.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
+import { useLocalAws } from '../helpers/suite-setup.ts';
 import { recordingLogger } from '../helpers/recording-logger.ts';
 
-let aws: LocalAws;
-beforeAll(async () => {
-  aws = await startLocalAws();
-});
-afterAll(async () => {
-  await aws?.stop();
-});
+const aws = useLocalAws();
 
 let dir: string;
 let host: string;

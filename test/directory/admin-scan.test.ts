@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import type { ServerRecord } from '../../lib/contracts/records.ts';
 import { Directory } from '../../lib/directory/directory.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
+import { useLocalAws } from '../helpers/suite-setup.ts';
 import { recordingLogger } from '../helpers/recording-logger.ts';
 
-let aws: LocalAws;
+const aws = useLocalAws();
 let directory: Directory;
 const logger = recordingLogger();
 
@@ -20,15 +20,11 @@ const fleet = [
 const badId = randomUUID();
 
 beforeAll(async () => {
-  aws = await startLocalAws();
   directory = new Directory(aws.ddb, aws.env.VMCONSOLE_TABLE!, { logger });
   await directory.putServers(fleet);
   await directory.putHost({ host: 'scan-host', queueUrl: 'http://127.0.0.1:1/000000000000/vmconsole-test-host-scan-host', hypervisor: 'files', heartbeatAt: 1, heartbeatIntervalMs: 10_000, agentVersion: 'test' });
   // A corrupt server item on the same host, as a buggy or foreign writer might leave it.
   await aws.ddb.send(new PutCommand({ TableName: aws.env.VMCONSOLE_TABLE!, Item: { pk: `server#${badId}`, id: badId, name: 'web-bad', projectId: 'p-one', host: 'scan-host', state: 'on fire' } }));
-});
-afterAll(async () => {
-  await aws?.stop();
 });
 
 const names = (servers: ServerRecord[]) => servers.map((s) => s.name).sort();

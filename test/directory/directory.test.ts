@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { HostRecord, ServerRecord } from '../../lib/contracts/records.ts';
 import { Directory } from '../../lib/directory/directory.ts';
 import { createDocumentClient } from '../../lib/directory/dynamodb-client.ts';
 import { directoryTableDefinition, ensureDirectoryTable } from '../../lib/directory/table.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
+import { useLocalAws } from '../helpers/suite-setup.ts';
 import { recordingLogger } from '../helpers/recording-logger.ts';
 
-let aws: LocalAws;
+const aws = useLocalAws();
 let directory: Directory;
 const logger = recordingLogger();
 
@@ -36,11 +36,7 @@ const hostRecord = (host: string): HostRecord => ({
 });
 
 beforeAll(async () => {
-  aws = await startLocalAws();
   directory = new Directory(aws.ddb, aws.env.VMCONSOLE_TABLE!, { logger });
-});
-afterAll(async () => {
-  await aws?.stop();
 });
 
 describe('directory table', () => {

@@ -5,7 +5,7 @@
  * 5xx must carry the request id that the header and the edge's log line carry, and admins read
  * the operator detail that tenants never see.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -14,10 +14,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/server-action.ts';
 import { NOVA_NAMESPACE } from '../../lib/hypervisors/libvirt/domain-xml.ts';
-import { AGENT_COMMAND } from '../../lib/local/local-stack.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
+import { kill, startAgentProcess } from '../helpers/agent-process.ts';
 import { edgeDependencies } from '../helpers/edge-dependencies.ts';
 import { invoke } from '../helpers/http-event.ts';
+import { useLocalAws } from '../helpers/suite-setup.ts';
 
 const PROJECT = 'proj-t';
 const TENANT = `tina:${PROJECT}`;
@@ -27,7 +27,7 @@ const LIBVIRT_HOST = 'virt-host-q3';
 
 const servers = { directory: randomUUID(), fifo: randomUUID(), socket: randomUUID(), outside: randomUUID(), libvirt: randomUUID() };
 
-let aws: LocalAws;
+const aws = useLocalAws();
 let work: string;
 let nodeFile: string;
 let socketServer: Server;
@@ -36,19 +36,7 @@ let deps: ReturnType<typeof edgeDependencies>;
 let handler: Parameters<typeof invoke>[0];
 
 async function startAgent(host: string, env: Record<string, string>): Promise<void> {
-  const startedAt = Date.now();
-  const child = spawn(AGENT_COMMAND[0], AGENT_COMMAND.slice(1), {
-    env: { ...process.env, ...aws.env, VMCONSOLE_HOST: host, VMCONSOLE_HEARTBEAT_MS: '500', ...env },
-    stdio: ['ignore', 'ignore', 'ignore'],
-  });
-  agents.push(child);
-  for (let i = 0; i < 300; i++) {
-    const record = await aws.directory.getHost(host);
-    if (record && record.heartbeatAt >= startedAt) return;
-    if (child.exitCode !== null) throw new Error(`agent ${host} exited with ${child.exitCode}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`agent ${host} did not register`);
+  agents.push(await startAgentProcess(aws.env, { host, directory: aws.directory, heartbeatMs: 500, logFile: join(work, `${host}.log`), extraEnv: env }));
 }
 
 async function instance(instancesDir: string, id: string, name: string): Promise<string> {
@@ -59,7 +47,6 @@ async function instance(instancesDir: string, id: string, name: string): Promise
 }
 
 beforeAll(async () => {
-  aws = await startLocalAws();
   work = await mkdtemp(join(tmpdir(), 'vmconsole-leak-'));
   const instancesDir = join(work, 'instances');
 
@@ -89,10 +76,9 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  for (const agent of agents) agent.kill('SIGKILL');
+  await Promise.all(agents.map(kill));
   socketServer?.close();
   await deps?.requester.close();
-  await aws?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });
 

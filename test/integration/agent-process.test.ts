@@ -3,38 +3,22 @@
  * (deleted, or SQS reset; before, it kept heartbeating while every request answered 409 forever),
  * and its log names each failed request by the edge's request id.
  */
-import type { ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeleteQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { getConsoleOutput } from '../../lib/console-output/get-console-output.ts';
 import { Directory } from '../../lib/directory/directory.ts';
 import { isVmconsoleError } from '../../lib/errors.ts';
 import { Requester } from '../../lib/transport/requester.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { kill, novaTail, startAgentProcess, tenant, writeNamedInstances, type NamedServer } from '../reliability/reliability-fixture.ts';
+import { novaTail, tenant } from '../helpers/reliability-fixture.ts';
+import { useAgentOnLocalAws } from '../helpers/suite-setup.ts';
+import { eventually } from '../helpers/wait.ts';
 
-let aws: LocalAws;
-let work: string;
-let agent: ChildProcess | undefined;
-let servers: NamedServer[];
-
-beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'vmconsole-queue-deleted-'));
-  aws = await startLocalAws();
-  servers = await writeNamedInstances(join(work, 'instances'), 2);
-  agent = await startAgentProcess(aws.env, { host: 'phoenix', instancesDir: join(work, 'instances'), logFile: join(work, 'agent.log'), directory: aws.directory, extraEnv: { POWERTOOLS_LOG_LEVEL: 'INFO' } });
-}, 60_000);
-
-afterAll(async () => {
-  await kill(agent);
-  await aws?.stop();
-  await rm(work, { recursive: true, force: true });
-});
+const phoenix = useAgentOnLocalAws({ host: 'phoenix', servers: 2, agentEnv: { POWERTOOLS_LOG_LEVEL: 'INFO' } });
 
 it('re-creates its deleted queue (and DLQ) and serves requests again within seconds', async () => {
+  const { aws, servers, agentLog } = phoenix;
   const edge = {
     directory: new Directory(aws.ddb, aws.env.VMCONSOLE_TABLE!),
     requester: new Requester({ sqs: aws.sqs, replyQueuePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!, hostQueuePrefix: aws.env.VMCONSOLE_HOST_QUEUE_PREFIX! }),
@@ -63,15 +47,15 @@ it('re-creates its deleted queue (and DLQ) and serves requests again within seco
     // The queue came back as the agent provisions it: with its redrive policy to a new DLQ.
     const { Attributes } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['RedrivePolicy'] }));
     expect(JSON.parse(Attributes!.RedrivePolicy!).deadLetterTargetArn).toMatch(/phoenix-dlq$/);
-    expect(await readFile(join(work, 'agent.log'), 'utf8')).toMatch(/host queue re-created/);
+    expect(await readFile(agentLog, 'utf8')).toMatch(/host queue re-created/);
   } finally {
     await edge.requester.close();
   }
 }, 60_000);
 
 it('logs a refused request with its request id, correlation id and the operator detail; the tenant gets none of it', async () => {
+  const { aws, servers, instancesDir, agentLog } = phoenix;
   const server = servers[1]!;
-  const instancesDir = join(work, 'instances');
   // The log is a directory: refused (Forbidden), with the path only in the detail.
   await rm(join(instancesDir, server.id, 'console.log'));
   await mkdir(join(instancesDir, server.id, 'console.log'));
@@ -84,13 +68,10 @@ it('logs a refused request with its request id, correlation id and the operator 
     expect(failure).toMatchObject({ code: 'Forbidden', status: 403 });
     expect((failure as Error).message).not.toContain(instancesDir);
     expect((failure as { detail?: string }).detail).toContain(instancesDir);
-    let entry: Record<string, unknown> | undefined;
-    const until = Date.now() + 5_000;
-    while (!entry && Date.now() < until) {
-      const lines = (await readFile(join(work, 'agent.log'), 'utf8')).split('\n').filter((l) => l.startsWith('{'));
-      entry = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.requestId === 'req-refused-1');
-      if (!entry) await new Promise((r) => setTimeout(r, 100));
-    }
+    const entry = await eventually(async () => {
+      const lines = (await readFile(agentLog, 'utf8')).split('\n').filter((l) => l.startsWith('{'));
+      return lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.requestId === 'req-refused-1');
+    }, (found) => found !== undefined);
     expect(entry).toMatchObject({ message: 'request refused', requestId: 'req-refused-1', kind: 'console.output', code: 'Forbidden', detail: expect.stringContaining(instancesDir) });
     expect(entry!.correlationId).toMatch(/^[0-9a-f-]{36}$/);
   } finally {

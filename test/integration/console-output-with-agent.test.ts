@@ -1,60 +1,39 @@
 /**
- * The foundation end to end without HTTP: the real edge handler (functions/server-action.ts)
- * -> fauxqs -> a real agent process (files driver over the demo's real boot logs) -> reply.
+ * The foundation end to end without HTTP: the real edge handler (functions/server-action.ts,
+ * built from the test's own environment, process.env untouched) -> fauxqs -> a real agent
+ * process (files driver over the demo's real boot logs) -> reply.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHandler } from '../../functions/server-action.ts';
 import { DEMO_SERVERS, writeDemoInstances } from '../../lib/local/demo-servers.ts';
-import { AGENT_COMMAND } from '../../lib/local/local-stack.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
+import { edgeDependencies } from '../helpers/edge-dependencies.ts';
 import { invoke } from '../helpers/http-event.ts';
-import { consoleWindow, novaConsoleOutput } from '../acceptance/nova-console-formula.ts';
+import { consoleWindow, novaConsoleOutput } from '../helpers/nova-console-formula.ts';
+import { useAgentOnLocalAws } from '../helpers/suite-setup.ts';
+import { eventually, sleep } from '../helpers/wait.ts';
 
 const HEARTBEAT_MS = 400;
 const [web, db, , opsServer] = DEMO_SERVERS;
 
 describe('console output: edge handler -> SQS -> agent process -> reply', () => {
-  let aws: LocalAws;
-  let work: string;
+  const agentHost = useAgentOnLocalAws({ host: 'it-host', heartbeatMs: HEARTBEAT_MS, prepareInstances: writeDemoInstances });
   let instancesDir: string;
-  let agent: ChildProcess;
+  let deps: ReturnType<typeof edgeDependencies>;
   let handler: Parameters<typeof invoke>[0];
 
-  const startAgent = async () => {
-    const startedAt = Date.now();
-    const child = spawn(AGENT_COMMAND[0], AGENT_COMMAND.slice(1), {
-      env: { ...process.env, ...aws.env, VMCONSOLE_HOST: 'it-host', VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: instancesDir, VMCONSOLE_LOG_ROOTS: instancesDir, VMCONSOLE_HEARTBEAT_MS: String(HEARTBEAT_MS) },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    for (let i = 0; i < 200; i++) {
-      const host = await aws.directory.getHost('it-host');
-      if (host && host.heartbeatAt >= startedAt) return child;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error('agent did not register');
-  };
   const ask = (id: string, body: unknown = { 'os-getConsoleOutput': {} }, token = 'demo:demo') =>
     invoke(handler, { method: 'POST', path: `/v2.1/servers/${id}/action`, headers: { 'x-auth-token': token, 'content-type': 'application/json' }, body });
 
-  beforeAll(async () => {
-    aws = await startLocalAws();
-    work = await mkdtemp(join(tmpdir(), 'vmconsole-it-'));
-    instancesDir = join(work, 'instances');
-    await writeDemoInstances(instancesDir);
-    agent = await startAgent();
-    Object.assign(process.env, aws.env, { VMCONSOLE_AUTH_MODE: 'noauth', VMCONSOLE_REPLY_TIMEOUT_MS: '1500' });
-    ({ handler } = await import('../../functions/server-action.ts'));
-  }, 60_000);
-
-  afterAll(async () => {
-    agent?.kill('SIGKILL');
-    await aws?.stop();
-    await rm(work, { recursive: true, force: true });
+  beforeAll(() => {
+    instancesDir = agentHost.instancesDir;
+    deps = edgeDependencies({ ...agentHost.aws.env, VMCONSOLE_REPLY_TIMEOUT_MS: '1500' });
+    handler = createHandler(deps);
   });
+
+  afterAll(() => deps?.requester.close());
 
   it('answers exactly what Nova would for every length, on a real boot log', async () => {
     const window = consoleWindow(join(instancesDir, web.id));
@@ -113,6 +92,7 @@ describe('console output: edge handler -> SQS -> agent process -> reply', () => 
   });
 
   it('a silent agent gives a 504 that does not name the host; its late reply never reaches a later request', async () => {
+    const { agent } = agentHost;
     agent.kill('SIGSTOP');
     try {
       const started = Date.now();
@@ -131,27 +111,19 @@ describe('console output: edge handler -> SQS -> agent process -> reply', () => 
   });
 
   it('a dead host answers 409 at once, and a restarted agent serves again', async () => {
+    const { agent } = agentHost;
     agent.kill('SIGKILL');
     await once(agent, 'exit');
-    await new Promise((r) => setTimeout(r, 3 * HEARTBEAT_MS + 1_200));
+    await sleep(3 * HEARTBEAT_MS + 1_200);
     const started = Date.now();
     const res = await ask(web.id);
     expect(res.status).toBe(409);
     expect(res.json.conflictingRequest.message).toBe('The compute host of this server is down.');
     expect(Date.now() - started).toBeLessThan(500);
-    agent = await startAgent();
+    await agentHost.restartAgent();
     // The dead agent's last long poll may still swallow one request (SQS cannot tell the client
     // is gone); it comes back after the queue's 5 s visibility timeout. Everything else is served.
     expect((await eventually(() => ask(web.id), (r) => r.status === 200, 15_000)).status).toBe(200);
     expect((await ask(web.id, { 'os-getConsoleOutput': { length: 3 } })).json.output.split('\n')).toHaveLength(3);
   });
 });
-
-async function eventually<T>(probe: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 5_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value) || Date.now() > until) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

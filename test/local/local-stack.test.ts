@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.ts';
 import { JOIN_VARIABLES } from '../../lib/local/stack-env.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LAB_SERVER = { id: '7c1d0e2a-5b3f-4c6d-8e9f-0a1b2c3d4e5f', name: 'lab-vm', projectId: 'demo', userId: 'demo', state: 'active' };
@@ -29,14 +30,6 @@ afterAll(async () => {
 });
 
 const token = { 'X-Auth-Token': 'demo:demo' };
-
-async function waitFor(check: () => Promise<boolean>, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 describe('the local stack others can join', () => {
   it('writes the join environment to stack.env, one NAME=value per line', async () => {
@@ -61,7 +54,7 @@ describe('the local stack others can join', () => {
     const command = `env $(cat "$1") VMCONSOLE_HOST=lab-1 VMCONSOLE_DRIVER=files VMCONSOLE_INSTANCES_DIR="$2" VMCONSOLE_LOG_ROOTS="$2" VMCONSOLE_HEARTBEAT_MS=1000 npm run agent`;
     joined = spawn('/bin/sh', ['-c', command, 'sh', stack.envFile, instances], { cwd: ROOT, detached: true, stdio: 'ignore' });
 
-    await waitFor(async () => (await stack.directory.getHost('lab-1')) !== undefined, 60_000);
+    await waitFor(async () => (await stack.directory.getHost('lab-1')) !== undefined, 60_000, 'the joined agent lab-1 to register');
     const res = await fetch(`${stack.url}/v2.1/servers/${LAB_SERVER.id}/action`, {
       method: 'POST', headers: { ...token, 'Content-Type': 'application/json' }, body: '{"os-getConsoleOutput": {}}',
     });

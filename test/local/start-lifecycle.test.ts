@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../lib/local/ports.ts';
 import { processInfo, portListeners } from '../../lib/local/processes.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 
 /**
  * `npm start` as a user runs it: the real `node lib/local/start.ts` process, stopped the ways a
@@ -46,7 +47,7 @@ async function untilReady(started: Started): Promise<void> {
   while (!started.output().includes('Ctrl-C stops everything')) {
     if (started.process.exitCode !== null) throw new Error(`npm start exited early:\n${started.output()}`);
     if (Date.now() > until) throw new Error(`npm start not ready:\n${started.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
   }
 }
 
@@ -62,15 +63,6 @@ function groupAlive(group: number): boolean {
   } catch {
     return false;
   }
-}
-
-async function eventually(check: () => boolean, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return check();
 }
 
 afterEach(async () => {
@@ -120,7 +112,7 @@ describe('npm start', () => {
 
     first.process.kill('SIGHUP');
     await first.exited;
-    expect(await eventually(() => groups.every((group) => !groupAlive(group)), 10_000)).toBe(true);
+    await waitFor(() => groups.every((group) => !groupAlive(group)), 10_000, 'every child process group of the stack to be gone');
     expect(portListeners(port)).toEqual([]);
   }, 180_000);
 
@@ -137,7 +129,7 @@ describe('npm start', () => {
     first.process.kill('SIGKILL');
     await first.exited;
     // The watchdog's grace for a SIGTERM-deaf child is 5 s.
-    expect(await eventually(() => groups.every((group) => !groupAlive(group)), 10_000)).toBe(true);
+    await waitFor(() => groups.every((group) => !groupAlive(group)), 10_000, 'every child process group of the stack to be gone');
     expect(groups.map(processInfo)).toEqual(groups.map(() => undefined));
     expect(portListeners(port)).toEqual([]);
 

@@ -7,19 +7,19 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '../../lib/contracts/messages.ts';
-import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.ts';
 import { Requester } from '../../lib/transport/requester.ts';
 import { createSqsClient } from '../../lib/transport/sqs-client.ts';
-import { kill, Ledger, novaTail, queueCounts, waitFor, writeNamedInstances, type NamedServer } from './reliability-fixture.ts';
+import { kill } from '../helpers/agent-process.ts';
+import { Ledger, novaTail, writeNamedInstances, type NamedServer } from '../helpers/reliability-fixture.ts';
+import { useLocalStack } from '../helpers/suite-setup.ts';
+import { queueCounts } from '../helpers/transport-fixture.ts';
+import { waitFor } from '../helpers/wait.ts';
 
-let stack: LocalStack;
-let work: string;
+const local = useLocalStack('rel-crash', { heartbeatMs: 1_000 });
 let servers: NamedServer[];
 let agent: ChildProcess;
 let hostQueueUrl: string;
@@ -27,19 +27,16 @@ const ledger = new Ledger();
 let sqs: SQSClient;
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'vmconsole-rel-crash-'));
-  stack = await startLocalStack({ httpPort: 0, workDir: work, heartbeatMs: 1_000 });
+  const { stack } = local;
   agent = stack.agent;
   sqs = createSqsClient(stack.env);
   servers = await writeNamedInstances(stack.instancesDir, 3, 'demo');
   await waitFor(async () => (await stack.directory.getServer(servers[2]!.id)) !== undefined, 10_000, 'the agent to publish the new servers');
   hostQueueUrl = (await stack.directory.getHost(stack.host))!.queueUrl;
-}, 60_000);
+});
 
-afterAll(async () => {
+afterAll(() => {
   sqs?.destroy();
-  await stack?.stop();
-  await rm(work, { recursive: true, force: true });
   console.log(ledger.summary('reliability/agent-crash'));
 });
 
@@ -50,7 +47,7 @@ async function crashHolding(send: () => void): Promise<void> {
   await waitFor(async () => (await queueCounts(sqs, hostQueueUrl)).inFlight === 1, 5_000, 'the frozen agent to hold the request');
   await kill(agent);
   ledger.faults += 1;
-  agent = await stack.startAgent();
+  agent = await local.stack.startAgent();
 }
 
 const setVisibility = (seconds: number) => sqs.send(new SetQueueAttributesCommand({ QueueUrl: hostQueueUrl, Attributes: { VisibilityTimeout: String(seconds) } }));
@@ -58,7 +55,7 @@ const setVisibility = (seconds: number) => sqs.send(new SetQueueAttributesComman
 /** The edge's own account of a failure, since the work dir is removed afterwards. */
 const tail = (file: string) => readFileSync(file, 'utf8').split('\n').filter((l) => !/[│┌└]/.test(l)).slice(-15).join('\n');
 
-const ask = (server: NamedServer, length: number) => fetch(`${stack.url}/v2.1/servers/${server.id}/action`, {
+const ask = (server: NamedServer, length: number) => fetch(`${local.stack.url}/v2.1/servers/${server.id}/action`, {
   method: 'POST',
   headers: { 'x-auth-token': 'demo:demo', 'content-type': 'application/json' },
   body: JSON.stringify({ 'os-getConsoleOutput': { length } }),
@@ -67,6 +64,7 @@ const ask = (server: NamedServer, length: number) => fetch(`${stack.url}/v2.1/se
 describe('agent killed holding a request', () => {
   it('redelivers it to the new agent, which answers before the caller\'s deadline (visibility 2 s, deadline 15 s)', async () => {
     await setVisibility(2);
+    const { stack } = local;
     const channel = new Requester({ sqs, replyQueuePrefix: stack.env.VMCONSOLE_REPLY_QUEUE_PREFIX!, hostQueuePrefix: stack.env.VMCONSOLE_HOST_QUEUE_PREFIX! });
     const server = servers[0]!;
     let outcome: Promise<void> | undefined;
@@ -92,6 +90,7 @@ describe('agent killed holding a request', () => {
 
   it('gives the HTTP caller a 504 that does not name the host when the request cannot come back in time (visibility 30 s, timeout 10 s); the new agent serves what follows', async () => {
     await setVisibility(30);
+    const { stack } = local;
     const server = servers[1]!;
     const started = Date.now();
     let response: Promise<void> | undefined;
@@ -102,7 +101,7 @@ describe('agent killed holding a request', () => {
         const fault = value!.body.computeFault;
         return value!.status === 504 && fault?.code === 504 && !fault.message.includes(stack.host) && /did not answer within (9\.\d|10) s\.$/.test(fault.message)
           ? 'refused'
-          : `expected a 504 not naming ${stack.host}, got ${value!.status} ${JSON.stringify(value!.body).slice(0, 200)}\noffline.log:\n${tail(join(work, 'offline.log'))}`;
+          : `expected a 504 not naming ${stack.host}, got ${value!.status} ${JSON.stringify(value!.body).slice(0, 200)}\noffline.log:\n${tail(join(stack.workDir, 'offline.log'))}`;
       });
     });
     await response;

@@ -5,25 +5,19 @@
  * The system must give exactly one answer per request, to the caller that asked, and never hand
  * a late answer to a later request.
  */
-import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CreateQueueCommand, DeleteMessageCommand, ListQueuesCommand, ReceiveMessageCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, type AgentRequest } from '../../lib/contracts/messages.ts';
 import { ATTRIBUTE as ATTR } from '../../lib/transport/envelope.ts';
 import { isVmconsoleError } from '../../lib/errors.ts';
 import { Requester } from '../../lib/transport/requester.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { kill, Ledger, novaTail, queueCounts, sleep, startAgentProcess, waitFor, writeNamedInstances, type NamedServer } from './reliability-fixture.ts';
+import { Ledger, novaTail, type NamedServer } from '../helpers/reliability-fixture.ts';
+import { useAgentOnLocalAws } from '../helpers/suite-setup.ts';
+import { queueCounts } from '../helpers/transport-fixture.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 
-let aws: LocalAws;
-let work: string;
-let agent: ChildProcess | undefined;
-let servers: NamedServer[];
-let hostQueueUrl: string;
+const rel = useAgentOnLocalAws({ host: 'dup-host', servers: 10 });
 let relayQueueUrl: string;
 const RELAY_HOST = `relay-${randomUUID().slice(0, 8)}`;
 const ledger = new Ledger();
@@ -34,8 +28,8 @@ const consoleRequest = (server: NamedServer, length: number): AgentRequest => ({
 
 /** A caller whose reply queue the test can find and whose discarded replies it can count. */
 function caller(name: string) {
-  const namePrefix = `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}${name}-`;
-  const channel = new Requester({ sqs: aws.sqs, replyQueuePrefix: namePrefix, hostQueuePrefix: aws.env.VMCONSOLE_HOST_QUEUE_PREFIX! });
+  const namePrefix = `${rel.aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}${name}-`;
+  const channel = new Requester({ sqs: rel.aws.sqs, replyQueuePrefix: namePrefix, hostQueuePrefix: rel.aws.env.VMCONSOLE_HOST_QUEUE_PREFIX! });
   let discarded = 0;
   channel.on('reply_discarded', () => (discarded += 1));
   const ask = (host: string, request: AgentRequest, ms: number) => channel.request(host, request, { deadline: Date.now() + ms, requestId: `req-${randomUUID()}` });
@@ -43,7 +37,7 @@ function caller(name: string) {
     channel,
     ask,
     discarded: () => discarded,
-    replyQueue: async () => (await aws.sqs.send(new ListQueuesCommand({ QueueNamePrefix: namePrefix }))).QueueUrls![0]!,
+    replyQueue: async () => (await rel.aws.sqs.send(new ListQueuesCommand({ QueueNamePrefix: namePrefix }))).QueueUrls![0]!,
   };
 }
 
@@ -51,10 +45,10 @@ function caller(name: string) {
 async function takeFromRelay(count: number): Promise<Message[]> {
   const taken: Message[] = [];
   while (taken.length < count) {
-    const { Messages = [] } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: relayQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 2, MessageAttributeNames: ['All'] }));
+    const { Messages = [] } = await rel.aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: relayQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 2, MessageAttributeNames: ['All'] }));
     for (const m of Messages) {
       taken.push(m);
-      await aws.sqs.send(new DeleteMessageCommand({ QueueUrl: relayQueueUrl, ReceiptHandle: m.ReceiptHandle! }));
+      await rel.aws.sqs.send(new DeleteMessageCommand({ QueueUrl: relayQueueUrl, ReceiptHandle: m.ReceiptHandle! }));
     }
   }
   return taken;
@@ -63,35 +57,26 @@ async function takeFromRelay(count: number): Promise<Message[]> {
 /** Hand a caller's request to the agent, byte for byte, optionally with another deadline. */
 async function forward(message: Message, deadline?: number): Promise<void> {
   const attrs = message.MessageAttributes!;
-  await aws.sqs.send(new SendMessageCommand({
-    QueueUrl: hostQueueUrl,
+  await rel.aws.sqs.send(new SendMessageCommand({
+    QueueUrl: rel.hostQueueUrl,
     MessageBody: message.Body!,
     MessageAttributes: deadline === undefined ? attrs : { ...attrs, [ATTR.deadline]: { DataType: 'Number', StringValue: String(deadline) } },
   }));
 }
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'vmconsole-rel-dup-'));
-  aws = await startLocalAws();
-  const instancesDir = join(work, 'instances');
-  servers = await writeNamedInstances(instancesDir, 10);
-  agent = await startAgentProcess(aws.env, { host: 'dup-host', instancesDir, logFile: join(work, 'agent.log'), directory: aws.directory });
-  hostQueueUrl = (await aws.directory.getHost('dup-host'))!.queueUrl;
   // A host queue no agent reads: callers address it by host name like any other.
-  relayQueueUrl = (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${aws.env.VMCONSOLE_HOST_QUEUE_PREFIX}${RELAY_HOST}` }))).QueueUrl!;
-}, 60_000);
+  relayQueueUrl = (await rel.aws.sqs.send(new CreateQueueCommand({ QueueName: `${rel.aws.env.VMCONSOLE_HOST_QUEUE_PREFIX}${RELAY_HOST}` }))).QueueUrl!;
+});
 
-afterAll(async () => {
-  await kill(agent);
-  await aws?.stop();
-  await rm(work, { recursive: true, force: true });
+afterAll(() => {
   console.log(ledger.summary('reliability/duplicates-and-late-replies'));
 });
 
 describe('duplicate deliveries', () => {
   it('answers each request exactly once, to the caller that sent it, whether the copies arrive together or apart', async () => {
     const callers = [caller('dup-a'), caller('dup-b')];
-    const requests = Array.from({ length: 40 }, (_, i) => ({ who: callers[i % 2]!, server: servers[i % servers.length]!, length: 1 + (i % 4) }));
+    const requests = Array.from({ length: 40 }, (_, i) => ({ who: callers[i % 2]!, server: rel.servers[i % rel.servers.length]!, length: 1 + (i % 4) }));
     const outcomes = Promise.all(requests.map(({ who, server, length }, i) => ledger.track(
       () => who.ask(RELAY_HOST, consoleRequest(server, length), 15_000),
       ({ value, error }) => {
@@ -118,13 +103,13 @@ describe('duplicate deliveries', () => {
     // A second answer would sit in a reply queue (the pollers stop once nothing waits) or have
     // been discarded by a poller: neither happened.
     await waitFor(async () => {
-      const { visible, inFlight } = await queueCounts(aws.sqs, hostQueueUrl);
+      const { visible, inFlight } = await queueCounts(rel.aws.sqs, rel.hostQueueUrl);
       return visible + inFlight === 0;
     }, 5_000, 'the agent to consume every copy');
     await sleep(500);
     for (const who of callers) {
       expect(who.discarded()).toBe(0);
-      expect(await queueCounts(aws.sqs, await who.replyQueue())).toEqual({ visible: 0, inFlight: 0 });
+      expect(await queueCounts(rel.aws.sqs, await who.replyQueue())).toEqual({ visible: 0, inFlight: 0 });
       await who.channel.close();
     }
   }, 40_000);
@@ -133,7 +118,7 @@ describe('duplicate deliveries', () => {
 describe('late replies', () => {
   it('times the request out, discards the late answer when it comes, and gives later requests their own answers', async () => {
     const who = caller('late');
-    const late = servers.slice(0, 6).map((server) => ({ server, length: 1 }));
+    const late = rel.servers.slice(0, 6).map((server) => ({ server, length: 1 }));
     const lateOutcomes = Promise.all(late.map(({ server, length }, i) => ledger.track(
       () => who.ask(RELAY_HOST, consoleRequest(server, length), 1_000),
       ({ error }) => (isVmconsoleError(error) && error.code === 'HostTimeout' ? 'refused' : `late request ${i} was not a HostTimeout: ${String(error)}`),
@@ -148,10 +133,10 @@ describe('late replies', () => {
       await forward(message, Date.now() + 10_000);
     }
     const replyQueue = await who.replyQueue();
-    await waitFor(async () => (await queueCounts(aws.sqs, replyQueue)).visible === late.length, 5_000, 'the late answers to land in the reply queue');
+    await waitFor(async () => (await queueCounts(rel.aws.sqs, replyQueue)).visible === late.length, 5_000, 'the late answers to land in the reply queue');
 
     // Same servers, other lengths: a late answer handed to one of these would not match.
-    const next = servers.slice(0, 6).map((server) => ({ server, length: 3 }));
+    const next = rel.servers.slice(0, 6).map((server) => ({ server, length: 3 }));
     await Promise.all(next.map(({ server, length }, i) => ledger.track(
       () => who.ask('dup-host', consoleRequest(server, length), 10_000),
       ({ value, error }) => {
@@ -162,7 +147,7 @@ describe('late replies', () => {
     expect(ledger.problems).toEqual([]);
     // The poller may still be deleting the last batch it received.
     await waitFor(() => who.discarded() === late.length, 5_000, 'every late answer to be discarded');
-    await waitFor(async () => (await queueCounts(aws.sqs, replyQueue)).visible + (await queueCounts(aws.sqs, replyQueue)).inFlight === 0, 5_000, 'the reply queue to be empty');
+    await waitFor(async () => (await queueCounts(rel.aws.sqs, replyQueue)).visible + (await queueCounts(rel.aws.sqs, replyQueue)).inFlight === 0, 5_000, 'the reply queue to be empty');
     await who.channel.close();
     expect(ledger.lost).toBe(0);
   }, 40_000);

@@ -6,19 +6,19 @@
  * decoded as Nova does; nothing may crash it (it keeps serving afterwards).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.ts';
-import { Ledger, waitFor } from './reliability-fixture.ts';
+import { novaConsoleOutput } from '../helpers/nova-console-formula.ts';
+import { Ledger } from '../helpers/reliability-fixture.ts';
+import { useLocalStack } from '../helpers/suite-setup.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const SECRET = 'reliability-suite-secret-of-at-least-32-bytes';
 const WINDOW = 102_400;
 
-let stack: LocalStack;
-let work: string;
+const local = useLocalStack('rel-hostile', { authMode: 'jwt', jwtSecret: SECRET, heartbeatMs: 1_000 });
 const ledger = new Ledger();
 const ids = {
   passwd: '10000000-0000-4000-8000-000000000001',
@@ -30,16 +30,6 @@ const longLog = Buffer.concat([Buffer.alloc(3 * 1024 * 1024, 'A'), Buffer.from('
 const binaryLog = Buffer.from([0x41, 0x00, 0xff, 0xc3, 0xa9, 0x1b, 0x5b, 0x30, 0x6d, 0x0d, 0x7f, 0x09, 0x42, 0x0a, 0x43]);
 const noiseLog = randomBytes(300 * 1024);
 
-/** Nova's decoding, byte by byte: ASCII 'replace' gives U+FFFD per byte >= 0x80; control bytes but \t and \n go. */
-function novaDecode(bytes: Buffer): string {
-  let out = '';
-  for (const b of bytes) {
-    if ((b <= 0x08) || (b >= 0x0b && b <= 0x1f)) continue;
-    out += b >= 0x80 ? '\uFFFD' : String.fromCharCode(b);
-  }
-  return out;
-}
-
 const token = (claims: Record<string, unknown>, options: { secret?: string; expiresIn?: string | number } = {}) => {
   const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt();
   if (options.expiresIn !== undefined) jwt.setExpirationTime(options.expiresIn);
@@ -48,7 +38,7 @@ const token = (claims: Record<string, unknown>, options: { secret?: string; expi
 const demoToken = () => token({ sub: 'alice', project_id: 'demo' }, { expiresIn: '5m' });
 
 async function post(serverId: string, body: string | Buffer, headers: Record<string, string>): Promise<{ status: number; json: Record<string, any>; bytes: number }> {
-  const res = await fetch(`${stack.url}/v2.1/servers/${serverId}/action`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  const res = await fetch(`${local.stack.url}/v2.1/servers/${serverId}/action`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
   const text = await res.text();
   let json: Record<string, any>;
   try {
@@ -75,8 +65,7 @@ async function expectStatus(what: string, call: () => Promise<{ status: number; 
 }
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'vmconsole-rel-hostile-'));
-  stack = await startLocalStack({ httpPort: 0, workDir: work, authMode: 'jwt', jwtSecret: SECRET, heartbeatMs: 1_000 });
+  const { stack } = local;
   const instance = async (id: string, log: Buffer | undefined) => {
     const dir = join(stack.instancesDir, id);
     await mkdir(dir);
@@ -89,11 +78,9 @@ beforeAll(async () => {
   await instance(ids.binary, binaryLog);
   await instance(ids.noise, noiseLog);
   await waitFor(async () => (await stack.directory.getServer(ids.noise)) !== undefined && (await stack.directory.getServer(ids.passwd)) !== undefined, 15_000, 'the agent to publish the hostile servers');
-}, 60_000);
+});
 
-afterAll(async () => {
-  await stack?.stop();
-  await rm(work, { recursive: true, force: true });
+afterAll(() => {
   console.log(ledger.summary('reliability/hostile-inputs'));
 });
 
@@ -117,12 +104,12 @@ describe('hostile logs', () => {
     expect((await expectStatus('binary log', () => ask(ids.binary, { 'os-getConsoleOutput': {} }), 200)).json.output).toBe('A\uFFFD\uFFFD\uFFFD[0m\x7F\tB\nC');
     expect((await expectStatus('binary log, length 1', () => ask(ids.binary, { 'os-getConsoleOutput': { length: 1 } }), 200)).json.output).toBe('C');
     const noise = await expectStatus('300 KiB of random bytes', () => ask(ids.noise, { 'os-getConsoleOutput': {} }), 200);
-    expect(noise.json.output).toBe(novaDecode(noiseLog.subarray(noiseLog.length - WINDOW)));
+    expect(noise.json.output).toBe(novaConsoleOutput(noiseLog.subarray(noiseLog.length - WINDOW), null));
   });
 });
 
 describe('hostile bodies', () => {
-  const web = () => stack.demoServers[0].id;
+  const web = () => local.stack.demoServers[0].id;
 
   it('refuses an oversized body with 413 before reading it', async () => {
     ledger.faults += 1;
@@ -179,8 +166,8 @@ describe('hostile bodies', () => {
 });
 
 describe('hostile tokens', () => {
-  const web = () => stack.demoServers[0];
-  const ops = () => stack.demoServers[3];
+  const web = () => local.stack.demoServers[0];
+  const ops = () => local.stack.demoServers[3];
 
   it('serves a valid token of the server\'s project, and an admin token for any project', async () => {
     await expectStatus('valid token', () => ask(web().id, { 'os-getConsoleOutput': { length: 1 } }), 200);

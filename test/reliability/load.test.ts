@@ -4,46 +4,31 @@
  * DynamoDB run in a process of their own, as they would be remote from the edge.
  * The system must answer every one with that server's own log, shaped for its own `length`.
  */
-import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { getConsoleOutput } from '../../lib/console-output/get-console-output.ts';
 import { Directory } from '../../lib/directory/directory.ts';
 import { createDocumentClient } from '../../lib/directory/dynamodb-client.ts';
 import { Requester } from '../../lib/transport/requester.ts';
 import { createSqsClient } from '../../lib/transport/sqs-client.ts';
-import { kill, Ledger, novaTail, queueCounts, startAgentProcess, startAwsProcess, tenant, waitFor, writeNamedInstances, type NamedServer, type RemoteAws } from './reliability-fixture.ts';
+import { Ledger, novaTail, tenant } from '../helpers/reliability-fixture.ts';
+import { useAgentOnLocalAws } from '../helpers/suite-setup.ts';
+import { queueCounts } from '../helpers/transport-fixture.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const REQUESTS = 1_000;
 const LENGTHS = [null, 1, 2, 5, 17, -1, 0, 1_000];
 
-let aws: RemoteAws;
-let work: string;
-let agent: ChildProcess | undefined;
-let servers: NamedServer[];
+const rel = useAgentOnLocalAws({ host: 'load-host', servers: 50, awsInOwnProcess: true });
 const ledger = new Ledger();
 
-beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'vmconsole-rel-load-'));
-  aws = await startAwsProcess();
-  const instancesDir = join(work, 'instances');
-  servers = await writeNamedInstances(instancesDir, 50);
-  agent = await startAgentProcess(aws.env, { host: 'load-host', instancesDir, logFile: join(work, 'agent.log'), directory: aws.directory });
-}, 60_000);
-
-afterAll(async () => {
-  await kill(agent);
-  await aws?.stop();
-  await rm(work, { recursive: true, force: true });
+afterAll(() => {
   console.log(ledger.summary('reliability/load'));
 });
 
 it('answers 1,000 concurrent requests over 50 servers, each with its own server\'s output, none lost', async () => {
-  const hostQueueUrl = (await aws.directory.getHost('load-host'))!.queueUrl;
+  const { aws, servers, hostQueueUrl } = rel;
   const edges = [0, 1].map(() => {
     const ddb = createDocumentClient(aws.env);
     const sqs = createSqsClient(aws.env);

@@ -5,45 +5,28 @@
  * The system must answer every good request promptly, never write to a foreign queue, and leave
  * each poison message for SQS to move to the DLQ after 3 receives.
  */
-import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CreateQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '../../lib/contracts/messages.ts';
 import { ATTRIBUTE as ATTR } from '../../lib/transport/envelope.ts';
 import { getConsoleOutput } from '../../lib/console-output/get-console-output.ts';
 import { Directory } from '../../lib/directory/directory.ts';
 import { Requester } from '../../lib/transport/requester.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { sendRaw } from '../transport/transport-fixture.ts';
-import { kill, Ledger, novaTail, queueCounts, sleep, startAgentProcess, tenant, waitFor, writeNamedInstances, type NamedServer } from './reliability-fixture.ts';
+import { Ledger, novaTail, tenant } from '../helpers/reliability-fixture.ts';
+import { useAgentOnLocalAws } from '../helpers/suite-setup.ts';
+import { queueCounts, sendRaw } from '../helpers/transport-fixture.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 
-let aws: LocalAws;
-let work: string;
-let agent: ChildProcess | undefined;
-let servers: NamedServer[];
+const rel = useAgentOnLocalAws({ host: 'poison-host', servers: 5 });
 const ledger = new Ledger();
 
-beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'vmconsole-rel-poison-'));
-  aws = await startLocalAws();
-  const instancesDir = join(work, 'instances');
-  servers = await writeNamedInstances(instancesDir, 5);
-  agent = await startAgentProcess(aws.env, { host: 'poison-host', instancesDir, logFile: join(work, 'agent.log'), directory: aws.directory });
-}, 60_000);
-
-afterAll(async () => {
-  await kill(agent);
-  await aws?.stop();
-  await rm(work, { recursive: true, force: true });
+afterAll(() => {
   console.log(ledger.summary('reliability/poison'));
 });
 
 it('keeps answering tenants while 40 poison messages are redriven to the DLQ, and writes to no foreign queue', async () => {
-  const hostQueueUrl = (await aws.directory.getHost('poison-host'))!.queueUrl;
+  const { aws, servers, hostQueueUrl } = rel;
   const dlqUrl = `${hostQueueUrl}-dlq`;
   const account = hostQueueUrl.slice(0, hostQueueUrl.lastIndexOf('/') + 1);
   const prefix = `${account}${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}`;
@@ -116,7 +99,7 @@ it('keeps answering tenants while 40 poison messages are redriven to the DLQ, an
 }, 60_000);
 
 it('answers a well-formed request naming another server\'s files with a typed refusal, never the file', async () => {
-  const hostQueueUrl = (await aws.directory.getHost('poison-host'))!.queueUrl;
+  const { aws, servers, hostQueueUrl } = rel;
   const replyQueue = (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}probe-${randomUUID()}` }))).QueueUrl!;
   const [a, b] = [servers[0]!, servers[1]!];
   const probes = [

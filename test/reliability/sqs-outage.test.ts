@@ -3,45 +3,27 @@
  * process and an edge environment (the use case with its Requester and Directory) keep running.
  * The system must answer 503 TransportUnavailable quickly while SQS is gone, and once it is back,
  * agent and edge must serve again by themselves, with no restart.
- *
- * Written against startLocalAws + an agent process because startLocalStack cannot start SQS with
- * persistence (it has no sqsDataDir option), and queues must survive the outage.
+ * Queues must survive the outage: SQS persists them (persistentSqs).
  */
-import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { getConsoleOutput } from '../../lib/console-output/get-console-output.ts';
 import { Directory } from '../../lib/directory/directory.ts';
 import { isVmconsoleError } from '../../lib/errors.ts';
 import { Requester } from '../../lib/transport/requester.ts';
 import { createSqsClient } from '../../lib/transport/sqs-client.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { kill, Ledger, novaTail, sleep, startAgentProcess, tenant, writeNamedInstances, type NamedServer } from './reliability-fixture.ts';
+import { Ledger, novaTail, tenant } from '../helpers/reliability-fixture.ts';
+import { useAgentOnLocalAws } from '../helpers/suite-setup.ts';
+import { sleep } from '../helpers/wait.ts';
 
-let aws: LocalAws;
-let work: string;
-let agent: ChildProcess | undefined;
-let servers: NamedServer[];
+const rel = useAgentOnLocalAws({ host: 'outage-host', servers: 5, persistentSqs: true });
 const ledger = new Ledger();
 
-beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'vmconsole-rel-sqs-'));
-  aws = await startLocalAws({ sqsDataDir: join(work, 'sqs') });
-  const instancesDir = join(work, 'instances');
-  servers = await writeNamedInstances(instancesDir, 5);
-  agent = await startAgentProcess(aws.env, { host: 'outage-host', instancesDir, logFile: join(work, 'agent.log'), directory: aws.directory });
-}, 60_000);
-
-afterAll(async () => {
-  await kill(agent);
-  await aws?.stop();
-  await rm(work, { recursive: true, force: true });
+afterAll(() => {
   console.log(ledger.summary('reliability/sqs-outage'));
 });
 
 it('answers 503 within 3 s while SQS is gone, and serves again by itself once it is back', async () => {
+  const { aws, servers, agent } = rel;
   const edge = {
     directory: new Directory(aws.ddb, aws.env.VMCONSOLE_TABLE!, { hostCacheMs: 1_000 }),
     requester: new Requester({ sqs: createSqsClient(aws.env), replyQueuePrefix: aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!, hostQueuePrefix: aws.env.VMCONSOLE_HOST_QUEUE_PREFIX! }),
@@ -59,7 +41,7 @@ it('answers 503 within 3 s while SQS is gone, and serves again by itself once it
     if (error !== undefined) return `request ${i} failed: ${String((error as { error: unknown }).error)}`;
     return value!.output === novaTail(value!.server.log, value!.length) ? 'answered' : `request ${i} got the wrong output`;
   });
-  const pid = agent!.pid;
+  const pid = agent.pid;
 
   try {
     await Promise.all(Array.from({ length: 20 }, (_, i) => served(i)));
@@ -86,8 +68,8 @@ it('answers 503 within 3 s while SQS is gone, and serves again by itself once it
     expect(performance.now() - back).toBeLessThan(5_000);
     await Promise.all(Array.from({ length: 50 }, (_, i) => served(300 + i)));
     expect(ledger.problems).toEqual([]);
-    expect(agent!.pid).toBe(pid);
-    expect(agent!.exitCode).toBeNull();
+    expect(agent.pid).toBe(pid);
+    expect(agent.exitCode).toBeNull();
     expect(ledger.lost).toBe(0);
   } finally {
     await edge.requester.close();

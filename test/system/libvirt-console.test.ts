@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, freePort, type LocalStack } from '../../lib/local/local-stack.ts';
 import { startLibvirt, requireLibvirtOrSkip, type LibvirtHarness } from '../harness/libvirt.ts';
-import { novaConsoleOutput } from '../acceptance/nova-console-formula.ts';
+import { novaConsoleOutput } from '../helpers/nova-console-formula.ts';
+import { eventually, sleep } from '../helpers/wait.ts';
 
 const PANIC = /Kernel panic - not syncing/;
 
@@ -42,8 +43,8 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
     workDir = await mkdtemp(join(tmpdir(), 'vmconsole-system-'));
     stack = await startLocalStack({
       workDir,
-      // Long heartbeat: inventory changes must come from libvirt events, not from polling.
-      heartbeatMs: 60_000,
+      // The longest heartbeat the agent accepts: inventory changes must come from libvirt events, not from polling.
+      heartbeatMs: 40_000,
       agentEnv: {
         VMCONSOLE_HOST: 'libvirt-host-1',
         VMCONSOLE_DRIVER: 'libvirt',
@@ -77,14 +78,8 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
     const res = await fetch(`${stack.url}/v2.1/servers/${id}`, { headers: { 'X-Auth-Token': ADMIN } });
     return res.status === 200 ? ((await res.json()) as { server: { status: string } }).server.status : res.status;
   };
-  const eventually = async <T>(probe: () => Promise<T>, accept: (v: T) => boolean, timeoutMs = 15_000): Promise<T> => {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (accept(value) || Date.now() > until) return value;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  };
+  /** Guests under emulation on a loaded machine: wait up to 15 s unless told. */
+  const BOOT_WAIT_MS = 15_000;
 
   it('a Nova-style guest (pty console, virtlogd log, Nova metadata): boot and panic lines, length truncation', async () => {
     const project = randomUUID().replace(/-/g, '');
@@ -96,7 +91,7 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
       nova: { name: 'web-1', projectId: project, userId: user },
     }));
     await lv.waitForFile(log, PANIC, 180_000);
-    await eventually(() => showStatus(id), (s) => s === 'ACTIVE');
+    await eventually(() => showStatus(id), (s) => s === 'ACTIVE', BOOT_WAIT_MS);
 
     const full = await output(id, {}, `${user}:${project}`);
     expect(full).toMatch(/Linux version \d+\.\d+/);
@@ -136,9 +131,9 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
     await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     await lv.virsh('resume', id);
     await lv.waitForFile(log, PANIC, 180_000);
-    await eventually(async () => Buffer.concat(received).toString('latin1'), (s) => PANIC.test(s));
+    await eventually(async () => Buffer.concat(received).toString('latin1'), (s) => PANIC.test(s), BOOT_WAIT_MS);
     // Let the last lines reach both sinks before comparing.
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await sleep(1_000);
     socket.destroy();
 
     const viaTcp = Buffer.concat(received);
@@ -170,7 +165,7 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
       for (;;) {
         const now = await liveState();
         if ((now.id !== before && now.panicked) || Date.now() > until) break;
-        await new Promise((resolve) => setTimeout(resolve, 250));
+        await sleep(250);
       }
       running = id;
       if (boot >= 2 && (await readFile(`${log}.1`).catch(() => undefined))) break;
@@ -203,7 +198,7 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
     await lv.virsh('start', id);
     await lv.waitForFile(log, PANIC, 180_000);
     await lv.virsh('destroy', id);
-    expect(await eventually(() => showStatus(id), (s) => s === 'SHUTOFF')).toBe('SHUTOFF');
+    expect(await eventually(() => showStatus(id), (s) => s === 'SHUTOFF', BOOT_WAIT_MS)).toBe('SHUTOFF');
     const text = await output(id);
     expect(text).toMatch(/Linux version/);
     expect(text).toBe(novaConsoleOutput(await rotatedLog(log), null));
@@ -212,8 +207,8 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
   it('no console -> 404; a console whose log does not exist yet -> 200 ""', async () => {
     const bare = await lv.define(lv.domainXml({ name: 'no-console-guest', console: { type: 'none' } }));
     const notYet = await lv.define(lv.domainXml({ name: 'not-yet-guest', console: { type: 'pty', log: join(lv.logDir, 'never-written.log') } }));
-    await eventually(() => showStatus(notYet), (s) => s === 'SHUTOFF');
-    await eventually(() => showStatus(bare), (s) => s === 'SHUTOFF');
+    await eventually(() => showStatus(notYet), (s) => s === 'SHUTOFF', BOOT_WAIT_MS);
+    await eventually(() => showStatus(bare), (s) => s === 'SHUTOFF', BOOT_WAIT_MS);
     const missing = await consoleOutput(bare);
     expect(missing.status).toBe(404);
     expect(missing.body).toHaveProperty('itemNotFound.code', 404);
@@ -232,7 +227,7 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
     expect(await eventually(() => showStatus(id), (s) => s === 'SHUTOFF', 5_000)).toBe('SHUTOFF');
     await lv.virsh('undefine', id);
     expect(await eventually(() => showStatus(id), (s) => s === 404, 5_000)).toBe(404);
-    // Far less than the 60 s heartbeat: these came from events.
+    // Far less than the 40 s heartbeat: these came from events.
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 });

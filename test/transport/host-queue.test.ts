@@ -1,16 +1,10 @@
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { ensureHostQueue, HOST_QUEUE_VISIBILITY_S, MAX_RECEIVES_BEFORE_DLQ } from '../../lib/transport/host-queue.ts';
 import { hostQueueName } from '../../lib/transport/queue-naming.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
+import { useLocalAws } from '../helpers/suite-setup.ts';
 
-let aws: LocalAws;
-beforeAll(async () => {
-  aws = await startLocalAws();
-});
-afterAll(async () => {
-  await aws?.stop();
-});
+const aws = useLocalAws();
 
 const attributes = async (queueUrl: string) =>
   (await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['All'] }))).Attributes ?? {};

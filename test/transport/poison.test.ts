@@ -3,16 +3,16 @@ import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '../../lib/contracts/messages.ts';
 import { MAX_RECEIVES_BEFORE_DLQ } from '../../lib/transport/host-queue.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { ask, consoleRequest, queueDepth, sendRaw, startHost, startRequester, waitFor, type HostUnderTest } from './transport-fixture.ts';
+import { useLocalAws } from '../helpers/suite-setup.ts';
+import { ask, consoleRequest, queueDepth, sendRaw, startHost, startRequester, type HostUnderTest } from '../helpers/transport-fixture.ts';
+import { waitFor } from '../helpers/wait.ts';
 
-let aws: LocalAws;
+const aws = useLocalAws();
 let host: HostUnderTest;
 let handled = 0;
 const poison: Array<{ messageId: string | undefined; reason: string }> = [];
 
 beforeAll(async () => {
-  aws = await startLocalAws();
   host = await startHost(aws, 'poison-host', {
     handle: async (request) => {
       handled += 1;
@@ -23,12 +23,10 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await host?.responder.stop();
-  await aws?.stop();
 });
 
 it('never answers nor deletes poison, leaves it to redrive into the DLQ, and keeps serving good requests', async () => {
   const prefix = host.replyQueueUrlPrefix;
-  const account = prefix.slice(0, prefix.lastIndexOf('/') + 1);
   // A queue an attacker would like the agent to write into: same account, outside the reply prefix.
   const { QueueUrl: victim } = await aws.sqs.send(new CreateQueueCommand({ QueueName: 'vmconsole-test-host-victim' }));
   const { QueueUrl: ownReply } = await aws.sqs.send(new CreateQueueCommand({ QueueName: `${aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX}legit-${randomUUID()}` }));

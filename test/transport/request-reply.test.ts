@@ -7,10 +7,11 @@ import { VmconsoleError } from '../../lib/errors.ts';
 import { Requester } from '../../lib/transport/requester.ts';
 import { HEARTBEAT_TAG, IDLE_AFTER_MS } from '../../lib/transport/reply-queue-lifetime.ts';
 import { sweepReplyQueues } from '../../lib/transport/sweep-reply-queues.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { ask, consoleRequest, queueDepth, sendRaw, sleep, startHost, startRequester, waitFor, type HostUnderTest } from './transport-fixture.ts';
+import { useLocalAws } from '../helpers/suite-setup.ts';
+import { ask, consoleRequest, queueDepth, sendRaw, startHost, startRequester, type HostUnderTest } from '../helpers/transport-fixture.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 
-let aws: LocalAws;
+const aws = useLocalAws();
 let host: HostUnderTest;
 const handled: AgentRequest[] = [];
 const channels: Requester[] = [];
@@ -35,13 +36,11 @@ function channel(replyQueuePrefix = aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!): Requ
 const request = (instanceName = 'fast', id = randomUUID()): AgentRequest => ({ ...consoleRequest(id), server: { id, instanceName } });
 
 beforeAll(async () => {
-  aws = await startLocalAws();
   host = await startHost(aws, 'rr-host', { handle });
 });
 afterAll(async () => {
   await Promise.all(channels.map((c) => c.close()));
   await host?.responder.stop();
-  await aws?.stop();
 });
 
 describe('request and reply', () => {

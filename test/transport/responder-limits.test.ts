@@ -1,17 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { CreateQueueCommand, DeleteQueueCommand } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { AgentRequest } from '../../lib/contracts/messages.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { ask, consoleRequest, queueDepth, sendRaw, sleep, startHost, startRequester, waitFor } from './transport-fixture.ts';
+import { useLocalAws } from '../helpers/suite-setup.ts';
+import { ask, consoleRequest, queueDepth, sendRaw, startHost, startRequester } from '../helpers/transport-fixture.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 
-let aws: LocalAws;
-beforeAll(async () => {
-  aws = await startLocalAws();
-});
-afterAll(async () => {
-  await aws?.stop();
-});
+const aws = useLocalAws();
 
 it('never runs more handlers at once than its concurrency, and still answers everyone', async () => {
   let running = 0;

@@ -1,18 +1,13 @@
 import { CreateQueueCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { ensureHostQueue } from '../../lib/transport/host-queue.ts';
 import { ReplyDestinations } from '../../lib/transport/queue-naming.ts';
 import { Responder } from '../../lib/transport/responder.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { ask, consoleRequest, queueDepth, sleep, startRequester, waitFor } from './transport-fixture.ts';
+import { useLocalAws } from '../helpers/suite-setup.ts';
+import { ask, consoleRequest, queueDepth, startRequester } from '../helpers/transport-fixture.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 
-let aws: LocalAws;
-beforeAll(async () => {
-  aws = await startLocalAws();
-});
-afterAll(async () => {
-  await aws?.stop();
-});
+const aws = useLocalAws();
 
 it('keeps a slow request hidden while it runs, so it is processed once (host queue with redrive, visibility 2 s, 5 s of work)', async () => {
   // The agent's own queue (redrive after 3 receives) with its visibility lowered: without the

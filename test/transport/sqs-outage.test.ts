@@ -1,26 +1,19 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { isVmconsoleError } from '../../lib/errors.ts';
 import { createSqsClient } from '../../lib/transport/sqs-client.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { ask, consoleRequest, sleep, startHost, startRequester, type HostUnderTest } from './transport-fixture.ts';
+import { useLocalAws } from '../helpers/suite-setup.ts';
+import { ask, consoleRequest, startHost, startRequester, type HostUnderTest } from '../helpers/transport-fixture.ts';
+import { sleep } from '../helpers/wait.ts';
 
-let aws: LocalAws;
-let dataDir: string;
+const aws = useLocalAws({ persistentSqs: true });
 let host: HostUnderTest;
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'vmconsole-outage-'));
-  aws = await startLocalAws({ sqsDataDir: dataDir });
   // No listeners at all: SQS errors must not end the responder.
   host = await startHost(aws, 'outage-host', { handle: async (request) => ({ output: request.server.id }) });
 });
 afterAll(async () => {
   await host?.responder.stop();
-  await aws?.stop();
-  await rm(dataDir, { recursive: true, force: true });
 });
 
 it('fails fast with TransportUnavailable while SQS is down, and works again once it is back', async () => {

@@ -2,18 +2,16 @@ import { CreateQueueCommand, ListQueuesCommand, TagQueueCommand } from '@aws-sdk
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { HEARTBEAT_TAG, IDLE_AFTER_MS } from '../../lib/transport/reply-queue-lifetime.ts';
 import { sweepReplyQueues } from '../../lib/transport/sweep-reply-queues.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { ask, consoleRequest, startHost, startRequester, type HostUnderTest } from './transport-fixture.ts';
+import { useLocalAws } from '../helpers/suite-setup.ts';
+import { ask, consoleRequest, startHost, startRequester, type HostUnderTest } from '../helpers/transport-fixture.ts';
 
-let aws: LocalAws;
+const aws = useLocalAws();
 let host: HostUnderTest;
 beforeAll(async () => {
-  aws = await startLocalAws();
   host = await startHost(aws, 'sweep-host', { handle: async () => ({ output: '' }) });
 });
 afterAll(async () => {
   await host?.responder.stop();
-  await aws?.stop();
 });
 
 const create = async (name: string, heartbeat?: number) => {

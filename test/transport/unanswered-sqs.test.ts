@@ -4,25 +4,24 @@ import { ReplyDestinations } from '../../lib/transport/queue-naming.ts';
 import type { Requester } from '../../lib/transport/requester.ts';
 import { Responder } from '../../lib/transport/responder.ts';
 import { createSqsClient } from '../../lib/transport/sqs-client.ts';
-import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
-import { startSqsFaultProxy, type SqsFaultProxy } from './sqs-fault-proxy.ts';
-import { ask, consoleRequest, startHost, startRequester, type HostUnderTest } from './transport-fixture.ts';
+import { useLocalAws } from '../helpers/suite-setup.ts';
+import { startSqsFaultProxy, type SqsFaultProxy } from '../helpers/sqs-fault-proxy.ts';
+import { ask, consoleRequest, startHost, startRequester, type HostUnderTest } from '../helpers/transport-fixture.ts';
+import { sleep } from '../helpers/wait.ts';
 
 // Connection refused is the easy outage (sqs-outage.test.ts); here SQS accepts and never answers.
-let aws: LocalAws;
+const aws = useLocalAws();
 let host: HostUnderTest;
 const proxies: SqsFaultProxy[] = [];
 const channels: Requester[] = [];
 
 beforeAll(async () => {
-  aws = await startLocalAws();
   host = await startHost(aws, 'unanswered-host', { handle: async (request) => ({ output: request.server.id }) });
 });
 afterAll(async () => {
   await Promise.all(channels.map((c) => c.close()));
   await host?.responder.stop();
   await Promise.all(proxies.map((p) => p.close()));
-  await aws?.stop();
 });
 
 async function channelThrough(upstream?: string): Promise<{ channel: Requester; proxy: SqsFaultProxy }> {
@@ -87,7 +86,7 @@ it('stops a consumer whose receive SQS never answers at once', async () => {
     handle: async () => ({ output: '' }),
   });
   consumer.start();
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await sleep(300);
   expect(proxy.swallowed).toBe(1);
   const started = Date.now();
   await consumer.stop();

@@ -9,8 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OUTSIDE_WHAT_MAY_BE_READ } from '../../../lib/console/open-confined.ts';
 import { drainPty } from '../../../lib/hypervisors/libvirt/drain-pty.ts';
 import { VmconsoleError } from '../../../lib/errors.ts';
-import { startFakePtyGuest, type FakePtyGuest } from './fake-pty-guest.ts';
-import { requireToolsOrSkip } from './require-tools.ts';
+import { startFakePtyGuest, type FakePtyGuest } from '../../helpers/fake-pty-guest.ts';
+import { requireToolsOrSkip } from '../../helpers/require-tools.ts';
 
 describe.runIf(requireToolsOrSkip(['python3']))('drainPty on a real pty', () => {
   let dir: string;

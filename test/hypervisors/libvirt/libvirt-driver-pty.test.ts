@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LibvirtDriver } from '../../../lib/hypervisors/libvirt/libvirt-driver.ts';
-import { startFakePtyGuest, type FakePtyGuest } from './fake-pty-guest.ts';
-import { requireToolsOrSkip } from './require-tools.ts';
+import { startFakePtyGuest, type FakePtyGuest } from '../../helpers/fake-pty-guest.ts';
+import { requireToolsOrSkip } from '../../helpers/require-tools.ts';
 
 const UUID = '22222222-2222-4222-8222-222222222222';
 const node = (runstate: number) => `<node><domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'><name>instance-00000002</name>`

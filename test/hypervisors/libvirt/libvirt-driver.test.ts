@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LibvirtDriver } from '../../../lib/hypervisors/libvirt/libvirt-driver.ts';
 import { NOVA_NAMESPACE } from '../../../lib/hypervisors/libvirt/domain-xml.ts';
 import { VmconsoleError } from '../../../lib/errors.ts';
-import { requireToolsOrSkip } from './require-tools.ts';
+import { requireToolsOrSkip } from '../../helpers/require-tools.ts';
 
 interface TestDomain {
   name: string;

@@ -15,7 +15,7 @@ import type { DriverEvent } from '../../../lib/hypervisors/driver.ts';
 import { LibvirtDriver } from '../../../lib/hypervisors/libvirt/libvirt-driver.ts';
 import type { VirshEvent } from '../../../lib/hypervisors/libvirt/parse-event-line.ts';
 import { watchEvents } from '../../../lib/hypervisors/libvirt/watch-events.ts';
-import { requireToolsOrSkip } from './require-tools.ts';
+import { requireToolsOrSkip } from '../../helpers/require-tools.ts';
 
 const START = ["event 'lifecycle' for domain 'g': Resumed Unpaused", "event 'lifecycle' for domain 'g': Started Booted"];
 

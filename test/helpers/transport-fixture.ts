@@ -6,7 +6,7 @@ import { ensureHostQueue } from '../../lib/transport/host-queue.ts';
 import { ReplyDestinations } from '../../lib/transport/queue-naming.ts';
 import { Requester } from '../../lib/transport/requester.ts';
 import { Responder, type ResponderOptions } from '../../lib/transport/responder.ts';
-import type { LocalAws } from '../helpers/aws-local.ts';
+import type { LocalAws } from './aws-local.ts';
 
 export const consoleRequest = (id: string = randomUUID()): AgentRequest => ({
   v: PROTOCOL_VERSION,
@@ -65,22 +65,26 @@ export async function sendRaw(sqs: SQSClient, queueUrl: string, body: string, at
   await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body, MessageAttributes }));
 }
 
+/** What a queue holds: messages waiting (visible) and messages a consumer holds (in flight). */
+export async function queueCounts(sqs: SQSClient, queueUrl: string): Promise<{ visible: number; inFlight: number }> {
+  const { visible, inFlight } = await queueAttributes(sqs, queueUrl);
+  return { visible, inFlight };
+}
+
 /** Messages in a queue, visible or not. */
 export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
+  const { visible, inFlight, delayed } = await queueAttributes(sqs, queueUrl);
+  return visible + inFlight + delayed;
+}
+
+async function queueAttributes(sqs: SQSClient, queueUrl: string): Promise<{ visible: number; inFlight: number; delayed: number }> {
   const { Attributes = {} } = await sqs.send(new GetQueueAttributesCommand({
     QueueUrl: queueUrl,
     AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
   }));
-  return Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible) + Number(Attributes.ApproximateNumberOfMessagesDelayed);
+  return {
+    visible: Number(Attributes.ApproximateNumberOfMessages),
+    inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible),
+    delayed: Number(Attributes.ApproximateNumberOfMessagesDelayed),
+  };
 }
-
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

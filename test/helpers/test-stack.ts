@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../lib/local/local-stack.ts';
 
-export interface AcceptanceStack {
+export interface TestStack {
   stack: LocalStack;
   /** The Nova endpoint the clients are given. */
   endpoint: string;
@@ -12,10 +12,10 @@ export interface AcceptanceStack {
 }
 
 /**
- * The `npm start` stack in a work dir of its own (parallel files must not share logs or instance
+ * The `npm start` stack (fauxqs, dynalite, an agent process, serverless-offline) in a work dir of its own (parallel files must not share logs or instance
  * dirs). A failed start's error carries the failing child's log tail, so the dir can go.
  */
-export async function startAcceptanceStack(name: string, options: Omit<LocalStackOptions, 'workDir' | 'claim'> = {}): Promise<AcceptanceStack> {
+export async function startTestStack(name: string, options: Omit<LocalStackOptions, 'workDir' | 'claim'> = {}): Promise<TestStack> {
   const workDir = await mkdtemp(join(tmpdir(), `vmconsole-${name}-`));
   const started = Date.now();
   let stack: LocalStack;

@@ -1,0 +1,74 @@
+/**
+ * The agent's request-kind table (lib/agent/handle-request.ts): each kind of the wire contract has
+ * a handler whose result the contract's own schema accepts; console output is read through the
+ * driver with the window and the request's deadline signal, and shaped on the host.
+ */
+import { describe, expect, it } from 'vitest';
+import { createRequestHandler } from '../../lib/agent/handle-request.ts';
+import { MAX_CONSOLE_WINDOW, PROTOCOL_VERSION, REQUEST_KINDS, type AgentRequest, type RequestKind, type RequestOf } from '../../lib/contracts/messages.ts';
+import { VmconsoleError } from '../../lib/errors.ts';
+import type { DiscoveredServer, HypervisorDriver, ServerHandle } from '../../lib/hypervisors/driver.ts';
+import { novaConsoleOutput } from '../helpers/nova-console-formula.ts';
+
+/** A driver that hands out fixed bytes and remembers how it was asked: the handler's only neighbour. */
+class ScriptedDriver implements HypervisorDriver {
+  readonly kind = 'files' as const;
+  readonly reads: Array<{ server: ServerHandle; window: number; signal?: AbortSignal }> = [];
+  readonly #answer: () => Promise<Buffer>;
+  constructor(answer: () => Promise<Buffer>) {
+    this.#answer = answer;
+  }
+  async listServers(): Promise<DiscoveredServer[]> {
+    return [];
+  }
+  readConsoleLog(server: ServerHandle, window: number, signal?: AbortSignal): Promise<Buffer> {
+    this.reads.push({ server, window, signal });
+    return this.#answer();
+  }
+}
+
+const server = { id: '5e1f0c7a-3b2d-4c6e-8f90-a1b2c3d4e5f6', instanceName: 'instance-0000002a' };
+const context = () => ({ deadline: Date.now() + 5_000, signal: new AbortController().signal, requestId: 'req-kind-table' });
+
+/** One sample request per kind: a kind added to the contract does not compile here until it has one. */
+const SAMPLES: { [K in RequestKind]: RequestOf<K> } = {
+  'console.output': { v: PROTOCOL_VERSION, kind: 'console.output', server, length: 2 },
+};
+
+describe('the request-kind table', () => {
+  it.each(Object.keys(REQUEST_KINDS) as RequestKind[])('answers %s with a result its contract schema accepts', async (kind) => {
+    const handle = createRequestHandler(new ScriptedDriver(async () => Buffer.from('a\nb\nc\n')));
+    const result = await handle(SAMPLES[kind] as AgentRequest, context());
+    expect(REQUEST_KINDS[kind].result.safeParse(result).success).toBe(true);
+  });
+
+  it('reads console output through the driver with the full window and the request\'s own signal', async () => {
+    const driver = new ScriptedDriver(async () => Buffer.from('boot\n'));
+    const ctx = context();
+    await createRequestHandler(driver)({ ...SAMPLES['console.output'], length: null }, ctx);
+    expect(driver.reads).toEqual([{ server, window: MAX_CONSOLE_WINDOW, signal: ctx.signal }]);
+  });
+
+  it.each([null, 0, 1, 3, -1, 1_000])('shapes the bytes on the host as Nova does (length %s)', async (length) => {
+    const raw = Buffer.from([0x6c, 0x31, 0x0a, 0x6c, 0x32, 0x00, 0xff, 0x0a, 0x1b, 0x5b, 0x6d, 0x6c, 0x33, 0x09, 0x0a, 0x6c, 0x34]);
+    const result = await createRequestHandler(new ScriptedDriver(async () => raw))({ ...SAMPLES['console.output'], length }, context());
+    expect(result).toEqual({ output: novaConsoleOutput(raw, length) });
+  });
+
+  it('passes a driver\'s tenant-safe refusal through, and hides a bare failure behind Internal', async () => {
+    const refusal = new VmconsoleError('NoConsole', 'This server has no console log.', { detail: 'no <console> in the domain XML of instance-0000002a' });
+    const refused = await createRequestHandler(new ScriptedDriver(() => Promise.reject(refusal)))(SAMPLES['console.output'], context()).catch((err: unknown) => err);
+    expect(refused).toBe(refusal);
+
+    const crashed = await createRequestHandler(new ScriptedDriver(() => Promise.reject(new Error('EIO reading /var/lib/nova/instances/x/console.log'))))(SAMPLES['console.output'], context()).catch((err: unknown) => err);
+    expect(crashed).toMatchObject({ code: 'Internal', message: 'The request failed on the compute host.', detail: 'EIO reading /var/lib/nova/instances/x/console.log' });
+  });
+
+  it('refuses a kind missing from the table as Internal instead of throwing out of the agent', async () => {
+    const driver = new ScriptedDriver(async () => Buffer.from('never read'));
+    const unknown = { ...SAMPLES['console.output'], kind: 'console.screenshot' } as unknown as AgentRequest;
+    const failure = await createRequestHandler(driver)(unknown, context()).catch((err: unknown) => err);
+    expect(failure).toMatchObject({ code: 'Internal', message: 'The request failed on the compute host.' });
+    expect(driver.reads).toEqual([]);
+  });
+});
