@@ -75,10 +75,16 @@ function missingClients(): string[] {
  * A suite that needs the real clients. Without them a developer's run skips it loudly; CI must
  * never pass without having run it, so there the suite fails instead.
  */
+/**
+ * Each CLI run is a Python start-up of several seconds on a busy 2-core machine, and a test runs
+ * up to four: the suite-wide 30 s is too short for them, not for what they check.
+ */
+const CLIENT_TEST_TIMEOUT_MS = 120_000;
+
 export function describeWithOpenStackClients(name: string, body: () => void): void {
   const missing = missingClients();
   if (missing.length === 0) {
-    describe(name, body);
+    describe(name, { timeout: CLIENT_TEST_TIMEOUT_MS }, body);
     return;
   }
   const why = `${missing.join(' and ')} not found: ${INSTALL_HINT}`;
