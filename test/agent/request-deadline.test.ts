@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createRequestHandler } from '../../lib/agent/handle-request.ts';
 import { PROTOCOL_VERSION } from '../../lib/contracts/messages.ts';
 import { LibvirtDriver } from '../../lib/hypervisors/libvirt/libvirt-driver.ts';
+import { isAlive } from '../helpers/agent-process.ts';
 import { useLocalAws } from '../helpers/suite-setup.ts';
 import { ask, startHost, startRequester, type HostUnderTest } from '../helpers/transport-fixture.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
@@ -19,14 +20,6 @@ let work: string;
 let pidFile: string;
 let host: HostUnderTest;
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'vmconsole-deadline-'));
@@ -54,10 +47,10 @@ it('kills the hung virsh at the request deadline, and the agent replies to no on
     const outcome = ask(requester, host.host, { v: PROTOCOL_VERSION, kind: 'console.output', server: { id, instanceName: `instance-${id.slice(0, 8)}` }, length: null }, 1_500);
     await waitFor(async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim() !== '', 5_000, 'virsh to start');
     const pid = Number((await readFile(pidFile, 'utf8')).trim());
-    expect(alive(pid)).toBe(true);
+    expect(isAlive(pid)).toBe(true);
     await expect(outcome).rejects.toMatchObject({ code: 'HostTimeout' });
     // Gone within a moment of the deadline, not 15 s (virsh's own timeout) or 30 s later.
-    await waitFor(() => !alive(pid), 2_000, 'virsh to be killed');
+    await waitFor(() => !isAlive(pid), 2_000, 'virsh to be killed');
     expect(Date.now() - started).toBeLessThan(3_500);
     await waitFor(() => dropped.length === 1, 2_000, 'the request to be dropped');
     expect(dropped).toMatchObject([{ reason: 'deadline' }]);
@@ -72,5 +65,5 @@ it('a driver read aborted by its signal rejects at once', async () => {
   await expect(driver.readConsoleLog({ id: randomUUID(), instanceName: 'x' }, 1024, AbortSignal.timeout(300))).rejects.toBeDefined();
   expect(Date.now() - started).toBeLessThan(1_500);
   await sleep(100);
-  expect(alive(Number((await readFile(pidFile, 'utf8')).trim()))).toBe(false);
+  expect(isAlive(Number((await readFile(pidFile, 'utf8')).trim()))).toBe(false);
 });

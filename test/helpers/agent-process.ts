@@ -66,3 +66,13 @@ export async function kill(child: ChildProcess | undefined): Promise<void> {
   child.kill('SIGKILL');
   await exited;
 }
+
+/** Whether a process still exists (signal 0 checks without touching it). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

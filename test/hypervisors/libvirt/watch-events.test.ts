@@ -15,7 +15,9 @@ import type { DriverEvent } from '../../../lib/hypervisors/driver.ts';
 import { LibvirtDriver } from '../../../lib/hypervisors/libvirt/libvirt-driver.ts';
 import type { VirshEvent } from '../../../lib/hypervisors/libvirt/parse-event-line.ts';
 import { watchEvents } from '../../../lib/hypervisors/libvirt/watch-events.ts';
+import { isAlive } from '../../helpers/agent-process.ts';
 import { requireToolsOrSkip } from '../../helpers/require-tools.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const START = ["event 'lifecycle' for domain 'g': Resumed Unpaused", "event 'lifecycle' for domain 'g': Started Booted"];
 
@@ -53,21 +55,7 @@ exec virsh "$@"
     return path;
   };
   const lines = async (file: string) => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean);
-  const until = async (probe: () => Promise<boolean> | boolean, timeoutMs = 5_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await probe())) {
-      if (Date.now() > deadline) throw new Error('condition not met in time');
-      await sleep(20);
-    }
-  };
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const until = (probe: () => Promise<boolean> | boolean, timeoutMs = 5_000) => waitFor(probe, timeoutMs, 'the watched condition');
 
   it('parses every line in order, reports gaps, and restarts an exited virsh after a pause', async () => {
     const jobCompleted = ["event 'job-completed' for domain 'g':", '\toperation: 2', '\ttime_elapsed: 2009'];
@@ -146,9 +134,9 @@ exec virsh "$@"
       expect(await lines(runs)).toHaveLength(1);
       one.abort();
       await sleep(200);
-      expect(alive(pid!)).toBe(true);
+      expect(isAlive(pid!)).toBe(true);
       two.abort();
-      await until(() => !alive(pid!));
+      await until(() => !isAlive(pid!));
       await sleep(1_200);
       expect(await lines(runs)).toHaveLength(1);
     });
