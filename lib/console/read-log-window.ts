@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VmconsoleError } from '../errors.ts';
@@ -40,7 +41,7 @@ export async function readLogWindow(files: readonly string[], window: number, ro
       // moves one file at a time, so the name comes back or an older name exists beyond the gap.
       // Both questions are asked at once: each is a thread-pool round trip on the hot path.
       const [rotating, consistent] = await Promise.all([
-        gap !== undefined && anyExists(files.slice(gap, gap + 2)),
+        gap !== undefined && files.slice(gap, gap + 2).some((file) => isThere(file) === true),
         unchanged(files, opened),
       ]);
       const last = attempt >= MAX_ATTEMPTS;
@@ -62,9 +63,19 @@ export async function readLogWindow(files: readonly string[], window: number, ro
   }
 }
 
-async function anyExists(files: readonly string[]): Promise<boolean> {
-  const found = await Promise.all(files.map((file) => stat(file).then(() => true, () => false)));
-  return found.some(Boolean);
+/**
+ * Whether a name is there (following links, as an open would), or undefined when the file system
+ * will not say. A missing backup is the common case (most logs never rotated), and the promise API
+ * can only report it by throwing: building those errors, stack traces included, cost more of the
+ * agent's CPU than the read itself (CPU profile under npm run bench). A synchronous stat of a name
+ * that is not there answers from the dentry cache in microseconds, without an exception.
+ */
+function isThere(file: string): boolean | undefined {
+  try {
+    return statSync(file, { throwIfNoEntry: false }) !== undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOTDIR' ? false : undefined;
+  }
 }
 
 /** Opens files newest first until the window is covered; the index of a missing file that stopped it short. */
@@ -77,6 +88,7 @@ async function openNewestFirst(
   let total = 0;
   for (const [index, file] of files.entries()) {
     if (total >= window) return undefined;
+    if (isThere(file) === false) return index;
     const log = await openConfined(file, roots);
     if (log === undefined) return index;
     const { handle, stats } = log;
