@@ -8,7 +8,10 @@ const QUEUE_CALL_TIMEOUT_MS = 5_000;
 
 export interface ReplyQueueEvents {
   heartbeatFailed(error: unknown): void;
-  /** The queue was found gone (swept while idle, deleted); the next use creates one under a fresh name. */
+  /**
+   * The queue was found gone (swept while idle, deleted); the next use creates one under a fresh
+   * name. Requests that named it will never see their replies.
+   */
   replaced(queueUrl: string, why: 'swept while idle' | 'disappeared'): void;
 }
 
@@ -64,7 +67,9 @@ export class ReplyQueue {
         this.#taggedAt = Date.now();
         this.#tag(queueUrl).catch((err: unknown) => {
           this.#events.heartbeatFailed(err);
-          if (isMissingQueue(err) && this.#queueUrl === current) this.#queueUrl = undefined;
+          if (!isMissingQueue(err)) return;
+          if (this.#queueUrl === current) this.#queueUrl = undefined;
+          this.#events.replaced(queueUrl, 'disappeared');
         });
       }
       return queueUrl;

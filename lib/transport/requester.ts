@@ -72,7 +72,12 @@ export class Requester extends TypedEmitter<RequesterEvents> {
     this.#hostQueuePrefix = options.hostQueuePrefix;
     this.#replyQueue = new ReplyQueue(options.sqs, options.replyQueuePrefix, {
       heartbeatFailed: (error) => this.emit('reply_queue_heartbeat_error', { error }),
-      replaced: (queueUrl, why) => this.emit('reply_queue_replaced', { queueUrl, why }),
+      replaced: (queueUrl, why) => {
+        this.emit('reply_queue_replaced', { queueUrl, why });
+        // Replies sent to a queue that is gone are lost: its requests fail now (503), not at their
+        // deadline as if their host had been silent (504).
+        this.#pending.rejectAll(transportUnavailable(new Error(`reply queue ${why}: ${queueUrl}`), 'the reply queue disappeared'), queueUrl);
+      },
     }, options.revalidateAfterMs);
   }
 
@@ -165,7 +170,6 @@ export class Requester extends TypedEmitter<RequesterEvents> {
             // Swept or deleted: replies sent to it are lost, so fail those requests now; the next
             // request creates a queue under a fresh name (SQS refuses a deleted name for 60 s).
             await this.#replyQueue.lost(queueUrl);
-            this.#pending.rejectAll(transportUnavailable(err, 'the reply queue disappeared'), queueUrl);
             continue;
           }
           await backOff(err);

@@ -153,11 +153,21 @@ export class Responder extends TypedEmitter<ResponderEvents> {
   /** The handler's answer as a reply; the work is aborted at the deadline and kept hidden while it runs. */
   async #run(message: Message, request: AgentRequest, { correlationId, requestId, deadline }: Ids & { deadline: number }): Promise<AgentReply> {
     const abort = new AbortController();
-    const expiry = setTimeout(() => abort.abort(new Error('the request deadline passed')), Math.max(0, deadline - Date.now()));
-    // Keep the message hidden while slow work runs, so no other agent starts it twice.
+    // Keep the message hidden while slow work runs, so no other agent starts it twice; not past the
+    // deadline, when nobody wants the answer any more.
     const extend = setInterval(() => void this.#changeVisibility(message, this.#o.visibilityTimeoutS), (this.#o.visibilityTimeoutS * 1000) / 3);
+    let expired: () => void = () => undefined;
+    const deadlinePassed = new Promise<never>((_, reject) => {
+      expired = () => reject(new Error('the request deadline passed'));
+    });
+    const expiry = setTimeout(() => {
+      clearInterval(extend);
+      abort.abort(new Error('the request deadline passed'));
+      // A handler that ignores the signal (a hung file system) must not hold its slot for ever.
+      expired();
+    }, Math.max(0, deadline - Date.now()));
     try {
-      return okReply(await this.#o.handle(request, { deadline, signal: abort.signal, requestId }));
+      return okReply(await Promise.race([this.#o.handle(request, { deadline, signal: abort.signal, requestId }), deadlinePassed]));
     } catch (error) {
       const reply = errorReply(error);
       this.emit('request_failed', { correlationId, requestId, kind: request.kind, reply: reply.error, error });

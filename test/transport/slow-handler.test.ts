@@ -71,3 +71,36 @@ it('stop() lets the work in flight finish and deletes it', async () => {
   expect(await queueDepth(aws.sqs, queueUrl!)).toBe(0);
   await channel.close();
 });
+
+it('a handler that ignores its abort signal gives its slot back at the deadline, and its message is dropped, not extended', async () => {
+  const { QueueUrl: queueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: `${aws.env.VMCONSOLE_HOST_QUEUE_PREFIX}hung` }));
+  const dropped: unknown[] = [];
+  let calls = 0;
+  const consumer = new Responder({
+    sqs: aws.sqs,
+    queueUrl: queueUrl!,
+    replyDestinations: new ReplyDestinations([ReplyDestinations.forEdgeReplies(queueUrl!, aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!)]),
+    // One slot: if the hung request kept it, the second request could never run.
+    concurrency: 1,
+    visibilityTimeoutS: 2,
+    handle: async (request) => {
+      calls += 1;
+      if (calls === 1) return new Promise(() => undefined); // a hung file system: never settles, ignores the signal
+      return { output: request.server.id };
+    },
+  });
+  consumer.on('dropped', (e) => dropped.push(e));
+  consumer.start();
+  const channel = startRequester(aws);
+  try {
+    const hung = await ask(channel, 'hung', consoleRequest(), 1_000).catch((err: unknown) => err);
+    expect(hung).toMatchObject({ code: 'HostTimeout' });
+    await waitFor(() => dropped.length === 1, 3_000, 'the hung request to be dropped at its deadline');
+    const next = consoleRequest();
+    expect(await ask(channel, 'hung', next, 5_000)).toMatchObject({ ok: true, result: { output: next.server.id } });
+    await waitFor(async () => (await queueDepth(aws.sqs, queueUrl!)) === 0, 5_000, 'both requests to be deleted');
+  } finally {
+    await channel.close();
+    await consumer.stop();
+  }
+});
