@@ -31,7 +31,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   const provision = () => ensureHostQueue(sqs, { prefix: config.hostQueuePrefix, host: config.host });
   const { queueUrl, dlqUrl } = await provision();
   // Today one allowed destination (the HTTP edge's reply queues); automation clients' queues join the list.
-  const replyDestinations = new ReplyDestinations([config.replyQueueUrlPrefix ?? ReplyDestinations.forEdgeReplies(queueUrl, config.replyQueuePrefix)]);
+  const replyDestinations = new ReplyDestinations([config.replyQueueUrlPrefix ?? ReplyDestinations.forEdgeReplies(queueUrl, config.replyQueuePrefix)], config.hostQueuePrefix);
 
   const lifetime = new AbortController();
   const inventory = serialized(async () => {

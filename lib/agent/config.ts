@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { HostName } from '../contracts/records.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, MAX_HEARTBEAT_INTERVAL_MS } from '../directory/host-liveness.ts';
+import { QUEUE_URL_PREFIX } from '../transport/queue-naming.ts';
 
 export const DRIVERS = ['libvirt', 'files'] as const;
 export type DriverKind = (typeof DRIVERS)[number];
@@ -84,7 +85,7 @@ const SCHEMAS: Record<string, z.ZodType> = {
   VMCONSOLE_HEARTBEAT_MS: z.coerce.number().int().min(200).max(MAX_HEARTBEAT_INTERVAL_MS),
   VMCONSOLE_HOST_QUEUE_PREFIX: Prefix,
   VMCONSOLE_REPLY_QUEUE_PREFIX: Prefix,
-  VMCONSOLE_REPLY_QUEUE_URL_PREFIX: z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(?::\d{1,5})?\/[A-Za-z0-9]+\/[A-Za-z0-9_-]*$/),
+  VMCONSOLE_REPLY_QUEUE_URL_PREFIX: z.string().regex(QUEUE_URL_PREFIX),
 };
 
 /** SQS queue names are at most 80 characters and the host's dead-letter queue adds "-dlq". */
@@ -113,14 +114,21 @@ export function readAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
   if (host && hostQueuePrefix && hostQueuePrefix.length + host.length > MAX_HOST_QUEUE_NAME) {
     problems.push(`VMCONSOLE_HOST_QUEUE_PREFIX + VMCONSOLE_HOST must be at most ${MAX_HOST_QUEUE_NAME} characters (SQS queue names are 80 with "-dlq")`);
   }
+  const replyQueueUrlPrefix = get<string | undefined>('VMCONSOLE_REPLY_QUEUE_URL_PREFIX');
+  const replyQueuePrefix = get<string | undefined>('VMCONSOLE_REPLY_QUEUE_PREFIX');
+  for (const [variable, name] of [['VMCONSOLE_REPLY_QUEUE_PREFIX', replyQueuePrefix], ['VMCONSOLE_REPLY_QUEUE_URL_PREFIX', replyQueueUrlPrefix?.slice(replyQueueUrlPrefix.lastIndexOf('/') + 1)]] as const) {
+    if (name && hostQueuePrefix && (name.startsWith(hostQueuePrefix) || hostQueuePrefix.startsWith(name))) {
+      problems.push(`${variable} must not overlap VMCONSOLE_HOST_QUEUE_PREFIX (replies would land on host queues)`);
+    }
+  }
   if (problems.length > 0) throw new AgentConfigError(problems);
 
   return {
     host: host!,
     tableName: get('VMCONSOLE_TABLE'),
     hostQueuePrefix: hostQueuePrefix!,
-    replyQueuePrefix: get('VMCONSOLE_REPLY_QUEUE_PREFIX'),
-    ...(values.has('VMCONSOLE_REPLY_QUEUE_URL_PREFIX') && { replyQueueUrlPrefix: get<string>('VMCONSOLE_REPLY_QUEUE_URL_PREFIX') }),
+    replyQueuePrefix: replyQueuePrefix!,
+    ...(replyQueueUrlPrefix !== undefined && { replyQueueUrlPrefix }),
     logRoots: get('VMCONSOLE_LOG_ROOTS'),
     concurrency: get('VMCONSOLE_CONCURRENCY'),
     heartbeatMs: get('VMCONSOLE_HEARTBEAT_MS'),

@@ -17,8 +17,11 @@ import { QUEUE_URL } from '../contracts/records.ts';
 export const QUEUE_NAME_PREFIX = /^[A-Za-z0-9_-]{1,40}$/;
 /** The reply queue name prefix leaves room for the 36-character UUID in SQS's 80-character names. */
 export const REPLY_NAME_PREFIX = /^[A-Za-z0-9_-]{1,44}$/;
-/** `scheme://host[:port]/account/` followed by a name prefix (possibly empty). */
-export const QUEUE_URL_PREFIX = /^https?:\/\/[A-Za-z0-9.-]{1,253}(?::\d{1,5})?\/[A-Za-z0-9]{1,32}\/[A-Za-z0-9_-]*$/;
+/**
+ * `scheme://host[:port]/account/` followed by a name prefix. Never empty: an empty one would let
+ * replies go to every queue of the account, host queues and dead-letter queues included.
+ */
+export const QUEUE_URL_PREFIX = /^https?:\/\/[A-Za-z0-9.-]{1,253}(?::\d{1,5})?\/[A-Za-z0-9]{1,32}\/[A-Za-z0-9_-]{1,44}$/;
 
 export function hostQueueName(prefix: string, host: string): string {
   return `${prefix}${host}`;
@@ -50,10 +53,15 @@ export function hostQueueUrl(accountUrl: string, prefix: string, host: string): 
 export class ReplyDestinations {
   readonly prefixes: readonly string[];
 
-  constructor(prefixes: readonly string[]) {
+  /** `hostQueuePrefix`: no allowed destination may name a host's queue (a reply would be read as a request). */
+  constructor(prefixes: readonly string[], hostQueuePrefix?: string) {
     if (prefixes.length === 0) throw new Error('at least one allowed reply destination prefix is required');
     for (const prefix of prefixes) {
       if (!QUEUE_URL_PREFIX.test(prefix)) throw new Error(`invalid reply queue URL prefix: ${prefix.slice(0, 200)}`);
+      const name = prefix.slice(prefix.lastIndexOf('/') + 1);
+      if (hostQueuePrefix !== undefined && (name.startsWith(hostQueuePrefix) || hostQueuePrefix.startsWith(name))) {
+        throw new Error(`reply queue URL prefix ${prefix} overlaps the host queue prefix ${hostQueuePrefix}`);
+      }
     }
     this.prefixes = [...prefixes];
   }

@@ -55,6 +55,15 @@ describe('agent configuration', () => {
     expect(readAgentConfig({ ...base, VMCONSOLE_HOST: host, VMCONSOLE_HOST_QUEUE_PREFIX: 'vmc-host-' }).host).toBe(host);
   });
 
+  it('refuses reply destinations that would let replies land on host queues', () => {
+    expect(problemsOf({ ...base, VMCONSOLE_REPLY_QUEUE_URL_PREFIX: 'https://sqs.us-east-1.amazonaws.com/123456789012/' }))
+      .toEqual([expect.stringMatching(/^VMCONSOLE_REPLY_QUEUE_URL_PREFIX must /)]);
+    expect(problemsOf({ ...base, VMCONSOLE_REPLY_QUEUE_URL_PREFIX: 'https://sqs.us-east-1.amazonaws.com/123456789012/vmconsole-' }))
+      .toEqual(['VMCONSOLE_REPLY_QUEUE_URL_PREFIX must not overlap VMCONSOLE_HOST_QUEUE_PREFIX (replies would land on host queues)']);
+    expect(problemsOf({ ...base, VMCONSOLE_REPLY_QUEUE_PREFIX: 'vmconsole-host-x' }))
+      .toEqual(['VMCONSOLE_REPLY_QUEUE_PREFIX must not overlap VMCONSOLE_HOST_QUEUE_PREFIX (replies would land on host queues)']);
+  });
+
   it('has a rule for every variable it validates, so no error reads "must undefined"', () => {
     const validated = AGENT_VARIABLES.filter((v) => v.name.startsWith('VMCONSOLE_') && !v.name.endsWith('_ENDPOINT'));
     expect(validated.every((v) => v.rule)).toBe(true);

@@ -49,4 +49,12 @@ describe('allowed reply destinations', () => {
     expect(() => new ReplyDestinations(['https://sqs.us-east-1.amazonaws.com/'])).toThrow(/invalid reply queue URL prefix/);
     expect(() => new ReplyDestinations([`${ACCOUNT}x/`])).toThrow(/invalid reply queue URL prefix/);
   });
+
+  it('refuses a prefix that would allow every queue of the account, or one that overlaps the host queues', () => {
+    // An empty name prefix admits host queues and dead-letter queues: a reply would be read as a request.
+    expect(() => new ReplyDestinations([ACCOUNT])).toThrow(/invalid reply queue URL prefix/);
+    expect(() => new ReplyDestinations([`${ACCOUNT}vmconsole-prod-`], 'vmconsole-prod-host-')).toThrow(/overlaps the host queue prefix/);
+    expect(() => new ReplyDestinations([`${ACCOUNT}vmconsole-prod-host-x`], 'vmconsole-prod-host-')).toThrow(/overlaps the host queue prefix/);
+    expect(new ReplyDestinations([`${ACCOUNT}vmconsole-prod-reply-`], 'vmconsole-prod-host-').prefixes).toHaveLength(1);
+  });
 });
