@@ -37,7 +37,12 @@ describe('deploy/vmconsole-agent.service', () => {
     expect(one('ProtectSystem')).toBe('strict');
     expect(one('ProtectHome')).toBe('yes');
     expect(one('PrivateTmp')).toBe('yes');
-    expect(one('ReadOnlyPaths')?.split(/\s+/)).toEqual(['-/var/log/libvirt/qemu', '-/var/lib/nova/instances']);
+    // The capability that lets it read root-only logs also bypasses permissions elsewhere: it sees
+    // nothing of /var/lib and /var/log but the log roots, read-only, and none of the host's secrets.
+    expect(one('TemporaryFileSystem')?.split(/\s+/)).toEqual(['/var/lib:ro', '/var/log:ro']);
+    expect(one('BindReadOnlyPaths')?.split(/\s+/)).toEqual(['-/var/log/libvirt/qemu', '-/var/lib/nova/instances']);
+    expect(one('InaccessiblePaths')?.split(/\s+/)).toEqual(expect.arrayContaining(['-/etc/shadow', '-/etc/nova', '-/etc/libvirt']));
+    expect(unit.has('Service.ReadWritePaths')).toBe(false);
     expect(one('RestrictAddressFamilies')?.split(/\s+/).sort()).toEqual(['AF_INET', 'AF_INET6', 'AF_UNIX']);
     expect(one('Restart')).toBe('always');
     expect(Number(one('RestartSec'))).toBeGreaterThan(0);
