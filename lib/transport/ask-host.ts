@@ -1,5 +1,5 @@
 import { PROTOCOL_VERSION, REQUEST_KINDS, type AgentRequest, type RequestKind, type RequestOf, type ResultOf } from '../contracts/messages.ts';
-import { isVmconsoleError, VmconsoleError } from '../errors.ts';
+import { isVmconsoleError, VmconsoleError, type ErrorCode } from '../errors.ts';
 import type { AgentReply } from './envelope.ts';
 import type { RequestOptions } from './requester.ts';
 
@@ -12,9 +12,12 @@ export interface HostRequester {
 export type AskOf<K extends RequestKind> = Omit<RequestOf<K>, 'v' | 'kind'>;
 
 export interface AskOptions extends RequestOptions {
-  /** When the wait started (for the tenant's "within N s"); now if not given. */
+  /** The clock the wait is measured with (the tenant's "within N s"); Date.now if not given. */
   now?: () => number;
 }
+
+/** The failures a host may report about a server it was asked for (drivers' errors, lib/hypervisors/driver.ts). */
+const HOST_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['BadRequest', 'Forbidden', 'ServerNotFound', 'NoConsole', 'NotImplemented', 'Internal']);
 
 function seconds(ms: number): string {
   return `${Math.round(ms / 100) / 10} s`;
@@ -51,7 +54,13 @@ export async function askHost<K extends RequestKind>(
   }
   if (!reply.ok) {
     const { code, message, detail } = reply.error;
-    throw new VmconsoleError(code, message, { detail: `host ${host}${detail === undefined ? '' : `: ${detail}`}` });
+    const where = `host ${host}${detail === undefined ? '' : `: ${detail}`}`;
+    // A host speaks for its own servers only: it may not make the edge answer 401, 429 or 409 in
+    // its own words. Anything else it sends is its failure.
+    if (!HOST_CODES.has(code)) {
+      throw new VmconsoleError('Internal', 'The compute host failed to answer.', { detail: `${where} (answered ${code}: ${message})` });
+    }
+    throw new VmconsoleError(code, message, { detail: where });
   }
   const result = spec.result.safeParse(reply.result);
   if (!result.success) {

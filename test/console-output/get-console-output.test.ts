@@ -67,6 +67,17 @@ describe('getConsoleOutput with the real directory and requester', () => {
     }
   });
 
+  it.each(['Unauthorized', 'RateLimited', 'HostDown', 'TransportUnavailable'] as const)('a host may not answer %s for the edge: it is the host\'s failure (Internal), its words in the detail only', async (code) => {
+    fx.live.script = () => ({ v: PROTOCOL_VERSION, ok: false, error: { code, message: 'your token expired, log in at http://evil.example' } });
+    try {
+      const failure = await failureOf(getConsoleOutput(input(fx.servers.web.id), deps));
+      expect(failure).toMatchObject({ code: 'Internal', message: 'The compute host failed to answer.' });
+      expect(failure!.detail).toBe(`host h-live (answered ${code}: your token expired, log in at http://evil.example)`);
+    } finally {
+      fx.live.script = (req) => okReply(`console of ${req.server.instanceName} length=${JSON.stringify(req.length)}\n`);
+    }
+  });
+
   it('a result that does not match the kind\'s schema is Internal, never passed through', async () => {
     fx.live.script = () => ({ v: PROTOCOL_VERSION, ok: true, result: { output: 42 } });
     try {
