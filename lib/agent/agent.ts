@@ -25,13 +25,28 @@ export interface RunningAgent {
  */
 export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<RunningAgent> {
   const sqs = createSqsClient(env);
-  const directory = new Directory(createDocumentClient(env), config.tableName, { logger });
+  const dynamodb = createDocumentClient(env);
+  const directory = new Directory(dynamodb, config.tableName, { logger });
   const driver = await createDriver(config);
+  const release = async () => {
+    await driver.stop?.();
+    sqs.destroy();
+    dynamodb.destroy();
+  };
   await driver.start?.();
   const provision = () => ensureHostQueue(sqs, { prefix: config.hostQueuePrefix, host: config.host });
-  const { queueUrl, dlqUrl } = await provision();
-  // Today one allowed destination (the HTTP edge's reply queues); automation clients' queues join the list.
-  const replyDestinations = new ReplyDestinations([config.replyQueueUrlPrefix ?? ReplyDestinations.forEdgeReplies(queueUrl, config.replyQueuePrefix)], config.hostQueuePrefix);
+  let queueUrl: string;
+  let dlqUrl: string;
+  let replyDestinations: ReplyDestinations;
+  try {
+    ({ queueUrl, dlqUrl } = await provision());
+    // Today one allowed destination (the HTTP edge's reply queues); automation clients' queues join the list.
+    replyDestinations = new ReplyDestinations([config.replyQueueUrlPrefix ?? ReplyDestinations.forEdgeReplies(queueUrl, config.replyQueuePrefix)], config.hostQueuePrefix);
+  } catch (err) {
+    // A driver with background work (collectors) must not outlive a start that failed.
+    await release();
+    throw err;
+  }
 
   const lifetime = new AbortController();
   const inventory = serialized(async () => {
@@ -47,8 +62,13 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     agentVersion: AGENT_VERSION,
   });
 
-  await inventory();
-  await heartbeat();
+  try {
+    await inventory();
+    await heartbeat();
+  } catch (err) {
+    await release();
+    throw err;
+  }
 
   // Drivers with events keep the directory current within seconds; the periodic sync is the
   // safety net (and the only source for drivers without events).
@@ -81,8 +101,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
       clearInterval(timer);
       lifetime.abort();
       await responder.stop();
-      await driver.stop?.();
-      sqs.destroy();
+      await release();
     },
   };
 }
