@@ -27,7 +27,7 @@ export { AGENT_COMMAND };
  * serverless-offline runs each concurrent invocation of a function in a new worker thread that
  * loads the bundle from scratch, without bound: 32 concurrent server lists cost 32 cold starts
  * (1.8 GB, most past their timeout). In process, each function's module is loaded once and
- * serves every invocation, as the edge's reply channel is built to (it demultiplexes replies).
+ * serves every invocation, as the edge's requester is built to (it demultiplexes replies).
  * Its own Lambda timeout is off because it answers a timeout with HTTP 200 and the error as the
  * body (payload 2.0); the handlers still see their configured time left and answer 504 in time.
  */

@@ -5,7 +5,7 @@ import { isQueueNameTaken } from './sqs-errors.ts';
 export const MAX_RECEIVES_BEFORE_DLQ = 3;
 /**
  * Short, because a request held by a crashed agent (or handed to its dead long poll) comes back
- * only after this: 5 s lets it be answered within the edge's 10 s deadline. The consumer extends
+ * only after this: 5 s lets it be answered within the edge's 10 s deadline. The responder extends
  * it while slow work runs.
  */
 export const HOST_QUEUE_VISIBILITY_S = 5;

@@ -5,7 +5,7 @@ import { isMissingQueue } from './sqs-errors.ts';
 /**
  * Delete the reply queues of execution environments that are gone: a live one refreshes its
  * heartbeat tag at least once a minute while it serves requests. A queue without the tag is
- * judged by its creation time. Queues that vanish mid-sweep (another sweep, a closing channel)
+ * judged by its creation time. Queues that vanish mid-sweep (another sweep, a closing requester)
  * are simply skipped.
  */
 export async function sweepReplyQueues(sqs: SQSClient, namePrefix: string, now = Date.now()): Promise<{ kept: number; deleted: string[] }> {
