@@ -8,6 +8,7 @@ import { logRequesterEvents } from '../transport/log-requester-events.ts';
 import { Requester } from '../transport/requester.ts';
 import { createSqsClient } from '../transport/sqs-client.ts';
 import { readEdgeConfig, type EdgeConfig } from './edge-config.ts';
+import { novaApi } from './middleware.ts';
 
 /**
  * Everything an edge function needs, built once per execution environment from its
@@ -48,13 +49,19 @@ let shared: EdgeDependencies | undefined;
 /**
  * A function's Lambda entry point: its `createHandler` applied to this environment's
  * dependencies. They are built on the first invocation, not at import, so importing a function
- * module (tests, tooling) reads no environment; a bad configuration fails every request with the
- * message in the log, as a failed initialisation would.
+ * module (tests, tooling) reads no environment; a bad configuration answers every request with a
+ * Nova 500 and its request id, the reason in the log under that id.
  */
 export function perEnvironment(createHandler: (deps: EdgeDependencies) => HttpHandler): HttpHandler {
   let handler: HttpHandler | undefined;
   return (event, context) => {
-    handler ??= createHandler((shared ??= createEdgeDependencies()));
+    try {
+      handler ??= createHandler((shared ??= createEdgeDependencies()));
+    } catch (err) {
+      // A bad configuration still answers in Nova's format with a request id (the error is in the
+      // log under it), not with API Gateway's bare 502; the next request tries again.
+      return novaApi(() => Promise.reject(err), { auth: false })(event, context);
+    }
     return handler(event, context);
   };
 }
