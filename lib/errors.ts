@@ -57,3 +57,31 @@ export class VmconsoleError extends Error {
 export function isVmconsoleError(err: unknown): err is VmconsoleError {
   return err instanceof VmconsoleError;
 }
+
+/**
+ * What a tenant reads of a host-side failure whose thrower gave no operator detail (tenantSafe),
+ * and of every refusal to read a log outside the agent's roots.
+ */
+export const TENANT_TEXT = {
+  Forbidden: 'The console log of this server is outside what vmconsole may read on its host.',
+  ServerNotFound: 'The server is not on its compute host.',
+  NoConsole: 'This server has no console log.',
+  NotImplemented: 'The compute host of this server cannot do this.',
+  hostFailure: 'The request failed on the compute host.',
+} as const;
+
+/**
+ * The rule every failure leaving a compute host follows: `message` is what a tenant may read,
+ * `detail` the rest. A thrower that gave `detail` wrote a tenant-safe message; one that did not is
+ * not trusted: its message becomes the detail and the caller gets the code's plain text (replies
+ * reach automation clients as they are, so this holds for codes the edge hides too). Anything that
+ * is not a VmconsoleError is Internal, its text only in the detail.
+ */
+export function tenantSafe(err: unknown): VmconsoleError {
+  if (!isVmconsoleError(err)) {
+    return new VmconsoleError('Internal', TENANT_TEXT.hostFailure, { detail: err instanceof Error ? err.message : String(err), cause: err });
+  }
+  if (err.detail !== undefined) return err;
+  const text = (TENANT_TEXT as Partial<Record<string, string>>)[err.code] ?? TENANT_TEXT.hostFailure;
+  return new VmconsoleError(err.code, text, { detail: err.message, cause: err });
+}

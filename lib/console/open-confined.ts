@@ -1,7 +1,7 @@
 import { constants, type Stats } from 'node:fs';
 import { lstat, open, readlink, realpath, type FileHandle } from 'node:fs/promises';
 import { sep } from 'node:path';
-import { VmconsoleError } from '../errors.ts';
+import { TENANT_TEXT, VmconsoleError } from '../errors.ts';
 
 // O_NONBLOCK so nothing that slipped past the type check (a FIFO swapped in after lstat) can block
 // the agent; O_NOFOLLOW so a symlink swapped in as the last component after realpath is refused
@@ -9,7 +9,7 @@ import { VmconsoleError } from '../errors.ts';
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW | constants.O_NOCTTY;
 
 /** What a tenant reads for every refusal: which rule refused the file, and where it is, is operator detail. */
-export const OUTSIDE_WHAT_MAY_BE_READ = 'The console log of this server is outside what vmconsole may read on its host.';
+export const OUTSIDE_WHAT_MAY_BE_READ = TENANT_TEXT.Forbidden;
 
 export interface ConfinedFile {
   handle: FileHandle;

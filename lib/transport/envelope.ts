@@ -1,7 +1,7 @@
 import type { Message, MessageAttributeValue } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { AgentRequest, PROTOCOL_VERSION } from '../contracts/messages.ts';
-import { ERROR_CODES, isVmconsoleError } from '../errors.ts';
+import { ERROR_CODES, tenantSafe } from '../errors.ts';
 
 /**
  * The envelope: how a request and its reply travel over SQS. This is a public contract: the HTTP
@@ -151,14 +151,10 @@ export function okReply(result: unknown): AgentReply {
   return { v: PROTOCOL_VERSION, ok: true, result };
 }
 
-/**
- * A failure as it goes on the wire: a VmconsoleError keeps its code, message and detail (capped);
- * anything else is Internal with a generic message, its text only in `detail`.
- */
+/** A failure as it goes on the wire: made tenant-safe (lib/errors.ts), then capped. */
 export function errorReply(err: unknown): AgentReply & { ok: false } {
-  const error: ReplyErrorBody = isVmconsoleError(err)
-    ? { code: err.code, message: err.message.slice(0, MAX_ERROR_MESSAGE), ...(err.detail !== undefined && { detail: err.detail.slice(0, MAX_ERROR_DETAIL) }) }
-    : { code: 'Internal', message: 'The request failed on the compute host.', detail: (err instanceof Error ? err.message : String(err)).slice(0, MAX_ERROR_DETAIL) };
+  const safe = tenantSafe(err);
+  const error: ReplyErrorBody = { code: safe.code, message: safe.message.slice(0, MAX_ERROR_MESSAGE), ...(safe.detail !== undefined && { detail: safe.detail.slice(0, MAX_ERROR_DETAIL) }) };
   return { v: PROTOCOL_VERSION, ok: false, error };
 }
 
