@@ -52,8 +52,9 @@ describe('request and reply', () => {
 
   it('carries a VmconsoleError back by code, and hides other failures behind Internal', async () => {
     const c = channel();
+    // Thrown without operator detail, so its text is not trusted as tenant-safe: it becomes the detail.
     expect(await ask(c, host.host, request('refuse'), 5_000))
-      .toEqual({ v: PROTOCOL_VERSION, ok: false, error: { code: 'NoConsole', message: 'no console for this one' } });
+      .toEqual({ v: PROTOCOL_VERSION, ok: false, error: { code: 'NoConsole', message: 'This server has no console log.', detail: 'no console for this one' } });
     const crashed = await ask(c, host.host, request('crash'), 5_000);
     // The thrown text is operator detail; the message is the generic one.
     expect(crashed).toEqual({ v: PROTOCOL_VERSION, ok: false, error: { code: 'Internal', message: 'The request failed on the compute host.', detail: '/var/lib/secret/path exploded' } });
