@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { Directory } from '../directory/directory.ts';
+import { hostQueueName, ReplyDestinations } from '../transport/queue-naming.ts';
 import { createSqsClient } from '../transport/sqs-client.ts';
 import { prepareEmbeddedEnv, startEmbeddedAws, type EmbeddedAws } from './embedded-aws.ts';
 import { DEMO_SERVERS, writeDemoInstances } from './demo-servers.ts';
@@ -177,8 +178,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 async function replyQueueUrlPrefix(env: Record<string, string>, host: string): Promise<string> {
   const sqs = createSqsClient(env);
   try {
-    const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: `${env.VMCONSOLE_HOST_QUEUE_PREFIX}${host}` }));
-    return `${QueueUrl!.slice(0, QueueUrl!.lastIndexOf('/') + 1)}${env.VMCONSOLE_REPLY_QUEUE_PREFIX}`;
+    const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: hostQueueName(env.VMCONSOLE_HOST_QUEUE_PREFIX!, host) }));
+    return ReplyDestinations.forEdgeReplies(QueueUrl!, env.VMCONSOLE_REPLY_QUEUE_PREFIX!);
   } finally {
     sqs.destroy();
   }

@@ -20,7 +20,6 @@ let work: string;
 let pidFile: string;
 let host: HostUnderTest;
 
-
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'vmconsole-deadline-'));
   pidFile = join(work, 'virsh.pid');
