@@ -120,7 +120,7 @@ export async function startLibvirt(options: LibvirtOptions = {}): Promise<Libvir
     state.daemonPids.push(libvirtd);
     await lock.record(state);
     await waitUntilAnswering(30_000, join(dir, 'libvirtd.log'));
-    await run('taskset', ['--all-tasks', '--pid', '--cpu-list', ALLOWED_CPUS, String(libvirtd)]);
+    await unpin(libvirtd);
     return harness({ dir, state, lock, pids: { libvirtd, virtlogd } });
   } catch (error) {
     await cleanUp(state).catch(() => undefined);
@@ -260,6 +260,23 @@ async function waitUntilAnswering(timeoutMs: number, daemonLog: string): Promise
 }
 
 /** The daemon writes its pid file after forking: poll for it. */
+/**
+ * Let libvirtd's threads use every core. `taskset --all-tasks` lists the threads, then sets each:
+ * a worker thread that exits in between fails the whole call ("No such process") and leaves the
+ * later threads pinned, so it is tried again until one pass finds every thread it listed.
+ */
+async function unpin(pid: number): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await run('taskset', ['--all-tasks', '--pid', '--cpu-list', ALLOWED_CPUS, String(pid)]);
+      return;
+    } catch (error) {
+      if (attempt >= 10 || !/No such process/.test(String(error))) throw error;
+      await sleep(50);
+    }
+  }
+}
+
 async function readPidFile(path: string): Promise<number> {
   const until = Date.now() + 10_000;
   for (;;) {
