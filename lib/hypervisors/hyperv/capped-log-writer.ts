@@ -39,6 +39,7 @@ export class CappedLogWriter {
   readonly #highWater: number;
   #queue: Buffer[] = [];
   #queued = 0;
+  #peakQueued = 0;
   #accepted = 0;
   #written = 0;
   #file: FileHandle | undefined;
@@ -63,6 +64,15 @@ export class CappedLogWriter {
     return this.#accepted;
   }
 
+  /** Bytes accepted but not yet written, now and at most so far: what a flood costs in memory. */
+  get queuedBytes(): number {
+    return this.#queued;
+  }
+
+  get peakQueuedBytes(): number {
+    return this.#peakQueued;
+  }
+
   /** The first write failure, if any: the collector stops on it rather than dropping output silently. */
   get failure(): Error | undefined {
     return this.#failure;
@@ -79,6 +89,7 @@ export class CappedLogWriter {
       this.#queue.push(bytes);
       this.#queued += bytes.length;
       this.#accepted += bytes.length;
+      this.#peakQueued = Math.max(this.#peakQueued, this.#queued);
       this.#pump();
     }
     return this.#queued < this.#highWater;
