@@ -20,20 +20,17 @@ module.exports = function runStandIn(statePath) {
     process.exit(64);
   }
   const state = JSON.parse(readFileSync(statePath, 'utf8'));
+  // Exit only once the pipe has taken everything: process.exit() right after a write cuts a long answer short.
+  const say = (stream, text, code) => stream.write(text, () => process.exit(code));
   const answer = () => {
     switch (state.mode) {
       case 'fail':
         // What Get-VM prints to a user outside the Hyper-V Administrators group.
-        process.stderr.write('Get-VM : You do not have the required permission to complete this task. Contact the administrator of the authorization policy for the computer \'HV-1\'.\n');
-        process.exit(1);
-        break;
+        return say(process.stderr, 'Get-VM : You do not have the required permission to complete this task. Contact the administrator of the authorization policy for the computer \'HV-1\'.\n', 1);
       case 'garbage':
-        process.stdout.write('WARNING: The names of some imported commands from the module \'Hyper-V\' include unapproved verbs\n{"Name": "half');
-        process.exit(0);
-        break;
+        return say(process.stdout, 'WARNING: The names of some imported commands from the module \'Hyper-V\' include unapproved verbs\n{"Name": "half', 0);
       default:
-        process.stdout.write(JSON.stringify(state.vms));
-        process.exit(0);
+        return say(process.stdout, JSON.stringify(state.vms), 0);
     }
   };
   if (state.mode === 'slow') setTimeout(answer, state.delayMs ?? 60_000);
