@@ -96,7 +96,7 @@ export class HyperVDriver implements HypervisorDriver {
       projectId: vm.projectId ?? UNASSIGNED,
       userId: vm.userId ?? UNASSIGNED,
       state: vm.state,
-      instanceName: vm.vmName,
+      instanceName: vm.vmName.slice(0, 255),
     }));
   }
 
