@@ -33,6 +33,7 @@ export const AGENT_VARIABLES: readonly AgentVariable[] = [
   { name: 'VMCONSOLE_POWERSHELL', required: false, default: 'powershell.exe', drivers: ['hyperv'], help: 'PowerShell executable that lists VMs (powershell.exe or pwsh.exe)', rule: 'not be empty' },
   { name: 'VMCONSOLE_HYPERV_PIPE_PATH', required: false, default: '\\\\.\\pipe\\{uuid}_{type}', drivers: ['hyperv'], help: 'where a VM\'s serial pipe is connected: {uuid} (instance UUID), {type} (ro or rw), {name} (the pipe\'s whole name)', rule: 'contain {uuid} or {name}' },
   { name: 'VMCONSOLE_HYPERV_LOG_CAP_BYTES', required: false, default: '524288', drivers: ['hyperv'], help: 'console.log is rotated to console.log.1 before it would reach this size (os-win: 512 KiB)', rule: 'be an integer from 4096 to 67108864' },
+  { name: 'VMCONSOLE_HYPERV_COLLECT', required: false, default: 'on', drivers: ['hyperv'], help: 'on: the agent collects each VM\'s serial pipe into its console log; off: nova-compute (compute-hyperv) still does on this host, the agent only reads its logs', rule: 'be on or off' },
   { name: 'VMCONSOLE_HYPERV_POLL_MS', required: false, default: '10000', drivers: ['hyperv'], help: 'how often Hyper-V is asked for its VMs (state changes show within this)', rule: 'be an integer from 1000 to 300000' },
   { name: 'VMCONSOLE_LIBVIRT_URI', required: false, default: 'qemu:///system', drivers: ['libvirt'], help: 'libvirt connection URI', rule: 'not be empty' },
   { name: 'VMCONSOLE_CONCURRENCY', required: false, default: '16', help: 'requests served at once (the agent\'s 64 MiB heap is sized for 64 full windows in flight)', rule: 'be an integer from 1 to 64' },
@@ -51,7 +52,7 @@ export const AGENT_VARIABLES: readonly AgentVariable[] = [
 export type DriverConfig =
   | { kind: 'libvirt'; uri: string; instancesDir: string }
   | { kind: 'files'; instancesDir: string }
-  | { kind: 'hyperv'; instancesDir: string; powershell: string; pipePathTemplate: string; logCapBytes: number; pollMs: number };
+  | { kind: 'hyperv'; instancesDir: string; powershell: string; pipePathTemplate: string; logCapBytes: number; pollMs: number; collect: boolean };
 
 /** Everything an agent needs, read once at start-up: common settings plus its driver's own section. */
 export interface AgentConfig {
@@ -97,6 +98,7 @@ const schemasFor = (p: PlatformPath): Record<string, z.ZodType> => {
   VMCONSOLE_HYPERV_PIPE_PATH: z.string().refine((s) => s.includes('{uuid}') || s.includes('{name}')),
   VMCONSOLE_HYPERV_LOG_CAP_BYTES: z.coerce.number().int().min(4096).max(64 * 1024 * 1024),
   VMCONSOLE_HYPERV_POLL_MS: z.coerce.number().int().min(1000).max(300_000),
+  VMCONSOLE_HYPERV_COLLECT: z.enum(['on', 'off']).transform((v) => v === 'on'),
   VMCONSOLE_CONCURRENCY: z.coerce.number().int().min(1).max(64),
   VMCONSOLE_HEARTBEAT_MS: z.coerce.number().int().min(200).max(MAX_HEARTBEAT_INTERVAL_MS),
   VMCONSOLE_HOST_QUEUE_PREFIX: Prefix,
@@ -176,6 +178,7 @@ function driverSection(kind: DriverKind, get: <T>(name: string) => T): DriverCon
         pipePathTemplate: get('VMCONSOLE_HYPERV_PIPE_PATH'),
         logCapBytes: get('VMCONSOLE_HYPERV_LOG_CAP_BYTES'),
         pollMs: get('VMCONSOLE_HYPERV_POLL_MS'),
+        collect: get('VMCONSOLE_HYPERV_COLLECT'),
       };
   }
 }

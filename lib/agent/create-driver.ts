@@ -24,6 +24,7 @@ export async function createDriver({ driver, logRoots }: Pick<AgentConfig, 'driv
         roots: logRoots,
         logCapBytes: driver.logCapBytes,
         pollMs: driver.pollMs,
+        collect: driver.collect,
       });
     }
   }

@@ -47,7 +47,7 @@ describe('deploy/windows/vmconsole-agent.xml (WinSW)', () => {
     const config = readAgentConfig(env, path.win32);
     expect(config.driver).toEqual({
       kind: 'hyperv', instancesDir: 'C:\\OpenStack\\Instances', powershell: 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe',
-      pipePathTemplate: '\\\\.\\pipe\\{uuid}_{type}', logCapBytes: 512 * 1024, pollMs: 10_000,
+      pipePathTemplate: '\\\\.\\pipe\\{uuid}_{type}', logCapBytes: 512 * 1024, pollMs: 10_000, collect: true,
     });
     expect(config.logRoots).toEqual(['C:\\OpenStack\\Instances']);
   });

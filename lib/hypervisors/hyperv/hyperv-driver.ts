@@ -24,6 +24,13 @@ export interface HyperVDriverOptions {
   roots: readonly string[];
   logCapBytes?: number;
   pollMs?: number;
+  /**
+   * Whether the agent collects the pipes (default). Off for a host where nova-compute's own
+   * serial console handler (compute-hyperv) still runs: a pipe serves one client, and two writers
+   * of one console.log would corrupt it, so the agent then only reads the logs Nova writes
+   * (Nova's instance dir is the VM name, which is where they are looked for).
+   */
+  collect?: boolean;
   powershellTimeoutMs?: number;
   backoff?: Backoff;
   logger?: Logger;
@@ -44,9 +51,11 @@ export class HyperVDriver implements HypervisorDriver {
   readonly #subscribers = new Set<(event: DriverEvent) => void>();
   /** Collectors run only between start() and stop(): `--check` lists VMs without touching a pipe. */
   #started = false;
+  readonly #collect: boolean;
 
   constructor(options: HyperVDriverOptions) {
     this.#options = options;
+    this.#collect = options.collect ?? true;
     const logger = options.logger ?? createLogger('vmconsole-hyperv-driver');
     this.#collectors = new Collectors({
       instancesDir: options.instancesDir,
@@ -61,7 +70,7 @@ export class HyperVDriver implements HypervisorDriver {
       pollMs: options.pollMs ?? DEFAULT_POLL_MS,
       logger,
       onList: (vms) => {
-        if (this.#started) this.#collectors.follow(vms);
+        if (this.#started && this.#collect) this.#collectors.follow(vms);
       },
       onEvent: (event) => {
         for (const subscriber of this.#subscribers) subscriber(event);
@@ -73,7 +82,7 @@ export class HyperVDriver implements HypervisorDriver {
   start(): Promise<void> {
     this.#started = true;
     const known = this.#inventory.known;
-    if (known) this.#collectors.follow([...known.values()]);
+    if (known && this.#collect) this.#collectors.follow([...known.values()]);
     return this.#inventory.start();
   }
 

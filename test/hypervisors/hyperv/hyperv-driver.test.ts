@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DriverEvent } from '../../../lib/hypervisors/driver.ts';
@@ -86,6 +86,21 @@ describe('collectors follow the VMs', () => {
     // The log lives under the VM id, not under a name that is not a safe path.
     expect(await readFile(join(host.instancesDir, vm.id, 'console.log'), 'utf8')).toBe('hello');
     expect((await driver.listServers())[0]).toMatchObject({ id: vm.id, name: vm.name, instanceName: vm.name });
+  });
+});
+
+describe('with collection off (nova-compute\'s own handler still collects on this host)', () => {
+  it('touches no pipe and reads the logs Nova writes, console.log.1 then console.log, under the instance name', async () => {
+    const vm = await host.addVm({ name: 'instance-00000008' });
+    driver = new HyperVDriver({ powershell: host.powershell, pipePathTemplate: host.pipeTemplate, instancesDir: host.instancesDir, roots: [host.instancesDir], pollMs: 100, collect: false, logger: recordingLogger() });
+    await driver.start();
+    const dir = join(host.instancesDir, 'instance-00000008');
+    await mkdir(dir);
+    await writeFile(join(dir, 'console.log.1'), 'older\n');
+    await writeFile(join(dir, 'console.log'), 'newer\n');
+    expect((await read(vm)).toString()).toBe('older\nnewer\n');
+    await sleep(300);
+    expect(vm.pipe('ro').connections).toBe(0);
   });
 });
 

@@ -21,7 +21,7 @@ describe('Hyper-V configuration with Windows paths', () => {
     const config = readAgentConfig({ ...base, VMCONSOLE_INSTANCES_DIR: 'C:\\OpenStack\\Instances' }, path.win32);
     expect(config.driver).toEqual({
       kind: 'hyperv', instancesDir: 'C:\\OpenStack\\Instances', powershell: 'powershell.exe',
-      pipePathTemplate: '\\\\.\\pipe\\{uuid}_{type}', logCapBytes: 512 * 1024, pollMs: 10_000,
+      pipePathTemplate: '\\\\.\\pipe\\{uuid}_{type}', logCapBytes: 512 * 1024, pollMs: 10_000, collect: true,
     });
     expect(config.logRoots).toEqual(['C:\\OpenStack\\Instances']);
   });
@@ -42,6 +42,8 @@ describe('Hyper-V configuration with Windows paths', () => {
     const env = { ...base, VMCONSOLE_INSTANCES_DIR: 'C:\\i' };
     expect(problemsOf({ ...env, VMCONSOLE_HYPERV_LOG_CAP_BYTES: '100' })).toEqual([expect.stringMatching(/^VMCONSOLE_HYPERV_LOG_CAP_BYTES must be an integer from 4096/)]);
     expect(problemsOf({ ...env, VMCONSOLE_HYPERV_POLL_MS: '10' })).toEqual([expect.stringMatching(/^VMCONSOLE_HYPERV_POLL_MS must be an integer from 1000/)]);
+    expect(problemsOf({ ...env, VMCONSOLE_HYPERV_COLLECT: 'yes' })).toEqual([expect.stringMatching(/^VMCONSOLE_HYPERV_COLLECT must be on or off/)]);
+    expect(readAgentConfig({ ...env, VMCONSOLE_HYPERV_COLLECT: 'off' }, path.win32).driver).toMatchObject({ collect: false });
     expect(problemsOf({ ...env, VMCONSOLE_HYPERV_PIPE_PATH: '\\\\.\\pipe\\fixed' })).toEqual([expect.stringMatching(/^VMCONSOLE_HYPERV_PIPE_PATH must contain \{uuid\} or \{name\}/)]);
     const tuned = readAgentConfig({ ...env, VMCONSOLE_POWERSHELL: 'C:\\Program Files\\PowerShell\\7\\pwsh.exe', VMCONSOLE_HYPERV_LOG_CAP_BYTES: '1048576', VMCONSOLE_HYPERV_POLL_MS: '2000' }, path.win32);
     expect(tuned.driver).toMatchObject({ powershell: 'C:\\Program Files\\PowerShell\\7\\pwsh.exe', logCapBytes: 1048576, pollMs: 2000 });
