@@ -81,18 +81,21 @@ export class AgentConfigError extends Error {
 
 const Prefix = z.string().regex(/^[A-Za-z0-9_-]{1,40}$/);
 /**
- * Paths by the rules of the platform the agent runs on (`C:\\OpenStack\\Instances` on Windows),
+ * Paths by the rules of the platform the agent runs on (`C:\OpenStack\Instances` on Windows),
  * lists split at its delimiter (';' on Windows, where ':' follows every drive letter). Tests pass
  * path.win32 to check the Windows rules on Linux.
  */
-const schemasFor = (p: PlatformPath): Record<string, z.ZodType> => {
+function pathSchemas(p: PlatformPath): Record<string, z.ZodType> {
   const AbsolutePath = z.string().refine((s) => p.isAbsolute(s) && (p.sep === '/' || /^[A-Za-z]:\\|^\\\\/.test(p.normalize(s))));
   return {
+    VMCONSOLE_LOG_ROOTS: z.string().transform((s) => s.split(p.delimiter).filter(Boolean).map((root) => p.normalize(root))).pipe(z.array(AbsolutePath).min(1)),
+    VMCONSOLE_INSTANCES_DIR: AbsolutePath.transform((s) => p.normalize(s)),
+  };
+}
+const SCHEMAS: Record<string, z.ZodType> = {
   VMCONSOLE_HOST: HostName,
   VMCONSOLE_TABLE: z.string().min(3),
   VMCONSOLE_DRIVER: z.enum(DRIVERS),
-  VMCONSOLE_LOG_ROOTS: z.string().transform((s) => s.split(p.delimiter).filter(Boolean).map((root) => p.normalize(root))).pipe(z.array(AbsolutePath).min(1)),
-  VMCONSOLE_INSTANCES_DIR: AbsolutePath.transform((s) => p.normalize(s)),
   VMCONSOLE_LIBVIRT_URI: z.string().min(1),
   VMCONSOLE_POWERSHELL: z.string().min(1),
   VMCONSOLE_HYPERV_PIPE_PATH: z.string().refine((s) => s.includes('{uuid}') || s.includes('{name}')),
@@ -104,7 +107,6 @@ const schemasFor = (p: PlatformPath): Record<string, z.ZodType> => {
   VMCONSOLE_HOST_QUEUE_PREFIX: Prefix,
   VMCONSOLE_REPLY_QUEUE_PREFIX: Prefix,
   VMCONSOLE_REPLY_QUEUE_URL_PREFIX: z.string().regex(QUEUE_URL_PREFIX),
-  };
 };
 
 /** SQS queue names are at most 80 characters and the host's dead-letter queue adds "-dlq". */
@@ -113,7 +115,7 @@ const MAX_HOST_QUEUE_NAME = 80 - '-dlq'.length;
 export function readAgentConfig(env: NodeJS.ProcessEnv = process.env, platformPath: PlatformPath = path): AgentConfig {
   const problems: string[] = [];
   const values = new Map<string, unknown>();
-  const SCHEMAS = schemasFor(platformPath);
+  const schemas = { ...SCHEMAS, ...pathSchemas(platformPath) };
   // A driver's variables are checked only when that driver runs: a files host ignores the libvirt URI.
   const kind = env.VMCONSOLE_DRIVER || 'libvirt';
   // Hyper-V hosts have no Linux default to fall back on: the instances dir must be named, and the
@@ -123,7 +125,7 @@ export function readAgentConfig(env: NodeJS.ProcessEnv = process.env, platformPa
   for (const variable of AGENT_VARIABLES) {
     if (rootsFromInstancesDir && variable.name === 'VMCONSOLE_LOG_ROOTS') continue;
     if (kind === 'hyperv' && variable.name === 'VMCONSOLE_INSTANCES_DIR' && !env.VMCONSOLE_INSTANCES_DIR) continue;
-    const schema = SCHEMAS[variable.name];
+    const schema = schemas[variable.name];
     if (!schema || (variable.drivers && !variable.drivers.includes(kind as DriverKind))) continue;
     const raw = env[variable.name] || variable.default;
     if (raw === undefined) {
