@@ -18,10 +18,14 @@ export function consoleLogPath(instancesDir: string, vm: HyperVVm): string {
 }
 
 /**
- * One collector per VM whose pipes are up, following each listing: a VM that starts gets one,
- * a VM that stops (or goes, or becomes shielded) has its collector stopped, and one whose pipe
- * or log place changed gets a new one, started only once the old one has closed its log (two
- * writers never append to one file). Shielded VMs are never collected, as in Nova.
+ * One collector per VM with a serial pipe, following each listing. A running VM's collector
+ * reads its pipe; a stopped VM's collector is armed: it waits for the pipe to appear (a retry a
+ * second), so a VM started between two listings is collected from its first second, not from
+ * the next listing on (Hyper-V drops output while no client holds the pipe: a guest that panics
+ * at boot would otherwise leave nothing). A VM that goes, loses its pipe or becomes shielded has
+ * its collector stopped; one whose pipe or log place changed gets a new one, started only once
+ * the old one has closed its log (two writers never append to one file). Shielded VMs are never
+ * collected, as in Nova.
  */
 export class Collectors {
   readonly #options: CollectorsOptions;
@@ -50,12 +54,15 @@ export class Collectors {
   follow(vms: readonly HyperVVm[]): void {
     const wanted = new Map<string, { vm: HyperVVm; pipe: string; log: string }>();
     for (const vm of vms) {
-      if (!vm.pipesUp || vm.secure || !vm.logPipe) continue;
+      if (vm.secure || !vm.logPipe) continue;
       wanted.set(vm.vmId, { vm, pipe: pipePath(this.#options.pipePathTemplate, vm.logPipe), log: consoleLogPath(this.#options.instancesDir, vm) });
     }
     for (const [vmId, collector] of this.#running) {
       const want = wanted.get(vmId);
-      if (want && want.pipe === collector.pipePath && want.log === collector.writer.rotation.files[0] && !collector.failure) continue;
+      if (want && want.pipe === collector.pipePath && want.log === collector.writer.rotation.files[0] && !collector.failure) {
+        collector.pipeExpected = want.vm.pipesUp;
+        continue;
+      }
       this.#stop(vmId, collector);
     }
     for (const [vmId, { vm, pipe, log }] of wanted) {
@@ -67,6 +74,7 @@ export class Collectors {
         label: `${vm.vmName} (${vm.serverId})`,
         ...(this.#options.backoff && { backoff: this.#options.backoff }),
       });
+      collector.pipeExpected = vm.pipesUp;
       this.#running.set(vmId, collector);
       const before = this.#stopping.get(vmId) ?? Promise.resolve();
       void before.then(() => {

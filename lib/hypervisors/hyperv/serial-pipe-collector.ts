@@ -12,8 +12,13 @@ export interface Backoff {
   maxMs: number;
 }
 
-/** A VM booting takes seconds to create its pipe; a stopped VM's collector is stopped by the driver, so the cap bounds only the gaps in between. */
-export const DEFAULT_BACKOFF: Backoff = { initialMs: 100, maxMs: 5_000 };
+/**
+ * A stopped VM's collector waits for its pipe too (the driver keeps one armed per VM with a
+ * pipe): Hyper-V drops what a guest prints while no client holds the pipe, so the cap is how
+ * much early boot output a VM starting between two listings can lose. One attempt per second
+ * per stopped VM is a failed open of a name that does not exist.
+ */
+export const DEFAULT_BACKOFF: Backoff = { initialMs: 50, maxMs: 1_000 };
 
 export interface SerialPipeCollectorOptions {
   /** What to connect to: `\\.\pipe\<uuid>_ro` on Windows, a Unix socket in tests. */
@@ -51,6 +56,11 @@ export class SerialPipeCollector {
   #failure: Error | undefined;
   /** Connections made so far (the first one included). */
   connections = 0;
+  /**
+   * Whether the VM is running, so its pipe should be there: its absence is then said in the log
+   * (once per absence); for a stopped VM it is expected and said only at debug level.
+   */
+  pipeExpected = true;
 
   constructor(options: SerialPipeCollectorOptions) {
     this.pipePath = options.pipePath;
@@ -114,7 +124,9 @@ export class SerialPipeCollector {
       // Once per absence: a VM that is starting, or whose pipe Hyper-V has not made yet, would
       // otherwise log at every attempt.
       if (this.#failedAttempts === 1) {
-        this.#logger.info('console pipe not available yet; retrying with backoff', { vm: this.#label, code: err.code, maxWaitMs: this.#backoff.maxMs });
+        const data = { vm: this.#label, code: err.code, maxWaitMs: this.#backoff.maxMs };
+        if (this.pipeExpected) this.#logger.info('console pipe not available yet; retrying with backoff', data);
+        else this.#logger.debug('console pipe absent while the VM is not running; waiting for it', data);
       }
     });
     socket.on('close', () => {
