@@ -18,6 +18,8 @@ import { existsSync } from 'node:fs';
 import { benchHttpRoundTrip } from './http-round-trip.ts';
 import { benchIdleCost, SQS_PER_MILLION_REQUESTS, type IdleCost } from './idle-cost.ts';
 import { benchRateLimiter } from './rate-limiter.ts';
+import { benchHyperV } from './hyperv.ts';
+import { DEFAULT_HIGH_WATER_BYTES } from '../lib/hypervisors/hyperv/capped-log-writer.ts';
 import { downAfterMs } from '../lib/directory/host-liveness.ts';
 import { round } from './stats.ts';
 
@@ -155,6 +157,21 @@ const SECTIONS: Section[] = [
       console.table([row('before', before), row('now', now)]);
       console.log(`   target <= $${IDLE_COST_TARGET}: ${now.dollarsPerMonth.total <= IDLE_COST_TARGET ? 'met' : 'missed'}; a dead host is reported down within ${downAfterMs({ heartbeatIntervalMs: now.heartbeatMs }) / 1000} s`);
       return { before, now };
+    },
+  },
+  {
+    key: 'hyperv',
+    title: 'Hyper-V collector: a flooding guest\'s pipe (a separate process) into the log rotating at 512 KiB, and reads while it rotates',
+    async run() {
+      const hv = await benchHyperV();
+      console.table(hv.throughput.map((r) => ({ MiB: r.mib, s: round(r.seconds, 2), 'MiB/s': round(r.mibPerSecond, 1), 'agent CPU ms per MiB': round(r.cpuMsPerMiB, 2) })));
+      console.log(`   writer peak queue: ${round(hv.peakQueuedKiB, 1)} KiB (bounded by the writer's ${DEFAULT_HIGH_WATER_BYTES / 1024} KiB high-water mark + one 4 KiB read)`);
+      console.table(hv.reads.map((r) => ({ case: r.case, 'window KiB': r.windowBytes / 1024, 'read p50 ms': round(r.p50Ms, 3), 'read p99 ms': round(r.p99Ms, 3), 'read + shaping p50 ms': round(r.shapedP50Ms, 3) })));
+      const libvirt = hv.reads[0]!;
+      for (const r of hv.reads.filter((x) => x.windowBytes === 512 * 1024)) {
+        console.log(`   ${r.case}: 512 KiB read p50 / libvirt window read p50 = ${round(r.p50Ms / libvirt.p50Ms, 2)} (with shaping: ${round(r.shapedP50Ms / libvirt.shapedP50Ms, 2)})`);
+      }
+      return hv;
     },
   },
 ];

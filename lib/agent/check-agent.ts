@@ -68,6 +68,10 @@ async function checkHypervisor(config: AgentConfig): Promise<string> {
     case 'files':
       found = `instances directory ${driver.instancesDir} holds ${(await readdir(driver.instancesDir)).length} entries`;
       break;
+    case 'hyperv':
+      // listServers below runs the discovery script once: that is the check.
+      found = `Hyper-V through ${driver.powershell}`;
+      break;
   }
   const servers = await (await createDriver(config)).listServers();
   return `${found}; ${servers.length} server(s) listed`;

@@ -1,9 +1,10 @@
+import path, { type PlatformPath } from 'node:path';
 import { z } from 'zod';
 import { HostName } from '../contracts/records.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, MAX_HEARTBEAT_INTERVAL_MS } from '../directory/host-liveness.ts';
 import { QUEUE_URL_PREFIX } from '../transport/queue-naming.ts';
 
-export const DRIVERS = ['libvirt', 'files'] as const;
+export const DRIVERS = ['libvirt', 'files', 'hyperv'] as const;
 export type DriverKind = (typeof DRIVERS)[number];
 
 /**
@@ -27,8 +28,13 @@ export const AGENT_VARIABLES: readonly AgentVariable[] = [
   { name: 'VMCONSOLE_HOST', required: true, help: 'this compute host\'s name, as Nova knows it', rule: 'be 1-60 of [A-Za-z0-9_-]' },
   { name: 'VMCONSOLE_TABLE', required: true, help: 'DynamoDB directory table', rule: 'be at least 3 characters' },
   { name: 'VMCONSOLE_DRIVER', required: false, default: 'libvirt', help: 'hypervisor driver', rule: `be one of ${DRIVERS.join(', ')}` },
-  { name: 'VMCONSOLE_LOG_ROOTS', required: false, default: '/var/log/libvirt/qemu:/var/lib/nova/instances', help: 'colon-separated directories console logs may be read from', rule: 'be a colon-separated list of absolute paths' },
-  { name: 'VMCONSOLE_INSTANCES_DIR', required: false, default: '/var/lib/nova/instances', drivers: ['libvirt', 'files'], help: 'instances directory', rule: 'be an absolute path' },
+  { name: 'VMCONSOLE_LOG_ROOTS', required: false, default: '/var/log/libvirt/qemu:/var/lib/nova/instances', help: 'directories console logs may be read from, separated by \':\' (\';\' on Windows); hyperv: the instances directory', rule: 'be a colon-separated list of absolute paths (semicolon-separated on Windows)' },
+  { name: 'VMCONSOLE_INSTANCES_DIR', required: false, default: '/var/lib/nova/instances', drivers: ['libvirt', 'files', 'hyperv'], help: 'instances directory (hyperv: required, Nova\'s instances_path, e.g. C:\\OpenStack\\Instances)', rule: 'be an absolute path' },
+  { name: 'VMCONSOLE_POWERSHELL', required: false, default: 'powershell.exe', drivers: ['hyperv'], help: 'PowerShell executable that lists VMs (powershell.exe or pwsh.exe)', rule: 'not be empty' },
+  { name: 'VMCONSOLE_HYPERV_PIPE_PATH', required: false, default: '\\\\.\\pipe\\{uuid}_{type}', drivers: ['hyperv'], help: 'where a VM\'s serial pipe is connected: {uuid} (instance UUID), {type} (ro or rw), {name} (the pipe\'s whole name)', rule: 'contain {uuid} or {name}' },
+  { name: 'VMCONSOLE_HYPERV_LOG_CAP_BYTES', required: false, default: '524288', drivers: ['hyperv'], help: 'console.log is rotated to console.log.1 before it would reach this size (os-win: 512 KiB)', rule: 'be an integer from 4096 to 67108864' },
+  { name: 'VMCONSOLE_HYPERV_COLLECT', required: false, default: 'on', drivers: ['hyperv'], help: 'on: the agent collects each VM\'s serial pipe into its console log; off: nova-compute (compute-hyperv) still does on this host, the agent only reads its logs', rule: 'be on or off' },
+  { name: 'VMCONSOLE_HYPERV_POLL_MS', required: false, default: '10000', drivers: ['hyperv'], help: 'how often Hyper-V is asked for its VMs (state changes show within this)', rule: 'be an integer from 1000 to 300000' },
   { name: 'VMCONSOLE_LIBVIRT_URI', required: false, default: 'qemu:///system', drivers: ['libvirt'], help: 'libvirt connection URI', rule: 'not be empty' },
   { name: 'VMCONSOLE_CONCURRENCY', required: false, default: '16', help: 'requests served at once (the agent\'s 64 MiB heap is sized for 64 full windows in flight)', rule: 'be an integer from 1 to 64' },
   { name: 'VMCONSOLE_HEARTBEAT_MS', required: false, default: String(DEFAULT_HEARTBEAT_INTERVAL_MS), help: 'heartbeat interval; the edge calls the host down after interval + min(2 x interval, 20 s) of silence', rule: `be an integer from 200 to ${MAX_HEARTBEAT_INTERVAL_MS}` },
@@ -45,7 +51,8 @@ export const AGENT_VARIABLES: readonly AgentVariable[] = [
 
 export type DriverConfig =
   | { kind: 'libvirt'; uri: string; instancesDir: string }
-  | { kind: 'files'; instancesDir: string };
+  | { kind: 'files'; instancesDir: string }
+  | { kind: 'hyperv'; instancesDir: string; powershell: string; pipePathTemplate: string; logCapBytes: number; pollMs: number; collect: boolean };
 
 /** Everything an agent needs, read once at start-up: common settings plus its driver's own section. */
 export interface AgentConfig {
@@ -73,14 +80,28 @@ export class AgentConfigError extends Error {
 }
 
 const Prefix = z.string().regex(/^[A-Za-z0-9_-]{1,40}$/);
-const AbsolutePath = z.string().startsWith('/');
+/**
+ * Paths by the rules of the platform the agent runs on (`C:\OpenStack\Instances` on Windows),
+ * lists split at its delimiter (';' on Windows, where ':' follows every drive letter). Tests pass
+ * path.win32 to check the Windows rules on Linux.
+ */
+function pathSchemas(p: PlatformPath): Record<string, z.ZodType> {
+  const AbsolutePath = z.string().refine((s) => p.isAbsolute(s) && (p.sep === '/' || /^[A-Za-z]:\\|^\\\\/.test(p.normalize(s))));
+  return {
+    VMCONSOLE_LOG_ROOTS: z.string().transform((s) => s.split(p.delimiter).filter(Boolean).map((root) => p.normalize(root))).pipe(z.array(AbsolutePath).min(1)),
+    VMCONSOLE_INSTANCES_DIR: AbsolutePath.transform((s) => p.normalize(s)),
+  };
+}
 const SCHEMAS: Record<string, z.ZodType> = {
   VMCONSOLE_HOST: HostName,
   VMCONSOLE_TABLE: z.string().min(3),
   VMCONSOLE_DRIVER: z.enum(DRIVERS),
-  VMCONSOLE_LOG_ROOTS: z.string().transform((s) => s.split(':').filter(Boolean)).pipe(z.array(AbsolutePath).min(1)),
-  VMCONSOLE_INSTANCES_DIR: AbsolutePath,
   VMCONSOLE_LIBVIRT_URI: z.string().min(1),
+  VMCONSOLE_POWERSHELL: z.string().min(1),
+  VMCONSOLE_HYPERV_PIPE_PATH: z.string().refine((s) => s.includes('{uuid}') || s.includes('{name}')),
+  VMCONSOLE_HYPERV_LOG_CAP_BYTES: z.coerce.number().int().min(4096).max(64 * 1024 * 1024),
+  VMCONSOLE_HYPERV_POLL_MS: z.coerce.number().int().min(1000).max(300_000),
+  VMCONSOLE_HYPERV_COLLECT: z.enum(['on', 'off']).transform((v) => v === 'on'),
   VMCONSOLE_CONCURRENCY: z.coerce.number().int().min(1).max(64),
   VMCONSOLE_HEARTBEAT_MS: z.coerce.number().int().min(200).max(MAX_HEARTBEAT_INTERVAL_MS),
   VMCONSOLE_HOST_QUEUE_PREFIX: Prefix,
@@ -91,13 +112,20 @@ const SCHEMAS: Record<string, z.ZodType> = {
 /** SQS queue names are at most 80 characters and the host's dead-letter queue adds "-dlq". */
 const MAX_HOST_QUEUE_NAME = 80 - '-dlq'.length;
 
-export function readAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
+export function readAgentConfig(env: NodeJS.ProcessEnv = process.env, platformPath: PlatformPath = path): AgentConfig {
   const problems: string[] = [];
   const values = new Map<string, unknown>();
+  const schemas = { ...SCHEMAS, ...pathSchemas(platformPath) };
   // A driver's variables are checked only when that driver runs: a files host ignores the libvirt URI.
   const kind = env.VMCONSOLE_DRIVER || 'libvirt';
+  // Hyper-V hosts have no Linux default to fall back on: the instances dir must be named, and the
+  // logs the agent reads are the ones it writes there.
+  const rootsFromInstancesDir = kind === 'hyperv' && !env.VMCONSOLE_LOG_ROOTS;
+  if (kind === 'hyperv' && !env.VMCONSOLE_INSTANCES_DIR) problems.push('VMCONSOLE_INSTANCES_DIR is required for the hyperv driver (Nova\'s instances_path, e.g. C:\\OpenStack\\Instances)');
   for (const variable of AGENT_VARIABLES) {
-    const schema = SCHEMAS[variable.name];
+    if (rootsFromInstancesDir && variable.name === 'VMCONSOLE_LOG_ROOTS') continue;
+    if (kind === 'hyperv' && variable.name === 'VMCONSOLE_INSTANCES_DIR' && !env.VMCONSOLE_INSTANCES_DIR) continue;
+    const schema = schemas[variable.name];
     if (!schema || (variable.drivers && !variable.drivers.includes(kind as DriverKind))) continue;
     const raw = env[variable.name] || variable.default;
     if (raw === undefined) {
@@ -108,6 +136,7 @@ export function readAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     if (parsed.success) values.set(variable.name, parsed.data);
     else problems.push(`${variable.name} must ${variable.rule} (got "${raw}")`);
   }
+  if (rootsFromInstancesDir && values.has('VMCONSOLE_INSTANCES_DIR')) values.set('VMCONSOLE_LOG_ROOTS', [values.get('VMCONSOLE_INSTANCES_DIR')]);
   const get = <T>(name: string) => values.get(name) as T;
   const host = get<string | undefined>('VMCONSOLE_HOST');
   const hostQueuePrefix = get<string | undefined>('VMCONSOLE_HOST_QUEUE_PREFIX');
@@ -143,6 +172,16 @@ function driverSection(kind: DriverKind, get: <T>(name: string) => T): DriverCon
       return { kind, uri: get('VMCONSOLE_LIBVIRT_URI'), instancesDir: get('VMCONSOLE_INSTANCES_DIR') };
     case 'files':
       return { kind, instancesDir: get('VMCONSOLE_INSTANCES_DIR') };
+    case 'hyperv':
+      return {
+        kind,
+        instancesDir: get('VMCONSOLE_INSTANCES_DIR'),
+        powershell: get('VMCONSOLE_POWERSHELL'),
+        pipePathTemplate: get('VMCONSOLE_HYPERV_PIPE_PATH'),
+        logCapBytes: get('VMCONSOLE_HYPERV_LOG_CAP_BYTES'),
+        pollMs: get('VMCONSOLE_HYPERV_POLL_MS'),
+        collect: get('VMCONSOLE_HYPERV_COLLECT'),
+      };
   }
 }
 

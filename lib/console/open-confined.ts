@@ -1,6 +1,6 @@
 import { constants, type Stats } from 'node:fs';
 import { lstat, open, readlink, realpath, type FileHandle } from 'node:fs/promises';
-import { sep } from 'node:path';
+import path, { type PlatformPath } from 'node:path';
 import { TENANT_TEXT, VmconsoleError } from '../errors.ts';
 
 // O_NONBLOCK so nothing that slipped past the type check (a FIFO swapped in after lstat) can block
@@ -37,9 +37,18 @@ export async function resolveRoots(roots: readonly string[]): Promise<string[]> 
   return resolved;
 }
 
-/** Component-wise: `/var/log2/x` is not inside `/var/log`. */
-export function insideRoots(path: string, roots: readonly string[]): boolean {
-  return roots.some((root) => path === root || path.startsWith(root.endsWith(sep) ? root : root + sep));
+/**
+ * Component-wise: `/var/log2/x` is not inside `/var/log`. On Windows (`p` is path.win32 there, and
+ * in the tests that check its rules on Linux) paths are compared without regard to case, as its
+ * file systems name them: `c:\openstack\instances\x` is inside `C:\OpenStack\Instances`.
+ */
+export function insideRoots(file: string, roots: readonly string[], p: PlatformPath = path): boolean {
+  const fold = p.sep === '\\' ? (s: string) => s.toLowerCase() : (s: string) => s;
+  const target = fold(file);
+  return roots.some((r) => {
+    const root = fold(r);
+    return target === root || target.startsWith(root.endsWith(p.sep) ? root : root + p.sep);
+  });
 }
 
 /**

@@ -38,8 +38,8 @@ describe('agent configuration', () => {
 
   it('names the variable and its rule for a bad value, never a schema field', () => {
     expect(problemsOf({ ...base, VMCONSOLE_HOST: 'bad host!' })).toEqual(['VMCONSOLE_HOST must be 1-60 of [A-Za-z0-9_-] (got "bad host!")']);
-    expect(problemsOf({ ...base, VMCONSOLE_LOG_ROOTS: 'var/log' })).toEqual(['VMCONSOLE_LOG_ROOTS must be a colon-separated list of absolute paths (got "var/log")']);
-    expect(problemsOf({ ...base, VMCONSOLE_DRIVER: 'xen' })).toEqual(['VMCONSOLE_DRIVER must be one of libvirt, files (got "xen")']);
+    expect(problemsOf({ ...base, VMCONSOLE_LOG_ROOTS: 'var/log' })).toEqual(['VMCONSOLE_LOG_ROOTS must be a colon-separated list of absolute paths (semicolon-separated on Windows) (got "var/log")']);
+    expect(problemsOf({ ...base, VMCONSOLE_DRIVER: 'xen' })).toEqual(['VMCONSOLE_DRIVER must be one of libvirt, files, hyperv (got "xen")']);
     expect(problemsOf({ ...base, VMCONSOLE_CONCURRENCY: '65' })).toEqual(['VMCONSOLE_CONCURRENCY must be an integer from 1 to 64 (got "65")']);
   });
 

@@ -1,0 +1,114 @@
+import type { Logger } from '../../logger.ts';
+import type { DriverEvent, ServerEventType } from '../driver.ts';
+import { mapVms, type HyperVVm } from './list-vms.ts';
+import { DISCOVERY_SCRIPT, runPowerShellJson, type PowerShellOptions } from './powershell.ts';
+
+export interface VmInventoryOptions extends PowerShellOptions {
+  pollMs: number;
+  logger: Logger;
+  /** Called after every successful listing with the new list (the collectors follow it). */
+  onList: (vms: readonly HyperVVm[]) => void;
+  /** Called with each change a listing shows. */
+  onEvent: (event: DriverEvent) => void;
+}
+
+/**
+ * What Hyper-V says this host runs, asked with one fixed PowerShell script every `pollMs`
+ * (polling rather than a WMI event subscription: see the README's Hyper-V section). Each listing
+ * is complete, so a missed change is impossible and a failed listing costs nothing but staleness:
+ * the last good list stays in use and the failure is logged once per streak (with its reason),
+ * not at every poll; its end is logged too. Changes between listings become driver events.
+ */
+export class VmInventory {
+  readonly #options: VmInventoryOptions;
+  #known: Map<string, HyperVVm> | undefined;
+  #lastError: string | undefined;
+  #failures = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  readonly #lifetime = new AbortController();
+
+  constructor(options: VmInventoryOptions) {
+    this.#options = options;
+  }
+
+  /** The last good listing, by server id; undefined until one succeeded. */
+  get known(): ReadonlyMap<string, HyperVVm> | undefined {
+    return this.#known;
+  }
+
+  /** One listing now (or the one under way); throws when it fails and no listing ever succeeded. */
+  async refresh(): Promise<void> {
+    this.#running ??= this.#list().finally(() => {
+      this.#running = undefined;
+    });
+    await this.#running;
+    if (!this.#known) throw new Error(this.#lastError ?? 'no VM listing yet');
+  }
+
+  /** Lists now, then every pollMs (the next poll is timed from the end of the last: never two at once). */
+  start(): Promise<void> {
+    const tick = async () => {
+      await this.refresh().catch(() => undefined);
+      if (!this.#lifetime.signal.aborted) this.#timer = setTimeout(() => void tick(), this.#options.pollMs);
+    };
+    return tick();
+  }
+
+  async stop(): Promise<void> {
+    this.#lifetime.abort();
+    clearTimeout(this.#timer);
+    await this.#running?.catch(() => undefined);
+  }
+
+  async #list(): Promise<void> {
+    let vms: HyperVVm[];
+    try {
+      const raw = await runPowerShellJson(DISCOVERY_SCRIPT, this.#options, this.#lifetime.signal);
+      const mapped = mapVms(raw);
+      for (const problem of mapped.problems) this.#options.logger.warn('Hyper-V VM left out of the inventory', { problem });
+      vms = mapped.vms;
+    } catch (err) {
+      if (this.#lifetime.signal.aborted) return;
+      const reason = (err as { detail?: string }).detail ?? (err as Error).message;
+      this.#failures++;
+      if (reason !== this.#lastError) {
+        this.#options.logger.error('listing Hyper-V VMs failed; serving the VMs known from the last good listing', {
+          reason, knownVms: this.#known?.size ?? 0, powershell: this.#options.executable,
+        });
+      }
+      this.#lastError = reason;
+      return;
+    }
+    if (this.#failures > 0) this.#options.logger.info('listing Hyper-V VMs works again', { failedListings: this.#failures });
+    this.#failures = 0;
+    this.#lastError = undefined;
+    const next = new Map(vms.map((vm) => [vm.serverId, vm]));
+    const previous = this.#known;
+    this.#known = next;
+    this.#options.onList(vms);
+    if (previous) for (const event of changes(previous, next)) this.#options.onEvent(event);
+  }
+}
+
+/** What changed between two listings, in the driver's event words. */
+export function changes(before: ReadonlyMap<string, HyperVVm>, after: ReadonlyMap<string, HyperVVm>, at = Date.now()): DriverEvent[] {
+  const events: DriverEvent[] = [];
+  const event = (type: ServerEventType, vm: HyperVVm, reason: string) => events.push({ type, server: { id: vm.serverId, instanceName: vm.vmName }, reason, at });
+  for (const [id, vm] of after) {
+    const old = before.get(id);
+    if (!old) {
+      event('defined', vm, `VM appeared (${vm.hyperVState})`);
+      if (vm.state === 'active') event('started', vm, vm.hyperVState);
+      continue;
+    }
+    if (old.state === vm.state) continue;
+    const reason = `${old.hyperVState} -> ${vm.hyperVState}`;
+    if (vm.state === 'active') event(old.state === 'paused' || old.state === 'suspended' ? 'resumed' : 'started', vm, reason);
+    else if (vm.state === 'stopped') event('stopped', vm, reason);
+    else if (vm.state === 'paused' || vm.state === 'suspended') event('paused', vm, reason);
+    else events.push({ type: 'resync', reason: `VM ${vm.vmId}: ${reason}`, at });
+  }
+  for (const [id, vm] of before) if (!after.has(id)) event('undefined', vm, 'VM gone');
+  return events;
+}
