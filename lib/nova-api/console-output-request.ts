@@ -17,7 +17,7 @@ const LENGTH_RE = /^-?[0-9]+\n?$/;
  * beyond 2^53 are clamped: any count above the number of lines in the 100 KiB window means "all of
  * it", exactly as in Nova.
  */
-const Length = z
+export const ConsoleLength = z
   .union(
     [
       z.null(),
@@ -33,7 +33,7 @@ const Length = z
 
 /** `{"os-getConsoleOutput": {"length": L}}`, no other keys at either level. */
 export const ConsoleOutputAction = z.strictObject({
-  'os-getConsoleOutput': z.strictObject({ length: Length.optional() }),
+  'os-getConsoleOutput': z.strictObject({ length: ConsoleLength.optional() }),
 });
 
 export function lengthOf(action: z.output<typeof ConsoleOutputAction>): number | null {

@@ -52,12 +52,19 @@ export function parseJsonBody(
     throw malformed(err);
   }
   try {
-    // JSON.parse throws SyntaxError on bad JSON and RangeError on absurd nesting: both are the
-    // client's fault.
-    return hasWrittenFraction(text) ? JSON.parse(text, keepWrittenFractions) : (JSON.parse(text) as unknown);
+    return parseJsonText(text);
   } catch (err) {
     throw malformed(err);
   }
+}
+
+/**
+ * JSON as Nova reads it: numbers written with a fraction or an exponent kept as written (below).
+ * Throws SyntaxError on bad JSON and RangeError on absurd nesting: both are the client's fault.
+ * The queue router parses request bodies with it too, so `length` means the same on both.
+ */
+export function parseJsonText(text: string): unknown {
+  return hasWrittenFraction(text) ? JSON.parse(text, keepWrittenFractions) : (JSON.parse(text) as unknown);
 }
 
 const { rawJSON: rawJson, isRawJSON } = JSON as unknown as { rawJSON(text: string): object; isRawJSON(value: unknown): boolean };

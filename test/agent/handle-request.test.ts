@@ -3,11 +3,14 @@
  * a handler whose result the contract's own schema accepts; console output is read through the
  * driver with the window and the request's deadline signal, and shaped on the host.
  */
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import { createRequestHandler } from '../../lib/agent/handle-request.ts';
 import { MAX_CONSOLE_WINDOW, PROTOCOL_VERSION, REQUEST_KINDS, type AgentRequest, type RequestKind, type RequestOf } from '../../lib/contracts/messages.ts';
 import { VmconsoleError } from '../../lib/errors.ts';
 import type { DiscoveredServer, HypervisorDriver, ServerHandle } from '../../lib/hypervisors/driver.ts';
+import { AutomationReplies } from '../../lib/transport/automation-replies.ts';
+import { ReplyDestinations } from '../../lib/transport/queue-naming.ts';
 import { novaConsoleOutput } from '../helpers/nova-console-formula.ts';
 
 /** A driver that hands out fixed bytes and remembers how it was asked: the handler's only neighbour. */
@@ -27,17 +30,27 @@ class ScriptedDriver implements HypervisorDriver {
   }
 }
 
+const CLIENT_PREFIX = 'http://127.0.0.1:9/000000000000/client-replies-';
 const server = { id: '5e1f0c7a-3b2d-4c6e-8f90-a1b2c3d4e5f6', instanceName: 'instance-0000002a' };
 const context = () => ({ deadline: Date.now() + 5_000, signal: new AbortController().signal, requestId: 'req-kind-table' });
 
 /** One sample request per kind: a kind added to the contract does not compile here until it has one. */
 const SAMPLES: { [K in RequestKind]: RequestOf<K> } = {
   'console.output': { v: PROTOCOL_VERSION, kind: 'console.output', server, length: 2 },
+  'console.output.batch': { v: PROTOCOL_VERSION, kind: 'console.output.batch', servers: [{ server, seq: 1 }], total: 1, clientRequestId: 'client-1', replyTo: `${CLIENT_PREFIX}1`, length: 2 },
 };
+
+/**
+ * Client queues behind a closed port: a batch's replies cannot be sent, so it reports none sent
+ * (its schema still applies). Sending for real is test/automation's business.
+ */
+function unreachableClientQueues(): AutomationReplies {
+  return new AutomationReplies(new SQSClient({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }), new ReplyDestinations([CLIENT_PREFIX]));
+}
 
 describe('the request-kind table', () => {
   it.each(Object.keys(REQUEST_KINDS) as RequestKind[])('answers %s with a result its contract schema accepts', async (kind) => {
-    const handle = createRequestHandler(new ScriptedDriver(async () => Buffer.from('a\nb\nc\n')));
+    const handle = createRequestHandler(new ScriptedDriver(async () => Buffer.from('a\nb\nc\n')), unreachableClientQueues());
     const result = await handle(SAMPLES[kind] as AgentRequest, context());
     expect(REQUEST_KINDS[kind].result.safeParse(result).success).toBe(true);
   });
