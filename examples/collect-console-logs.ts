@@ -74,9 +74,13 @@ try {
   if (!batch.complete) {
     console.error(`incomplete: ${batch.replies.length} of ${batch.total ?? '?'} servers answered within ${opts.timeout} s (missing seqs ${batch.missing().slice(0, 20).join(', ')})`);
     exitCode = 2;
+  } else if (batch.total === 0) {
+    const [refusal] = batch.replies;
+    console.error(`${requestId}: refused: ${refusal && !refusal.ok ? `${refusal.error.code}: ${refusal.error.message}` : 'no servers'}`);
+    exitCode = 1;
   } else {
     console.error(`${requestId}: ${batch.total} servers, ${batch.total! - failed} ok, ${failed} failed${batch.duplicates > 0 ? `, ${batch.duplicates} duplicate replies ignored` : ''}`);
-    exitCode = failed > 0 || batch.total === 0 ? 1 : 0;
+    exitCode = failed > 0 ? 1 : 0;
   }
 } finally {
   await sqs.send(new DeleteQueueCommand({ QueueUrl: replyTo })).catch(() => undefined);
