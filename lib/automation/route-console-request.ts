@@ -174,7 +174,7 @@ function answerer(request: Pick<AutomationRequest, 'requestId' | 'replyTo'>, tot
     const replies: AutomationReply[] = failures.map(({ seq, serverId, error }) => ({
       v: AUTOMATION_VERSION, requestId: request.requestId, serverId, seq, total, ok: false, error: replyError(error, request.requestId),
     }));
-    for (const { serverId, error } of failures) if (!ERRORS[error.code].expose) deps.logger.error('automation server failed', { requestId: request.requestId, serverId, code: error.code, message: error.message, detail: error.detail });
+    logAnswers(request.requestId, failures, deps.logger);
     try {
       await deps.replies.send(request.replyTo, replies);
     } catch (err) {
@@ -183,6 +183,24 @@ function answerer(request: Pick<AutomationRequest, 'requestId' | 'replyTo'>, tot
       deps.logger.warn('client reply queue is gone; its replies are dropped', { requestId: request.requestId, replyTo: request.replyTo });
     }
   };
+}
+
+/**
+ * The operator's account of what the router answered itself: one line per distinct failure (a
+ * dead host's 250 servers are one line), with the detail the client does not see (which host).
+ */
+function logAnswers(requestId: string, failures: readonly RouterAnswer[], logger: Logger): void {
+  const groups = new Map<string, { error: VmconsoleError; seqs: number[] }>();
+  for (const { seq, error } of failures) {
+    const key = `${error.code}\n${error.message}\n${error.detail ?? ''}`;
+    const group = groups.get(key) ?? groups.set(key, { error, seqs: [] }).get(key)!;
+    group.seqs.push(seq);
+  }
+  for (const { error, seqs } of groups.values()) {
+    const data = { requestId, code: error.code, message: error.message, detail: error.detail, servers: seqs.length, seqs: seqs.slice(0, 20) };
+    if (ERRORS[error.code].expose) logger.info('servers answered by the router', data);
+    else logger.error('servers failed in the router', data);
+  }
 }
 
 async function sendUnexpandable(request: Pick<AutomationRequest, 'requestId' | 'replyTo'>, error: VmconsoleError, deps: RouterDeps): Promise<void> {

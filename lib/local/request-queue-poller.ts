@@ -51,11 +51,17 @@ export class RequestQueuePoller extends TypedEmitter<RequestQueuePollerEvents> {
     this.#loop ??= this.#poll();
   }
 
-  /** Stop receiving and wait for the invocations in flight. */
-  async stop(): Promise<void> {
+  /**
+   * Stop receiving and wait for the invocations in flight, at most `graceMs`: a batch still running
+   * after that (a router waiting out a silent host) is left to come back after the visibility
+   * timeout, as when Lambda's poller stops; Ctrl-C must not wait a minute.
+   */
+  async stop(graceMs = 3_000): Promise<void> {
     this.#stopping.abort();
     await this.#loop;
-    await Promise.all(this.#running);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(this.#running), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
   }
 
   async #poll(): Promise<void> {
