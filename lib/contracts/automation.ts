@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { MAX_TOKEN_BYTES } from '../auth/authenticate.ts';
 import { ERROR_CODES } from '../errors.ts';
-import { ConsoleLength } from '../nova-api/console-output-request.ts';
+import { ConsoleLength } from './console-length.ts';
 import { HostName, QueueUrl, ServerId } from './records.ts';
 
 /**

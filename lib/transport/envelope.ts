@@ -2,7 +2,7 @@ import type { Message, MessageAttributeValue } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { AutomationReply, AutomationRequest, MAX_REQUEST_BYTES, requestProblem, usableReplyTo, usableRequestId } from '../contracts/automation.ts';
 import { AgentRequest, PROTOCOL_VERSION } from '../contracts/messages.ts';
-import { parseJsonText } from '../nova-api/request-body.ts';
+import { parseJsonText } from '../contracts/nova-json.ts';
 import { ERROR_CODES, tenantSafe } from '../errors.ts';
 
 /**
