@@ -6,9 +6,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { createHandler } from '../../functions/route-console-requests.ts';
 import { getConsoleOutput } from '../../lib/console-output/get-console-output.ts';
+import type { HostRequester } from '../../lib/transport/ask-host.ts';
 import { kill } from '../helpers/agent-process.ts';
-import { collectBatch, useAutomationRig } from '../helpers/automation-fixture.ts';
+import { collectBatch, lambdaContext, sqsEvent, useAutomationRig } from '../helpers/automation-fixture.ts';
 import { novaTail, tenant } from '../helpers/reliability-fixture.ts';
 
 const rig = useAutomationRig({
@@ -74,6 +76,37 @@ describe('a batch of servers', () => {
     expect(batch.replies).toHaveLength(6);
     expect(batch.duplicates).toBe(6);
     for (const [i, reply] of batch.replies.entries()) expect(reply).toMatchObject({ ok: true, output: novaTail(rig.hosts[2]!.servers[i]!.log, 1) });
+  });
+});
+
+describe('fan-out', () => {
+  it('each host gets its share in bounded chunks, a bounded number at a time', async () => {
+    // The real requester, watched: what each host is sent, and how much at once.
+    const inFlight = new Map<string, number>();
+    const peak = new Map<string, number>();
+    const chunkSizes: number[] = [];
+    const requester: HostRequester = {
+      async request(host, body, options) {
+        if (body.kind === 'console.output.batch') chunkSizes.push(body.servers.length);
+        inFlight.set(host, (inFlight.get(host) ?? 0) + 1);
+        peak.set(host, Math.max(peak.get(host) ?? 0, inFlight.get(host)!));
+        try {
+          return await rig.deps.requester.request(host, body, options);
+        } finally {
+          inFlight.set(host, inFlight.get(host)! - 1);
+        }
+      },
+    };
+    const handler = createHandler({ ...rig.deps, requester, plan: { chunkSize: 5, perHostInFlight: 2, chunkWaitMs: 10_000 } });
+    const replyTo = await rig.clientQueue();
+    const body = request({ project: 'proj-a' }, { replyTo });
+    await handler(sqsEvent(JSON.stringify(body)), lambdaContext());
+    const batch = await collectBatch(rig.aws.sqs, replyTo, body.requestId);
+    expect(batch.complete).toBe(true);
+    expect(batch.replies.every((r) => r.ok)).toBe(true);
+    // 12 servers on each of two hosts: chunks of 5, 5 and 2 per host, two at a time.
+    expect(chunkSizes.sort()).toEqual([2, 2, 5, 5, 5, 5]);
+    expect(Object.fromEntries(peak)).toEqual({ 'auto-a': 2, 'auto-b': 2 });
   });
 });
 
