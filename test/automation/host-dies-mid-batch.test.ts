@@ -2,7 +2,8 @@
  * A host that stops answering while its share of a batch is being answered: the agent is frozen
  * (SIGSTOP) as soon as its first replies reach the client. The servers it answered keep their
  * output; every other one is answered HostTimeout by the router, by the chunk's deadline, and the
- * client's batch completes.
+ * client's batch completes. The request is routed once although that takes longer than the
+ * request queue's visibility timeout (the local poller extends it, as Lambda's does).
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { kill } from '../helpers/agent-process.ts';
 import { collectBatch, useAutomationRig } from '../helpers/automation-fixture.ts';
 import { novaTail } from '../helpers/reliability-fixture.ts';
 import { queueDepth } from '../helpers/transport-fixture.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 
 const CHUNK_WAIT_MS = 3_000;
 const rig = useAutomationRig({
@@ -40,6 +41,12 @@ describe('a host dying mid-batch', () => {
       expect(ok.length + timedOut.length).toBe(servers.length);
       const logs = new Map(servers.map((s) => [s.id, s.log]));
       for (const reply of ok) expect(reply).toMatchObject({ output: novaTail(logs.get(reply.serverId!)!, 2) });
+      // The router worked longer than the queue's 2 s visibility timeout: the poller kept the
+      // request hidden meanwhile, so it was routed once, not again by a second receive.
+      const routed = () => rig.deps.logger.entries.filter((e) => e.message === 'automation request routed' && e.data.requestId === requestId).length;
+      await waitFor(() => routed() > 0, 5_000, 'the router to finish');
+      await sleep(2_500);
+      expect(routed()).toBe(1);
     } finally {
       await kill(agent);
     }
