@@ -13,8 +13,10 @@ interface HandlerContext {
   /** Epoch ms: the request's deadline. */
   deadline: number;
   /** Sends automation replies to clients' queues (console.output.batch); absent when not configured. */
-  clientReplies: AutomationReplies | undefined;
+  clientReplies: ClientReplies | undefined;
 }
+/** What a batch needs of lib/transport/automation-replies.ts: the allow-list and the sender. */
+export type ClientReplies = Pick<AutomationReplies, 'isAllowed' | 'send' | 'prefixes'>;
 type KindHandler<K extends RequestKind> = (request: RequestOf<K>, context: HandlerContext) => Promise<ResultOf<K>>;
 
 /**
@@ -79,7 +81,7 @@ const HANDLERS: { [K in RequestKind]: KindHandler<K> } = {
 };
 
 /** The agent's request handler: the kind's handler, given the request's deadline as an AbortSignal. */
-export function createRequestHandler(driver: HypervisorDriver, clientReplies?: AutomationReplies): RequestHandler {
+export function createRequestHandler(driver: HypervisorDriver, clientReplies?: ClientReplies): RequestHandler {
   return async (request: AgentRequest, { signal, deadline }) => {
     try {
       return await (HANDLERS[request.kind] as KindHandler<typeof request.kind>)(request, { driver, signal, deadline, clientReplies });
