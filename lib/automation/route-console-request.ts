@@ -13,7 +13,7 @@ import type { AutomationReplies } from '../transport/automation-replies.ts';
 import { decodeAutomationRequest } from '../transport/envelope.ts';
 import { isMissingQueue } from '../transport/sqs-errors.ts';
 import { askHostsInChunks, type ChunkPlan, type HostShare, type RouterAnswer } from './ask-hosts-in-chunks.ts';
-import { expandTargets } from './expand-targets.ts';
+import { expandTargets, type Target } from './expand-targets.ts';
 
 /** Requests without a token act for the deployment's operators: every project, hosts included. */
 export const OPERATORS: Principal = { userId: 'operators', projectId: 'operators', roles: ['admin'], isAdmin: true };
@@ -91,7 +91,7 @@ export async function routeConsoleRequest(body: string | undefined, { deadline }
   }
 
   let principal: Principal;
-  let targets;
+  let targets: Target[];
   try {
     principal = await principalOf(request, deps);
     targets = await expandTargets(request, principal, deps.directory);
@@ -114,6 +114,18 @@ export async function routeConsoleRequest(body: string | undefined, { deadline }
     return { requestId, total, answeredHere: total, chunks: 0 };
   }
 
+  const { failures, shares } = await sharesByHost(targets, deps.directory, now());
+  await answer(failures);
+  const { chunks, hostTimeouts } = await askHostsInChunks({
+    shares, total, clientRequestId: requestId, replyTo, length: request.length ?? null, deadline,
+  }, { requester: deps.requester, answer, now, ...(deps.plan && { plan: deps.plan }) });
+  const outcome = { requestId, total, answeredHere: failures.length + hostTimeouts, chunks };
+  deps.logger.info('automation request routed', { ...outcome, hosts: shares.length, hostTimeouts, projectId: principal.projectId });
+  return outcome;
+}
+
+/** The servers to ask, by host; those whose host will not be asked (or that failed already) as answers. */
+async function sharesByHost(targets: readonly Target[], directory: RouterDeps['directory'], now: number): Promise<{ failures: RouterAnswer[]; shares: HostShare[] }> {
   const failures: RouterAnswer[] = [];
   const byHost = new Map<string, HostShare>();
   const hosts = new Map<string, Promise<HostRecord | undefined>>();
@@ -123,19 +135,12 @@ export async function routeConsoleRequest(body: string | undefined, { deadline }
       continue;
     }
     const name = target.server.host;
-    if (!hosts.has(name)) hosts.set(name, deps.directory.getHost(name));
-    const host = await hosts.get(name)!;
-    const down = hostProblem(name, host, now());
+    if (!hosts.has(name)) hosts.set(name, directory.getHost(name));
+    const down = hostProblem(name, await hosts.get(name)!, now);
     if (down) failures.push({ seq: target.seq, serverId: target.serverId, error: down });
     else byHost.get(name)?.targets.push(target) ?? byHost.set(name, { host: name, targets: [target] });
   }
-  await answer(failures);
-  const { chunks, hostTimeouts } = await askHostsInChunks({
-    shares: [...byHost.values()], total, clientRequestId: requestId, replyTo, length: request.length ?? null, deadline,
-  }, { requester: deps.requester, answer, now, ...(deps.plan && { plan: deps.plan }) });
-  const outcome = { requestId, total, answeredHere: failures.length + hostTimeouts, chunks };
-  deps.logger.info('automation request routed', { ...outcome, hosts: byHost.size, hostTimeouts, projectId: principal.projectId });
-  return outcome;
+  return { failures, shares: [...byHost.values()] };
 }
 
 async function principalOf(request: AutomationRequest, deps: RouterDeps): Promise<Principal> {
