@@ -20,6 +20,7 @@ import { benchIdleCost, SQS_PER_MILLION_REQUESTS, type IdleCost } from './idle-c
 import { benchRateLimiter } from './rate-limiter.ts';
 import { benchHyperV } from './hyperv.ts';
 import { DEFAULT_HIGH_WATER_BYTES } from '../lib/hypervisors/hyperv/capped-log-writer.ts';
+import { benchAutomationBatch } from './automation-batch.ts';
 import { downAfterMs } from '../lib/directory/host-liveness.ts';
 import { round } from './stats.ts';
 
@@ -140,6 +141,20 @@ const SECTIONS: Section[] = [
       const limiter = benchRateLimiter();
       console.table([{ 'p50 ns': Math.round(limiter.p50Ns), 'p99 ns': Math.round(limiter.p99Ns), 'mean ns': Math.round(limiter.meanNs), samples: limiter.samples, batch: limiter.batch }]);
       return limiter;
+    },
+  },
+  {
+    key: 'automation',
+    title: 'Queue-driven automation: one 1,000-server request over 4 agent processes (router in process, agents answer the client queue), SQS calls counted by a proxy',
+    async run() {
+      const automation = await benchAutomationBatch();
+      console.table(automation.rows.map((r) => ({
+        round: r.round, servers: r.servers, 'last reply ms': Math.round(r.lastReplyMs), 'replies/s': Math.round(r.repliesPerSecond),
+        'router done ms': Math.round(r.routerMs), failed: r.failed, duplicates: r.duplicates,
+      })));
+      console.table(Object.fromEntries(Object.entries(automation.sqsCallsPerServerOutput).map(([action, n]) => [action, round(n, 3)])));
+      console.log(`   SQS requests per server output: ${round(automation.sqsRequestsPerServerOutput, 3)}; billed 64 KB chunks per server output: ${round(automation.billedChunksPerServerOutput, 2)} -> $${round(automation.billedChunksPerServerOutput * SQS_PER_MILLION_REQUESTS, 2)} per million server outputs (SQS only)`);
+      return automation;
     },
   },
   {

@@ -1,3 +1,4 @@
+import { AutomationReplies } from '../transport/automation-replies.ts';
 import { ensureHostQueue } from '../transport/host-queue.ts';
 import { ReplyDestinations } from '../transport/queue-naming.ts';
 import { Responder } from '../transport/responder.ts';
@@ -38,10 +39,15 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   let queueUrl: string;
   let dlqUrl: string;
   let replyDestinations: ReplyDestinations;
+  let clientReplies: AutomationReplies;
   try {
     ({ queueUrl, dlqUrl } = await provision());
-    // Today one allowed destination (the HTTP edge's reply queues); automation clients' queues join the list.
+    // Requests are answered on the requesters' reply queues (the HTTP edge's, the queue router's).
     replyDestinations = new ReplyDestinations([config.replyQueueUrlPrefix ?? ReplyDestinations.forEdgeReplies(queueUrl, config.replyQueuePrefix)], config.hostQueuePrefix);
+    // Automation clients' queues are a list of their own: per-server replies go only there, and a
+    // client's queue can never be named as a request's replyTo.
+    const clientPrefixes = config.clientReplyUrlPrefixes;
+    clientReplies = new AutomationReplies(sqs, clientPrefixes ? new ReplyDestinations(clientPrefixes, config.hostQueuePrefix) : undefined);
   } catch (err) {
     // A driver with background work (collectors) must not outlive a start that failed.
     await release();
@@ -87,12 +93,12 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     queueUrl,
     replyDestinations,
     concurrency: config.concurrency,
-    handle: createRequestHandler(driver),
+    handle: createRequestHandler(driver, clientReplies),
     recreateQueue: async () => (await provision()).queueUrl,
   });
   logResponderEvents(responder, logger);
   responder.start();
-  logger.info('agent started', { host: config.host, driver: config.driver, queueUrl, replyDestinations: replyDestinations.prefixes, roots: config.logRoots });
+  logger.info('agent started', { host: config.host, driver: config.driver, queueUrl, replyDestinations: replyDestinations.prefixes, clientReplyDestinations: clientReplies.prefixes, roots: config.logRoots });
 
   return {
     queueUrl,

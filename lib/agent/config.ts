@@ -41,6 +41,7 @@ export const AGENT_VARIABLES: readonly AgentVariable[] = [
   { name: 'VMCONSOLE_HOST_QUEUE_PREFIX', required: false, default: 'vmconsole-host-', help: 'prefix of this host\'s SQS queue name (must match the edge)', rule: PREFIX_RULE },
   { name: 'VMCONSOLE_REPLY_QUEUE_PREFIX', required: false, default: 'vmconsole-reply-', help: 'prefix of the edge\'s reply queue names (must match the edge)', rule: PREFIX_RULE },
   { name: 'VMCONSOLE_REPLY_QUEUE_URL_PREFIX', required: false, help: 'full URL prefix replies may go to (default: derived from this host\'s queue URL)', rule: 'be an SQS queue URL prefix (https://host/account/name-prefix)' },
+  { name: 'VMCONSOLE_CLIENT_REPLY_URL_PREFIXES', required: false, help: 'comma-separated SQS queue URL prefixes of automation clients\' reply queues this agent may answer (queue-driven automation; unset: none)', rule: 'be a comma-separated list of SQS queue URL prefixes (https://host/account/name-prefix)' },
   { name: 'VMCONSOLE_SQS_ENDPOINT', required: false, help: 'SQS endpoint (default: the region\'s; set for a local emulator)' },
   { name: 'VMCONSOLE_DYNAMODB_ENDPOINT', required: false, help: 'DynamoDB endpoint (default: the region\'s; set for a local emulator)' },
   { name: 'AWS_REGION', required: false, default: 'us-east-1', help: 'AWS region' },
@@ -62,6 +63,8 @@ export interface AgentConfig {
   replyQueuePrefix: string;
   /** Full URL prefix replies may go to; derived from our own queue URL when not given. */
   replyQueueUrlPrefix?: string;
+  /** Queue URL prefixes of automation clients' reply queues (console.output.batch); none when absent. */
+  clientReplyUrlPrefixes?: string[];
   /** Directories console logs may be read from, whatever the driver. */
   logRoots: string[];
   concurrency: number;
@@ -107,6 +110,7 @@ const SCHEMAS: Record<string, z.ZodType> = {
   VMCONSOLE_HOST_QUEUE_PREFIX: Prefix,
   VMCONSOLE_REPLY_QUEUE_PREFIX: Prefix,
   VMCONSOLE_REPLY_QUEUE_URL_PREFIX: z.string().regex(QUEUE_URL_PREFIX),
+  VMCONSOLE_CLIENT_REPLY_URL_PREFIXES: z.string().transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean)).pipe(z.array(z.string().regex(QUEUE_URL_PREFIX)).min(1)),
 };
 
 /** SQS queue names are at most 80 characters and the host's dead-letter queue adds "-dlq". */
@@ -150,6 +154,13 @@ export function readAgentConfig(env: NodeJS.ProcessEnv = process.env, platformPa
       problems.push(`${variable} must not overlap VMCONSOLE_HOST_QUEUE_PREFIX (replies would land on host queues)`);
     }
   }
+  const clientReplyUrlPrefixes = get<string[] | undefined>('VMCONSOLE_CLIENT_REPLY_URL_PREFIXES');
+  for (const prefix of clientReplyUrlPrefixes ?? []) {
+    const name = prefix.slice(prefix.lastIndexOf('/') + 1);
+    if (hostQueuePrefix && (name.startsWith(hostQueuePrefix) || hostQueuePrefix.startsWith(name))) {
+      problems.push('VMCONSOLE_CLIENT_REPLY_URL_PREFIXES must not overlap VMCONSOLE_HOST_QUEUE_PREFIX (replies would land on host queues)');
+    }
+  }
   if (problems.length > 0) throw new AgentConfigError(problems);
 
   return {
@@ -158,6 +169,7 @@ export function readAgentConfig(env: NodeJS.ProcessEnv = process.env, platformPa
     hostQueuePrefix: hostQueuePrefix!,
     replyQueuePrefix: replyQueuePrefix!,
     ...(replyQueueUrlPrefix !== undefined && { replyQueueUrlPrefix }),
+    ...(clientReplyUrlPrefixes !== undefined && { clientReplyUrlPrefixes }),
     logRoots: get('VMCONSOLE_LOG_ROOTS'),
     concurrency: get('VMCONSOLE_CONCURRENCY'),
     heartbeatMs: get('VMCONSOLE_HEARTBEAT_MS'),

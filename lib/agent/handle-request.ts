@@ -1,25 +1,90 @@
-import { MAX_CONSOLE_WINDOW, type AgentRequest, type RequestKind, type RequestOf, type ResultOf } from '../contracts/messages.ts';
+import { AUTOMATION_VERSION, type AutomationReply } from '../contracts/automation.ts';
+import { MAX_CONSOLE_WINDOW, PROTOCOL_VERSION, type AgentRequest, type RequestKind, type RequestOf, type ResultOf } from '../contracts/messages.ts';
 import { shapeConsoleOutput } from '../console/shape-console-output.ts';
-import { tenantSafe } from '../errors.ts';
+import { tenantSafe, VmconsoleError } from '../errors.ts';
 import type { HypervisorDriver } from '../hypervisors/driver.ts';
+import type { AutomationReplies } from '../transport/automation-replies.ts';
 import type { RequestHandler } from '../transport/responder.ts';
 
-type KindHandler<K extends RequestKind> = (request: RequestOf<K>, driver: HypervisorDriver, signal: AbortSignal) => Promise<ResultOf<K>>;
+/** What a kind's handler may use besides its request. */
+interface HandlerContext {
+  driver: HypervisorDriver;
+  signal: AbortSignal;
+  /** Epoch ms: the request's deadline. */
+  deadline: number;
+  /** Sends automation replies to clients' queues (console.output.batch); absent when not configured. */
+  clientReplies: ClientReplies | undefined;
+}
+/** What a batch needs of lib/transport/automation-replies.ts: the allow-list and the sender. */
+export type ClientReplies = Pick<AutomationReplies, 'isAllowed' | 'send' | 'prefixes'>;
+type KindHandler<K extends RequestKind> = (request: RequestOf<K>, context: HandlerContext) => Promise<ResultOf<K>>;
+
+/**
+ * A batch stops answering servers this long before its deadline, so its summary (which seqs were
+ * answered) reaches the router before the router answers the rest HostTimeout: a late ok never
+ * races a HostTimeout for the same seq.
+ */
+export const BATCH_SUMMARY_MARGIN_MS = 1_000;
+/** Servers of a batch read at once, and sent to the client in one SendMessageBatch. */
+const BATCH_GROUP = 10;
+
+const consoleOutput: KindHandler<'console.output'> = async (request, { driver, signal }) => {
+  // Truncation and decoding happen here, on the host, so only the window travels back.
+  const raw = await driver.readConsoleLog(request.server, MAX_CONSOLE_WINDOW, signal);
+  return { output: shapeConsoleOutput(raw, request.length) };
+};
+
+/**
+ * A chunk of an automation request: each server's output (the same handler and shaping as a single
+ * request, so the same bytes as the Nova API) goes straight to the client's queue, ten per send;
+ * the router only hears which seqs were sent.
+ */
+const consoleOutputBatch: KindHandler<'console.output.batch'> = async (request, context) => {
+  const { clientReplies, deadline, signal } = context;
+  if (!clientReplies?.isAllowed(request.replyTo)) {
+    throw new VmconsoleError('Forbidden', 'The compute host does not answer this reply queue.', {
+      detail: `replyTo ${request.replyTo.slice(0, 200)} is not under the agent's client reply prefixes (VMCONSOLE_CLIENT_REPLY_URL_PREFIXES: ${clientReplies?.prefixes.join(', ') || 'none'})`,
+    });
+  }
+  const answerBy = deadline - BATCH_SUMMARY_MARGIN_MS;
+  const sent: number[] = [];
+  for (let i = 0; i < request.servers.length; i += BATCH_GROUP) {
+    if (Date.now() >= answerBy || signal.aborted) break;
+    const group = request.servers.slice(i, i + BATCH_GROUP);
+    const replies = await Promise.all(group.map(async ({ server, seq }): Promise<AutomationReply> => {
+      const common = { v: AUTOMATION_VERSION, requestId: request.clientRequestId, serverId: server.id, seq, total: request.total } as const;
+      try {
+        const { output } = await consoleOutput({ v: PROTOCOL_VERSION, kind: 'console.output', server, length: request.length }, context);
+        return { ...common, ok: true, output };
+      } catch (err) {
+        const { code, message } = tenantSafe(err);
+        return { ...common, ok: false, error: { code, message } };
+      }
+    }));
+    if (Date.now() >= answerBy) break;
+    try {
+      await clientReplies.send(request.replyTo, replies, signal);
+    } catch {
+      // The client's queue refused (gone, throttled): the seqs not reported as sent are answered by
+      // the router, which can say so; trying more of them here would fail the same way.
+      break;
+    }
+    sent.push(...group.map((s) => s.seq));
+  }
+  return { sent };
+};
 
 /** One entry per request kind: the agent's table of contents. */
 const HANDLERS: { [K in RequestKind]: KindHandler<K> } = {
-  'console.output': async (request, driver, signal) => {
-    // Truncation and decoding happen here, on the host, so only the window travels back.
-    const raw = await driver.readConsoleLog(request.server, MAX_CONSOLE_WINDOW, signal);
-    return { output: shapeConsoleOutput(raw, request.length) };
-  },
+  'console.output': consoleOutput,
+  'console.output.batch': consoleOutputBatch,
 };
 
 /** The agent's request handler: the kind's handler, given the request's deadline as an AbortSignal. */
-export function createRequestHandler(driver: HypervisorDriver): RequestHandler {
-  return async (request: AgentRequest, { signal }) => {
+export function createRequestHandler(driver: HypervisorDriver, clientReplies?: ClientReplies): RequestHandler {
+  return async (request: AgentRequest, { signal, deadline }) => {
     try {
-      return await (HANDLERS[request.kind] as KindHandler<typeof request.kind>)(request, driver, signal);
+      return await (HANDLERS[request.kind] as KindHandler<typeof request.kind>)(request, { driver, signal, deadline, clientReplies });
     } catch (err) {
       throw tenantSafe(err);
     }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ServerId } from './records.ts';
+import { ClientRequestId, MAX_SERVERS_PER_REQUEST } from './automation.ts';
+import { QueueUrl, ServerId } from './records.ts';
 
 /**
  * The request bodies of the wire contract between a requester (the edge, automation clients) and
@@ -32,12 +33,35 @@ export const ConsoleOutputRequest = z.strictObject({
 });
 export const ConsoleOutputResult = z.strictObject({ output: z.string() });
 
+/** The most servers one console.output.batch request carries: a host gets a large batch in chunks. */
+export const MAX_BATCH_CHUNK = 50;
+
+/**
+ * Part of an automation request (lib/contracts/automation.ts) for the servers of one host. The
+ * agent sends one AutomationReply per server straight to the client's `replyTo` (allowed only under
+ * its client reply prefixes), numbered with the `seq` given here, and answers the envelope's
+ * replyTo (the router) with the seqs it answered. It answers no server after the envelope's
+ * deadline: the router answers the rest HostTimeout then.
+ */
+export const ConsoleOutputBatchRequest = z.strictObject({
+  ...Versioned,
+  kind: z.literal('console.output.batch'),
+  servers: z.array(z.strictObject({ server: ServerRef, seq: z.number().int().min(1).max(MAX_SERVERS_PER_REQUEST) })).min(1).max(MAX_BATCH_CHUNK),
+  total: z.number().int().min(1).max(MAX_SERVERS_PER_REQUEST),
+  clientRequestId: ClientRequestId,
+  replyTo: QueueUrl,
+  length: z.number().int().min(-1).nullable(),
+});
+/** The seqs whose reply the agent sent to the client. */
+export const ConsoleOutputBatchResult = z.strictObject({ sent: z.array(z.number().int().min(1).max(MAX_SERVERS_PER_REQUEST)).max(MAX_BATCH_CHUNK) });
+
 export const REQUEST_KINDS = {
   'console.output': { request: ConsoleOutputRequest, result: ConsoleOutputResult },
+  'console.output.batch': { request: ConsoleOutputBatchRequest, result: ConsoleOutputBatchResult },
 } as const;
 export type RequestKind = keyof typeof REQUEST_KINDS;
 export type RequestOf<K extends RequestKind> = z.infer<(typeof REQUEST_KINDS)[K]['request']>;
 export type ResultOf<K extends RequestKind> = z.infer<(typeof REQUEST_KINDS)[K]['result']>;
 
-export const AgentRequest = z.discriminatedUnion('kind', [ConsoleOutputRequest]);
+export const AgentRequest = z.discriminatedUnion('kind', [ConsoleOutputRequest, ConsoleOutputBatchRequest]);
 export type AgentRequest = z.infer<typeof AgentRequest>;

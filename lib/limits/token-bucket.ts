@@ -21,10 +21,10 @@ function refill(bucket: Bucket, limit: BucketLimit, now: number): void {
   bucket.at = now;
 }
 
-/** How long until one token is there (bucket already refilled to `now`). */
-function waitFor(bucket: Bucket, limit: BucketLimit): number {
+/** How long until `need` tokens are there (bucket already refilled to `now`). */
+function waitFor(bucket: Bucket, limit: BucketLimit, need = 1): number {
   // The epsilon absorbs float dust (0.998 tokens at 2/s is 1 ms away, not 1.0000000000000009).
-  return Math.max(1, Math.ceil(((1 - bucket.tokens) * 1000) / limit.ratePerSecond - 1e-6));
+  return Math.max(1, Math.ceil(((need - bucket.tokens) * 1000) / limit.ratePerSecond - 1e-6));
 }
 
 export interface KeyedLimiterOptions {
@@ -67,16 +67,22 @@ export class KeyedRateLimiter {
     this.#globalBucket = { tokens: options.global.burst, at: this.#now() };
   }
 
-  take(key: string): Verdict {
+  /**
+   * Take `cost` tokens (a queue request costs one per server) from both buckets, or none. A cost
+   * above a bucket's burst takes the whole burst, so any request can pass once the bucket is full.
+   */
+  take(key: string, cost = 1): Verdict {
     const now = this.#now();
     const keyed = this.#perKey.ratePerSecond > 0 ? this.#bucketOf(key, now) : undefined;
     const global = this.#global.ratePerSecond > 0 ? this.#globalBucket : undefined;
+    const keyedNeed = Math.min(cost, this.#perKey.burst);
+    const globalNeed = Math.min(cost, this.#global.burst);
     if (keyed) refill(keyed, this.#perKey, now);
     if (global) refill(global, this.#global, now);
-    if (keyed && keyed.tokens < 1) return { allowed: false, retryAfterMs: waitFor(keyed, this.#perKey), scope: 'key' };
-    if (global && global.tokens < 1) return { allowed: false, retryAfterMs: waitFor(global, this.#global), scope: 'global' };
-    if (keyed) keyed.tokens -= 1;
-    if (global) global.tokens -= 1;
+    if (keyed && keyed.tokens < keyedNeed) return { allowed: false, retryAfterMs: waitFor(keyed, this.#perKey, keyedNeed), scope: 'key' };
+    if (global && global.tokens < globalNeed) return { allowed: false, retryAfterMs: waitFor(global, this.#global, globalNeed), scope: 'global' };
+    if (keyed) keyed.tokens -= keyedNeed;
+    if (global) global.tokens -= globalNeed;
     return { allowed: true };
   }
 

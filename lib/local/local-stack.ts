@@ -1,11 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import { appendFile, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { Directory } from '../directory/directory.ts';
-import { hostQueueName, ReplyDestinations } from '../transport/queue-naming.ts';
+import { accountUrlOf, hostQueueName, ReplyDestinations } from '../transport/queue-naming.ts';
+import { ensureRequestQueue, requestQueueName } from '../transport/request-queue.ts';
 import { createSqsClient } from '../transport/sqs-client.ts';
 import { prepareEmbeddedEnv, startEmbeddedAws, type EmbeddedAws } from './embedded-aws.ts';
 import { DEMO_SERVERS, writeDemoInstances } from './demo-servers.ts';
@@ -14,6 +15,7 @@ import { describeProcess, portListeners } from './processes.ts';
 import { claimStack, type StackLock } from './stack-lock.ts';
 import { readStackEnv, writeStackEnv } from './stack-env.ts';
 import { superviseChildren } from './supervised-children.ts';
+import { invokeThroughOffline, RequestQueuePoller } from './request-queue-poller.ts';
 
 import { freePort } from './ports.ts';
 
@@ -33,6 +35,14 @@ export { AGENT_COMMAND };
  * body (payload 2.0); the handlers still see their configured time left and answer 504 in time.
  */
 const OFFLINE_FLAGS = ['--useInProcess', '--noTimeout'];
+
+/** The router function as serverless-offline names it (`<service>-<stage>-<function>`). */
+const ROUTER_FUNCTION = 'vmconsole-local-routeConsoleRequests';
+/**
+ * Short, because the poller keeps a batch hidden while the router works on it: a record the router
+ * failed comes back within seconds (and reaches the DLQ after three receives) instead of minutes.
+ */
+const LOCAL_REQUEST_VISIBILITY_S = 5;
 
 export interface LocalStackOptions {
   /** HTTP API port; 0 picks a free one. */
@@ -66,6 +76,12 @@ export interface LocalStack {
   agent: ChildProcess;
   /** Where the children's output goes: agent.log, offline.log. */
   workDir: string;
+  /** Queue-driven automation: the request queue (fed to the router by a local poller) and its DLQ. */
+  requestQueueUrl: string;
+  requestDlqUrl: string;
+  /** Clients' reply queues must be named under this URL prefix (the agents and the router allow it). */
+  clientReplyUrlPrefix: string;
+  poller: RequestQueuePoller;
   /**
    * Start one more agent process (e.g. after killing one) from the env file, as a user would;
    * by default the demo host over the demo instances. Resolves once it is serving.
@@ -100,7 +116,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   const children = superviseChildren();
   let aws: EmbeddedAws | undefined;
+  let poller: RequestQueuePoller | undefined;
+  let sqs: ReturnType<typeof createSqsClient> | undefined;
   const stop = async () => {
+    await poller?.stop();
+    sqs?.destroy();
     await children.stop();
     await aws?.stop();
     await rm(join(ROOT, esbuildFolder), { recursive: true, force: true });
@@ -120,6 +140,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // The edge stays at WARN (a line per request otherwise); the agent says at least that it started.
     const logLevel = (fallback: string) => process.env.POWERTOOLS_LOG_LEVEL ?? fallback;
     const directory = new Directory(createDocumentClient({ ...process.env, ...baseEnv }), baseEnv.VMCONSOLE_TABLE!);
+    sqs = createSqsClient(baseEnv);
+    const requestQueue = await ensureRequestQueue(sqs, { name: requestQueueName('vmconsole', 'local'), visibilityTimeoutS: LOCAL_REQUEST_VISIBILITY_S });
+    // Where demo automation clients (examples/collect-console-logs.ts) create their reply queues.
+    const clientReplyUrlPrefix = `${accountUrlOf(requestQueue.queueUrl)}vmconsole-local-client-`;
 
     const demoAgentEnv = {
       VMCONSOLE_HOST: host,
@@ -127,6 +151,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       VMCONSOLE_INSTANCES_DIR: instancesDir,
       VMCONSOLE_LOG_ROOTS: instancesDir,
       VMCONSOLE_HEARTBEAT_MS: String(options.heartbeatMs ?? 5_000),
+      VMCONSOLE_CLIENT_REPLY_URL_PREFIXES: clientReplyUrlPrefix,
       POWERTOOLS_LOG_LEVEL: logLevel('INFO'),
       ...options.agentEnv,
     };
@@ -141,7 +166,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       return child;
     };
     const agent = await launchAgent({ ...baseEnv, ...demoAgentEnv });
-    const joinEnv = { ...baseEnv, VMCONSOLE_REPLY_QUEUE_URL_PREFIX: await replyQueueUrlPrefix(baseEnv, host) };
+    const joinEnv = {
+      ...baseEnv,
+      VMCONSOLE_REPLY_QUEUE_URL_PREFIX: await replyQueueUrlPrefix(baseEnv, host),
+      VMCONSOLE_CLIENT_REPLY_URL_PREFIXES: clientReplyUrlPrefix,
+      VMCONSOLE_REQUEST_QUEUE_URL: requestQueue.queueUrl,
+    };
     const startAgent = async (extraEnv: Record<string, string> = {}) => launchAgent({ ...demoAgentEnv, ...(await readStackEnv(envFile)), ...extraEnv });
 
     const edgeEnv = {
@@ -154,9 +184,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       // deployed defaults would answer 429. Set the variables to try the limits locally.
       VMCONSOLE_RATE_PROJECT_PER_S: process.env.VMCONSOLE_RATE_PROJECT_PER_S ?? '0',
       VMCONSOLE_RATE_API_PER_S: process.env.VMCONSOLE_RATE_API_PER_S ?? '0',
+      VMCONSOLE_QUEUE_RATE_PROJECT_PER_S: process.env.VMCONSOLE_QUEUE_RATE_PROJECT_PER_S ?? '0',
+      VMCONSOLE_QUEUE_RATE_API_PER_S: process.env.VMCONSOLE_QUEUE_RATE_API_PER_S ?? '0',
+      VMCONSOLE_QUEUE_REQUIRE_TOKEN: process.env.VMCONSOLE_QUEUE_REQUIRE_TOKEN ?? 'false',
       VMCONSOLE_ESBUILD_FOLDER: esbuildFolder,
     };
-    const offline = spawn(process.execPath, [OSLS, 'offline', 'start', '--stage', 'local', '--httpPort', String(httpPort), '--lambdaPort', String(await freePort()), ...OFFLINE_FLAGS], edgeEnv, offlineLog);
+    const lambdaPort = await freePort();
+    const offline = spawn(process.execPath, [OSLS, 'offline', 'start', '--stage', 'local', '--httpPort', String(httpPort), '--lambdaPort', String(lambdaPort), ...OFFLINE_FLAGS], edgeEnv, offlineLog);
     const url = `http://127.0.0.1:${httpPort}`;
     await waitFor(async () => {
       if (offline.exitCode !== null) throw new Error(`serverless-offline exited with code ${offline.exitCode}`);
@@ -165,9 +199,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }, 90_000, 'serverless-offline to serve the API', offlineLog);
     assertServedBy(httpPort, offline);
     await warmUp(url, offlineLog);
+    // Lambda's SQS event source mapping, locally: serverless-offline-sqs would delete records the
+    // router asked to retry (it ignores batchItemFailures).
+    const invoke = invokeThroughOffline(`http://127.0.0.1:${lambdaPort}`, ROUTER_FUNCTION);
+    await warmUpRouter(invoke, offlineLog);
+    poller = new RequestQueuePoller({ sqs, queueUrl: requestQueue.queueUrl, queueArn: requestQueue.queueArn, invoke, visibilityTimeoutS: LOCAL_REQUEST_VISIBILITY_S, batchSize: 5 });
+    logPollerEvents(poller, offlineLog);
+    poller.start();
 
     await writeStackEnv(envFile, joinEnv);
-    return { url, aws, env: joinEnv, envFile, host, instancesDir, workDir, directory, demoServers: DEMO_SERVERS, agent, startAgent, stop };
+    return {
+      url, aws, env: joinEnv, envFile, host, instancesDir, workDir, directory, demoServers: DEMO_SERVERS, agent, startAgent, stop,
+      requestQueueUrl: requestQueue.queueUrl, requestDlqUrl: requestQueue.dlqUrl, clientReplyUrlPrefix, poller,
+    };
   } catch (err) {
     await stop();
     throw err;
@@ -216,6 +260,25 @@ async function warmUp(url: string, offlineLog: string): Promise<void> {
       throw new Error(`${init.method ?? 'GET'} ${target} answered ${res.status} ${JSON.stringify(body)}\n${await logTail(offlineLog)}`);
     }
   }));
+}
+
+/** The router's bundle loads and answers an empty batch as Lambda would, before the poller feeds it. */
+async function warmUpRouter(invoke: ReturnType<typeof invokeThroughOffline>, offlineLog: string): Promise<void> {
+  try {
+    const response = await invoke({ Records: [] });
+    if (!Array.isArray(response.batchItemFailures)) throw new Error(`answered ${JSON.stringify(response)}`);
+  } catch (err) {
+    throw new Error(`the queue router (${ROUTER_FUNCTION}) does not run: ${(err as Error).message}\n${await logTail(offlineLog)}`, { cause: err });
+  }
+}
+
+/** The poller's failures go where the router's own log lines go. */
+function logPollerEvents(poller: RequestQueuePoller, offlineLog: string): void {
+  const line = (message: string, data: Record<string, unknown>) => void appendFile(offlineLog, `${JSON.stringify({ level: 'WARN', service: 'vmconsole-request-poller', message, ...data, timestamp: new Date().toISOString() })}\n`).catch(() => undefined);
+  poller
+    .on('invoke_error', ({ records, error }) => line('invoking the router failed; the records come back after the visibility timeout', { records, error: String(error) }))
+    .on('receive_error', ({ error, retryInMs }) => line('receiving requests failed; retrying', { error: String(error), retryInMs }))
+    .on('queue_error', ({ action, error }) => line(`${action} failed`, { error: String(error) }));
 }
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string, logFile: string): Promise<void> {

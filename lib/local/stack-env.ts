@@ -11,6 +11,9 @@ export const JOIN_VARIABLES = [
   'VMCONSOLE_HOST_QUEUE_PREFIX',
   'VMCONSOLE_REPLY_QUEUE_PREFIX',
   'VMCONSOLE_REPLY_QUEUE_URL_PREFIX',
+  // Queue-driven automation: agents answer clients under this prefix; clients send requests here.
+  'VMCONSOLE_CLIENT_REPLY_URL_PREFIXES',
+  'VMCONSOLE_REQUEST_QUEUE_URL',
 ] as const;
 
 /**

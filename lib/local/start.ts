@@ -74,6 +74,8 @@ console.log(`
   DynamoDB (dynalite) ${stack.aws.dynamodbEndpoint}
   agent               host ${stack.host}, files driver over ${stack.instancesDir}
   HTTP API            ${stack.url}/v2.1   (Nova compute API)
+  request queue       VMCONSOLE_REQUEST_QUEUE_URL=${stack.requestQueueUrl}
+                      (queue-driven automation; reply queues under ${stack.clientReplyUrlPrefix})
   logs                ${stack.workDir}/agent.log, ${stack.workDir}/offline.log
 
   AUTH MODE IS noauth: X-Auth-Token "user:project" is trusted as is (user "admin" is admin). Local use only.
@@ -85,6 +87,9 @@ console.log(`
       -H 'X-Auth-Token: demo:demo' -H 'Content-Type: application/json' \\
       -d '{"os-getConsoleOutput": {"length": 20}}'
     openstack --os-auth-type admin_token --os-token demo:demo --os-endpoint ${stack.url}/v2.1 console log show --lines 20 ${server.name}
+
+  Collect the console logs of a whole project through the request queue:
+    env $(cat ${envFile}) npm run --silent collect-console-logs -- --project demo --length 5 --token demo:demo
 
   Join another agent (e.g. a real libvirt host's) to this stack:
     env $(cat ${envFile}) VMCONSOLE_HOST=lab-1 VMCONSOLE_DRIVER=libvirt npm run agent

@@ -1,3 +1,4 @@
+import { parseJsonText } from '../contracts/nova-json.ts';
 import { VmconsoleError } from '../errors.ts';
 
 /** Nova accepts up to 112 KiB; our only body is a one-key action, so 64 KiB is generous. */
@@ -52,53 +53,8 @@ export function parseJsonBody(
     throw malformed(err);
   }
   try {
-    // JSON.parse throws SyntaxError on bad JSON and RangeError on absurd nesting: both are the
-    // client's fault.
-    return hasWrittenFraction(text) ? JSON.parse(text, keepWrittenFractions) : (JSON.parse(text) as unknown);
+    return parseJsonText(text);
   } catch (err) {
     throw malformed(err);
   }
-}
-
-const { rawJSON: rawJson, isRawJSON } = JSON as unknown as { rawJSON(text: string): object; isRawJSON(value: unknown): boolean };
-
-/** A number the client wrote with a fraction or an exponent, kept as written (see below). */
-export function isWrittenNumber(value: unknown): boolean {
-  return isRawJSON(value);
-}
-
-/**
- * Nova validates with jsonschema's Draft 4, where a number written with a fraction or an exponent
- * (`2.0`, `1E2`) is not an integer, while JSON.parse turns `2.0` into the integer 2. Such numbers
- * are kept as their written text (a raw JSON value: not a number, serialises as written), so
- * schemas see them as "not an integer" and messages quote them as the client wrote them.
- */
-function keepWrittenFractions(_key: string, value: unknown, context?: { source?: string }): unknown {
-  return typeof value === 'number' && context?.source !== undefined && /[.eE]/.test(context.source) ? rawJson(context.source) : value;
-}
-
-/**
- * Whether a number outside strings has a fraction or an exponent. A reviver only runs when one
- * does: V8 revives recursively, so deeply nested bodies without such numbers keep parsing.
- */
-export function hasWrittenFraction(text: string): boolean {
-  let inString = false;
-  let inNumber = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) {
-      inString = true;
-      inNumber = false;
-    } else if ((c >= 0x30 && c <= 0x39) || c === 0x2d) {
-      inNumber = true;
-    } else if (inNumber && (c === 0x2e || c === 0x65 || c === 0x45)) {
-      return true;
-    } else if (!(inNumber && c === 0x2b)) {
-      inNumber = false;
-    }
-  }
-  return false;
 }

@@ -4,7 +4,7 @@ import { findVisibleServer } from '../servers/find-visible-server.ts';
 import { ConsoleOutputAction, lengthOf } from './console-output-request.ts';
 import type { AuthenticatedNovaRequest, NovaResponse } from './middleware.ts';
 import { compareMicroversions, type Microversion } from './microversion.ts';
-import { isWrittenNumber } from './request-body.ts';
+import { isWrittenNumber } from '../contracts/nova-json.ts';
 import { validate } from './validation.ts';
 
 export type ServerActionDeps = Omit<GetConsoleOutputDeps, 'now'>;

@@ -1,20 +1,6 @@
 import type { z } from 'zod';
 import { VmconsoleError } from '../errors.ts';
-import { isWrittenNumber } from './request-body.ts';
-
-const MAX_VALUE_TEXT = 120;
-
-/** A short, never-throwing rendering of a client value for an error message (deep or huge input). */
-export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return value.length > MAX_VALUE_TEXT ? `${value.slice(0, MAX_VALUE_TEXT)}...` : value;
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = Array.isArray(value) ? '[...]' : typeof value === 'object' ? '{...}' : String(value);
-  }
-  return text.length > MAX_VALUE_TEXT ? `${text.slice(0, MAX_VALUE_TEXT)}...` : text;
-}
+import { describeValue, isWrittenNumber } from '../contracts/nova-json.ts';
 
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let value = input;

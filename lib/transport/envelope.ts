@@ -1,6 +1,8 @@
 import type { Message, MessageAttributeValue } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
+import { AutomationReply, AutomationRequest, MAX_REQUEST_BYTES, requestProblem, usableReplyTo, usableRequestId } from '../contracts/automation.ts';
 import { AgentRequest, PROTOCOL_VERSION } from '../contracts/messages.ts';
+import { parseJsonText } from '../contracts/nova-json.ts';
 import { ERROR_CODES, tenantSafe } from '../errors.ts';
 
 /**
@@ -28,6 +30,11 @@ import { ERROR_CODES, tenantSafe } from '../errors.ts';
  *   { "v": 1, "ok": true,  "result": <the kind's result> }
  *   { "v": 1, "ok": false, "error": { "code": <catalogue code>, "message": <tenant-safe text, at most
  *     MAX_ERROR_MESSAGE characters>, "detail"?: <operator detail, at most MAX_ERROR_DETAIL> } }
+ *
+ * Queue-driven automation (lib/contracts/automation.ts) is encoded here too, so every byte vmconsole
+ * puts on or takes off a queue goes through this one module: a client's request is a bare JSON body
+ * (no attributes: any SQS client, the AWS CLI included, can send one), and so is each per-server
+ * reply, which the router and the agents both send.
  */
 
 export const ATTRIBUTE = {
@@ -197,4 +204,47 @@ function idAttribute(attrs: Attributes, name: string): string | Problem {
 /** A hostile value quoted in a reason: short, one line, nothing a terminal interprets. */
 function printable(value: string): string {
   return JSON.stringify(value.slice(0, 200));
+}
+
+/** A client's automation request, or why it is refused and where (if anywhere) that can be said. */
+export type DecodedAutomationRequest =
+  | { ok: true; request: AutomationRequest }
+  | { ok: false; code: 'BadRequest' | 'PayloadTooLarge'; problem: string; replyTo?: string; requestId?: string };
+
+/**
+ * Read a request queue message body. The size is checked first, but an oversized body is still
+ * read for its replyTo and requestId (at most SQS's 1 MiB), so its sender hears why.
+ */
+export function decodeAutomationRequest(body: string | undefined): DecodedAutomationRequest {
+  const text = body ?? '';
+  const bytes = Buffer.byteLength(text);
+  let parsed: unknown;
+  try {
+    parsed = parseJsonText(text);
+  } catch {
+    return { ok: false, code: 'BadRequest', problem: 'the message body is not JSON' };
+  }
+  const replyTo = usableReplyTo(parsed);
+  const requestId = usableRequestId(parsed);
+  const refused = (code: 'BadRequest' | 'PayloadTooLarge', problem: string): DecodedAutomationRequest => ({
+    ok: false, code, problem, ...(replyTo !== undefined && { replyTo }), ...(requestId !== undefined && { requestId }),
+  });
+  if (bytes > MAX_REQUEST_BYTES) return refused('PayloadTooLarge', `the request is ${bytes} bytes, the limit is ${MAX_REQUEST_BYTES}`);
+  const request = AutomationRequest.safeParse(parsed);
+  if (!request.success) return refused('BadRequest', requestProblem(request.error));
+  return { ok: true, request: request.data };
+}
+
+export function encodeAutomationReply(reply: AutomationReply): Pick<WireMessage, 'MessageBody'> {
+  return { MessageBody: JSON.stringify(reply) };
+}
+
+/** A reply as a client reads it; undefined for anything that is not one (a client ignores those). */
+export function decodeAutomationReply(message: ReceivedMessage): AutomationReply | undefined {
+  try {
+    const parsed = AutomationReply.safeParse(JSON.parse(message.Body ?? ''));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }

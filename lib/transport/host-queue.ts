@@ -28,7 +28,7 @@ export async function ensureHostQueue(sqs: SQSClient, { prefix, host }: { prefix
   return { queueUrl, dlqUrl };
 }
 
-async function createOrUpdateQueue(sqs: SQSClient, QueueName: string, Attributes: Record<string, string>): Promise<string> {
+export async function createOrUpdateQueue(sqs: SQSClient, QueueName: string, Attributes: Record<string, string>): Promise<string> {
   try {
     return (await sqs.send(new CreateQueueCommand({ QueueName, Attributes }))).QueueUrl!;
   } catch (err) {

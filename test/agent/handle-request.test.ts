@@ -3,11 +3,15 @@
  * a handler whose result the contract's own schema accepts; console output is read through the
  * driver with the window and the request's deadline signal, and shaped on the host.
  */
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import { createRequestHandler } from '../../lib/agent/handle-request.ts';
 import { MAX_CONSOLE_WINDOW, PROTOCOL_VERSION, REQUEST_KINDS, type AgentRequest, type RequestKind, type RequestOf } from '../../lib/contracts/messages.ts';
 import { VmconsoleError } from '../../lib/errors.ts';
 import type { DiscoveredServer, HypervisorDriver, ServerHandle } from '../../lib/hypervisors/driver.ts';
+import type { AutomationReply } from '../../lib/contracts/automation.ts';
+import { AutomationReplies } from '../../lib/transport/automation-replies.ts';
+import { ReplyDestinations } from '../../lib/transport/queue-naming.ts';
 import { novaConsoleOutput } from '../helpers/nova-console-formula.ts';
 
 /** A driver that hands out fixed bytes and remembers how it was asked: the handler's only neighbour. */
@@ -27,17 +31,27 @@ class ScriptedDriver implements HypervisorDriver {
   }
 }
 
+const CLIENT_PREFIX = 'http://127.0.0.1:9/000000000000/client-replies-';
 const server = { id: '5e1f0c7a-3b2d-4c6e-8f90-a1b2c3d4e5f6', instanceName: 'instance-0000002a' };
 const context = () => ({ deadline: Date.now() + 5_000, signal: new AbortController().signal, requestId: 'req-kind-table' });
 
 /** One sample request per kind: a kind added to the contract does not compile here until it has one. */
 const SAMPLES: { [K in RequestKind]: RequestOf<K> } = {
   'console.output': { v: PROTOCOL_VERSION, kind: 'console.output', server, length: 2 },
+  'console.output.batch': { v: PROTOCOL_VERSION, kind: 'console.output.batch', servers: [{ server, seq: 1 }], total: 1, clientRequestId: 'client-1', replyTo: `${CLIENT_PREFIX}1`, length: 2 },
 };
+
+/**
+ * Client queues behind a closed port: a batch's replies cannot be sent, so it reports none sent
+ * (its schema still applies). Sending for real is test/automation's business.
+ */
+function unreachableClientQueues(): AutomationReplies {
+  return new AutomationReplies(new SQSClient({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }), new ReplyDestinations([CLIENT_PREFIX]));
+}
 
 describe('the request-kind table', () => {
   it.each(Object.keys(REQUEST_KINDS) as RequestKind[])('answers %s with a result its contract schema accepts', async (kind) => {
-    const handle = createRequestHandler(new ScriptedDriver(async () => Buffer.from('a\nb\nc\n')));
+    const handle = createRequestHandler(new ScriptedDriver(async () => Buffer.from('a\nb\nc\n')), unreachableClientQueues());
     const result = await handle(SAMPLES[kind] as AgentRequest, context());
     expect(REQUEST_KINDS[kind].result.safeParse(result).success).toBe(true);
   });
@@ -72,3 +86,66 @@ describe('the request-kind table', () => {
     expect(driver.reads).toEqual([]);
   });
 });
+
+describe('console.output.batch', () => {
+  /** Client queues that record what reached them: the handler's other neighbour. */
+  function recordingClientQueues() {
+    const sent: Array<{ replyTo: string; replies: AutomationReply[]; at: number }> = [];
+    return {
+      sent,
+      prefixes: [CLIENT_PREFIX],
+      isAllowed: (url: string) => url.startsWith(CLIENT_PREFIX),
+      async send(replyTo: string, replies: readonly AutomationReply[]) {
+        sent.push({ replyTo, replies: [...replies], at: Date.now() });
+      },
+    };
+  }
+  const batchOf = (count: number): RequestOf<'console.output.batch'> => ({
+    v: PROTOCOL_VERSION, kind: 'console.output.batch', total: count, clientRequestId: 'client-7', replyTo: `${CLIENT_PREFIX}7`, length: 1,
+    servers: Array.from({ length: count }, (_, i) => ({ server: { ...server, instanceName: `instance-${i}` }, seq: i + 1 })),
+  });
+
+  it('answers each server on the client\'s queue, ten per send, with the single request\'s shaping, and reports the seqs sent', async () => {
+    const queues = recordingClientQueues();
+    const raw = Buffer.from('a\r\nb\n');
+    const result = await createRequestHandler(new ScriptedDriver(async () => raw), queues)(batchOf(23), context());
+    expect(result).toEqual({ sent: Array.from({ length: 23 }, (_, i) => i + 1) });
+    expect(queues.sent.map((s) => s.replies.length)).toEqual([10, 10, 3]);
+    expect(queues.sent[0]!.replies[0]).toEqual({ v: 1, requestId: 'client-7', serverId: server.id, seq: 1, total: 23, ok: true, output: novaConsoleOutput(raw, 1) });
+  });
+
+  it('answers a failing server with its tenant-safe error, the others normally', async () => {
+    const queues = recordingClientQueues();
+    let n = 0;
+    const driver = new ScriptedDriver(async () => {
+      n += 1;
+      if (n === 2) throw new Error('EIO reading /var/lib/nova/instances/x/console.log');
+      return Buffer.from('ok\n');
+    });
+    await createRequestHandler(driver, queues)(batchOf(3), context());
+    expect(queues.sent[0]!.replies.map((r) => (r.ok ? 'ok' : `${r.error.code}: ${r.error.message}`))).toEqual(['ok', 'Internal: The request failed on the compute host.', 'ok']);
+  });
+
+  it('answers no server in the last second before the deadline: the router answers those HostTimeout', async () => {
+    const queues = recordingClientQueues();
+    // Reads take 600 ms; answers stop at 900 ms: 300 ms of slack either way on a busy machine.
+    const deadline = Date.now() + 1_900;
+    const slow = new ScriptedDriver(() => new Promise((resolve) => setTimeout(() => resolve(Buffer.from('x\n')), 600)));
+    const result = await createRequestHandler(slow, queues)(batchOf(30), { ...context(), deadline });
+    // The first ten are read by ~600 ms and sent; the next ten finish at ~1.2 s, after deadline - 1 s, and are not.
+    expect(result).toEqual({ sent: Array.from({ length: 10 }, (_, i) => i + 1) });
+    for (const { at } of queues.sent) expect(at).toBeLessThan(deadline - 1_000);
+  });
+
+  it('refuses a reply queue outside its client prefixes (or any, when none are configured), sending nothing', async () => {
+    const queues = recordingClientQueues();
+    const driver = new ScriptedDriver(async () => Buffer.from('never read'));
+    for (const clientQueues of [queues, undefined]) {
+      const failure = await createRequestHandler(driver, clientQueues)({ ...batchOf(1), replyTo: 'http://127.0.0.1:9/000000000000/elsewhere-1' }, context()).catch((err: unknown) => err);
+      expect(failure).toMatchObject({ code: 'Forbidden', message: 'The compute host does not answer this reply queue.' });
+    }
+    expect(queues.sent).toEqual([]);
+    expect(driver.reads).toEqual([]);
+  });
+});
+

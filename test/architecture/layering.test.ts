@@ -88,7 +88,7 @@ function cycles(graph: ImportGraph): string[] {
 }
 
 const DRIVERS = ['lib/hypervisors/', 'lib/console/'];
-const EDGE = ['functions/', 'lib/nova-api/', 'lib/console-output/', 'lib/servers/', 'lib/auth/'];
+const EDGE = ['functions/', 'lib/nova-api/', 'lib/console-output/', 'lib/servers/', 'lib/auth/', 'lib/automation/'];
 const USE_CASES = ['lib/console-output/', 'lib/servers/'];
 
 const RULES: readonly Rule[] = [

@@ -11,10 +11,13 @@ export interface NamedServer {
   log: string;
 }
 
-/** `count` files-driver instance dirs under `instancesDir`, each with its own log (lines vary per server). */
-export async function writeNamedInstances(instancesDir: string, count: number, projectId = 'rel'): Promise<NamedServer[]> {
+/**
+ * `count` files-driver instance dirs under `instancesDir`, each with its own log (lines vary per
+ * server). `first` numbers them from there, so several hosts' servers never share an id.
+ */
+export async function writeNamedInstances(instancesDir: string, count: number, projectId = 'rel', first = 0): Promise<NamedServer[]> {
   const servers: NamedServer[] = [];
-  for (let i = 0; i < count; i++) {
+  for (let i = first; i < first + count; i++) {
     const id = `00000000-0000-4000-8000-${String(i + 1).padStart(12, '0')}`;
     const name = `rel-${i}`;
     const lines = Array.from({ length: 20 + (i % 7) * 5 }, (_, n) => `boot of server ${id} line ${n}`);

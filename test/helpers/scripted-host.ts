@@ -1,14 +1,16 @@
 import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { AgentRequest } from '../../lib/contracts/messages.ts';
+import type { RequestOf } from '../../lib/contracts/messages.ts';
 import { decodeRequest, encodeReply, okReply as replyWith, type AgentReply } from '../../lib/transport/envelope.ts';
 
+type ConsoleRequest = RequestOf<'console.output'>;
+
 /** What the scripted host does with one request: answer with a reply, or stay silent. */
-export type Script = (request: AgentRequest) => AgentReply | 'silent';
+export type Script = (request: ConsoleRequest) => AgentReply | 'silent';
 
 export interface ScriptedHost {
   queueUrl: string;
   /** Every request that reached the host queue, in order, with the request id it carried. */
-  received: AgentRequest[];
+  received: ConsoleRequest[];
   requestIds: string[];
   script: Script;
   stop(): Promise<void>;
@@ -39,6 +41,7 @@ export async function startScriptedHost(sqs: SQSClient, queueName: string, scrip
         // A scripted host trusts its test: any reply queue will do.
         const decoded = decodeRequest(message, { isAllowedReplyDestination: () => true });
         if (!decoded.ok) throw new Error(`scripted host received a bad request: ${decoded.reason}`);
+        if (decoded.request.kind !== 'console.output') throw new Error(`scripted host speaks console.output only, received ${decoded.request.kind}`);
         host.received.push(decoded.request);
         host.requestIds.push(decoded.requestId);
         const reply = host.script(decoded.request);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { GetQueueAttributesCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { PROTOCOL_VERSION, type AgentRequest } from '../../lib/contracts/messages.ts';
+import { PROTOCOL_VERSION, type AgentRequest, type RequestOf } from '../../lib/contracts/messages.ts';
 import { ATTRIBUTE, type AgentReply } from '../../lib/transport/envelope.ts';
 import { ensureHostQueue } from '../../lib/transport/host-queue.ts';
 import { ReplyDestinations } from '../../lib/transport/queue-naming.ts';
@@ -8,7 +8,12 @@ import { Requester } from '../../lib/transport/requester.ts';
 import { Responder, type ResponderOptions } from '../../lib/transport/responder.ts';
 import type { LocalAws } from './aws-local.ts';
 
-export const consoleRequest = (id: string = randomUUID()): AgentRequest => ({
+export type ConsoleRequest = RequestOf<'console.output'>;
+
+/** The server a console request names: what the transport suites' handlers echo back. */
+export const serverIdOf = (request: AgentRequest): string => (request.kind === 'console.output' ? request.server.id : request.servers[0]!.server.id);
+
+export const consoleRequest = (id: string = randomUUID()): ConsoleRequest => ({
   v: PROTOCOL_VERSION,
   kind: 'console.output',
   server: { id, instanceName: `instance-${id.slice(0, 8)}` },

@@ -74,3 +74,23 @@ describe('KeyedRateLimiter', () => {
     expect(() => new KeyedRateLimiter({ perKey, global: { ratePerSecond: 1, burst: 1 } })).toThrow(/ratePerSecond must be >= 0 and burst >= 1/);
   });
 });
+
+describe('KeyedRateLimiter with a cost (a queue request costs one token per server)', () => {
+  it('takes the cost from both buckets, or nothing, and says when the whole cost is there', () => {
+    const c = clock();
+    const limiter = new KeyedRateLimiter({ perKey: { ratePerSecond: 10, burst: 100 }, global: { ratePerSecond: 1000, burst: 1000 }, now: c.now });
+    expect(limiter.take('p', 60).allowed).toBe(true);
+    expect(limiter.take('p', 60)).toEqual({ allowed: false, retryAfterMs: 2_000, scope: 'key' });
+    expect(limiter.take('p', 40).allowed).toBe(true);
+    expect(limiter.take('p', 1).allowed).toBe(false);
+  });
+
+  it('a cost above the burst takes the whole burst, so it passes once the bucket is full', () => {
+    const c = clock();
+    const limiter = new KeyedRateLimiter({ perKey: { ratePerSecond: 10, burst: 100 }, global: { ratePerSecond: 0, burst: 1 }, now: c.now });
+    expect(limiter.take('p', 1000).allowed).toBe(true);
+    expect(limiter.take('p', 1000)).toEqual({ allowed: false, retryAfterMs: 10_000, scope: 'key' });
+    c.t += 10_000;
+    expect(limiter.take('p', 1000).allowed).toBe(true);
+  });
+});

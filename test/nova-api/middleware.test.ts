@@ -3,7 +3,8 @@ import { readAuthConfig } from '../../lib/auth/config.ts';
 import { VmconsoleError } from '../../lib/errors.ts';
 import { KeyedRateLimiter } from '../../lib/limits/token-bucket.ts';
 import { ANSWER_MARGIN_MS, novaApi, requestDeadline } from '../../lib/nova-api/middleware.ts';
-import { hasWrittenFraction, MAX_BODY_BYTES } from '../../lib/nova-api/request-body.ts';
+import { hasWrittenFraction } from '../../lib/contracts/nova-json.ts';
+import { MAX_BODY_BYTES } from '../../lib/nova-api/request-body.ts';
 import { httpEvent, invoke, lambdaContext } from '../helpers/http-event.ts';
 
 const auth = readAuthConfig({ VMCONSOLE_AUTH_MODE: 'noauth' });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '../../lib/contracts/messages.ts';
 import { MAX_RECEIVES_BEFORE_DLQ } from '../../lib/transport/host-queue.ts';
 import { useLocalAws } from '../helpers/suite-setup.ts';
-import { ask, consoleRequest, queueDepth, sendRaw, startHost, startRequester, type HostUnderTest } from '../helpers/transport-fixture.ts';
+import { ask, consoleRequest, queueDepth, sendRaw, startHost, startRequester, type HostUnderTest, serverIdOf } from '../helpers/transport-fixture.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const aws = useLocalAws();
@@ -16,7 +16,7 @@ beforeAll(async () => {
   host = await startHost(aws, 'poison-host', {
     handle: async (request) => {
       handled += 1;
-      return { output: request.server.id };
+      return { output: serverIdOf(request) };
     },
   });
   host.responder.on('poison', (e) => poison.push(e));
@@ -66,7 +66,7 @@ it('never answers nor deletes poison, leaves it to redrive into the DLQ, and kee
   const channel = startRequester(aws);
   const started = Date.now();
   const request = consoleRequest();
-  expect(await ask(channel, host.host, request, 5_000)).toEqual({ v: PROTOCOL_VERSION, ok: true, result: { output: request.server.id } });
+  expect(await ask(channel, host.host, request, 5_000)).toEqual({ v: PROTOCOL_VERSION, ok: true, result: { output: serverIdOf(request) } });
   expect(Date.now() - started).toBeLessThan(1_000);
   await channel.close();
 

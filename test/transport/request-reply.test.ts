@@ -8,16 +8,17 @@ import { Requester } from '../../lib/transport/requester.ts';
 import { HEARTBEAT_TAG, IDLE_AFTER_MS } from '../../lib/transport/reply-queue-lifetime.ts';
 import { sweepReplyQueues } from '../../lib/transport/sweep-reply-queues.ts';
 import { useLocalAws } from '../helpers/suite-setup.ts';
-import { ask, consoleRequest, queueDepth, sendRaw, startHost, startRequester, type HostUnderTest } from '../helpers/transport-fixture.ts';
+import { ask, consoleRequest, queueDepth, sendRaw, startHost, startRequester, type ConsoleRequest, type HostUnderTest } from '../helpers/transport-fixture.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
 const aws = useLocalAws();
 let host: HostUnderTest;
-const handled: AgentRequest[] = [];
+const handled: ConsoleRequest[] = [];
 const channels: Requester[] = [];
 
 /** The handler's behaviour is chosen by the request's instance name. */
 async function handle(request: AgentRequest): Promise<unknown> {
+  if (request.kind !== 'console.output') throw new Error(`unexpected kind ${request.kind}`);
   handled.push(request);
   const { instanceName, id } = request.server;
   if (instanceName === 'refuse') throw new VmconsoleError('NoConsole', 'no console for this one');
@@ -33,7 +34,7 @@ function channel(replyQueuePrefix = aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!): Requ
   return c;
 }
 
-const request = (instanceName = 'fast', id = randomUUID()): AgentRequest => ({ ...consoleRequest(id), server: { id, instanceName } });
+const request = (instanceName = 'fast', id = randomUUID()): ConsoleRequest => ({ ...consoleRequest(id), server: { id, instanceName } });
 
 beforeAll(async () => {
   host = await startHost(aws, 'rr-host', { handle });

@@ -3,7 +3,7 @@ import { CreateQueueCommand, DeleteQueueCommand } from '@aws-sdk/client-sqs';
 import { expect, it } from 'vitest';
 import type { AgentRequest } from '../../lib/contracts/messages.ts';
 import { useLocalAws } from '../helpers/suite-setup.ts';
-import { ask, consoleRequest, queueDepth, sendRaw, startHost, startRequester } from '../helpers/transport-fixture.ts';
+import { ask, consoleRequest, queueDepth, sendRaw, startHost, startRequester, serverIdOf } from '../helpers/transport-fixture.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
 const aws = useLocalAws();
@@ -18,7 +18,7 @@ it('never runs more handlers at once than its concurrency, and still answers eve
       most = Math.max(most, running);
       await sleep(100);
       running -= 1;
-      return { output: request.server.id };
+      return { output: serverIdOf(request) };
     },
   });
   const channel = startRequester(aws);
@@ -41,7 +41,7 @@ it('runs a request whose caller\'s reply queue is gone once, and deletes it inst
   const host = await startHost(aws, 'orphans', {
     handle: async (request: AgentRequest) => {
       calls += 1;
-      return { output: request.server.id };
+      return { output: serverIdOf(request) };
     },
   });
   const dropped: unknown[] = [];

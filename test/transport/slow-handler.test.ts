@@ -4,7 +4,7 @@ import { ensureHostQueue } from '../../lib/transport/host-queue.ts';
 import { ReplyDestinations } from '../../lib/transport/queue-naming.ts';
 import { Responder } from '../../lib/transport/responder.ts';
 import { useLocalAws } from '../helpers/suite-setup.ts';
-import { ask, consoleRequest, queueDepth, startRequester } from '../helpers/transport-fixture.ts';
+import { ask, consoleRequest, queueDepth, startRequester, serverIdOf } from '../helpers/transport-fixture.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
 const aws = useLocalAws();
@@ -25,7 +25,7 @@ it('keeps a slow request hidden while it runs, so it is processed once (host que
     handle: async (request) => {
       calls += 1;
       await sleep(5_000);
-      return { output: request.server.id };
+      return { output: serverIdOf(request) };
     },
   });
   consumer.on('duplicate', (e) => duplicates.push(e));
@@ -34,7 +34,7 @@ it('keeps a slow request hidden while it runs, so it is processed once (host que
   const channel = startRequester(aws);
   try {
     const request = consoleRequest();
-    expect(await ask(channel, 'slow', request, 10_000)).toMatchObject({ ok: true, result: { output: request.server.id } });
+    expect(await ask(channel, 'slow', request, 10_000)).toMatchObject({ ok: true, result: { output: serverIdOf(request) } });
     expect(calls).toBe(1);
     expect(duplicates).toEqual([]);
     expect(poison).toEqual([]);
@@ -56,7 +56,7 @@ it('stop() lets the work in flight finish and deletes it', async () => {
     handle: async (request) => {
       await sleep(500);
       finished = true;
-      return { output: request.server.id };
+      return { output: serverIdOf(request) };
     },
   });
   const started = new Promise<void>((resolve) => consumer.on('replied', () => resolve()));
@@ -86,7 +86,7 @@ it('a handler that ignores its abort signal gives its slot back at the deadline,
     handle: async (request) => {
       calls += 1;
       if (calls === 1) return new Promise(() => undefined); // a hung file system: never settles, ignores the signal
-      return { output: request.server.id };
+      return { output: serverIdOf(request) };
     },
   });
   consumer.on('dropped', (e) => dropped.push(e));

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { isVmconsoleError } from '../../lib/errors.ts';
 import { createSqsClient } from '../../lib/transport/sqs-client.ts';
 import { useLocalAws } from '../helpers/suite-setup.ts';
-import { ask, consoleRequest, startHost, startRequester, type HostUnderTest } from '../helpers/transport-fixture.ts';
+import { ask, consoleRequest, startHost, startRequester, type HostUnderTest, serverIdOf } from '../helpers/transport-fixture.ts';
 import { sleep } from '../helpers/wait.ts';
 
 const aws = useLocalAws({ persistentSqs: true });
@@ -10,7 +10,7 @@ let host: HostUnderTest;
 
 beforeAll(async () => {
   // No listeners at all: SQS errors must not end the responder.
-  host = await startHost(aws, 'outage-host', { handle: async (request) => ({ output: request.server.id }) });
+  host = await startHost(aws, 'outage-host', { handle: async (request) => ({ output: serverIdOf(request) }) });
 });
 afterAll(async () => {
   await host?.responder.stop();
@@ -35,7 +35,7 @@ it('fails fast with TransportUnavailable while SQS is down, and works again once
   await aws.startSqs();
   const request = consoleRequest();
   const back = Date.now();
-  expect(await ask(channel, host.host, request, 8_000)).toMatchObject({ ok: true, result: { output: request.server.id } });
+  expect(await ask(channel, host.host, request, 8_000)).toMatchObject({ ok: true, result: { output: serverIdOf(request) } });
   expect(await ask(fresh, host.host, consoleRequest(), 8_000)).toMatchObject({ ok: true });
   expect(Date.now() - back).toBeLessThan(5_000);
   await Promise.all([channel.close(), fresh.close()]);

@@ -6,7 +6,7 @@ import { Responder } from '../../lib/transport/responder.ts';
 import { createSqsClient } from '../../lib/transport/sqs-client.ts';
 import { useLocalAws } from '../helpers/suite-setup.ts';
 import { startSqsFaultProxy, type SqsFaultProxy } from '../helpers/sqs-fault-proxy.ts';
-import { ask, consoleRequest, startHost, startRequester, type HostUnderTest } from '../helpers/transport-fixture.ts';
+import { ask, consoleRequest, startHost, startRequester, type HostUnderTest, serverIdOf } from '../helpers/transport-fixture.ts';
 import { sleep } from '../helpers/wait.ts';
 
 // Connection refused is the easy outage (sqs-outage.test.ts); here SQS accepts and never answers.
@@ -16,7 +16,7 @@ const proxies: SqsFaultProxy[] = [];
 const channels: Requester[] = [];
 
 beforeAll(async () => {
-  host = await startHost(aws, 'unanswered-host', { handle: async (request) => ({ output: request.server.id }) });
+  host = await startHost(aws, 'unanswered-host', { handle: async (request) => ({ output: serverIdOf(request) }) });
 });
 afterAll(async () => {
   await Promise.all(channels.map((c) => c.close()));
@@ -70,7 +70,7 @@ it('gives up a receive that is never answered once its wait is long over, and de
   proxy.swallow.clear();
   const request = consoleRequest();
   const recovered = await outcome(ask(channel, host.host, request, 15_000));
-  expect(recovered.reply).toEqual({ v: 1, ok: true, result: { output: request.server.id } });
+  expect(recovered.reply).toEqual({ v: 1, ok: true, result: { output: serverIdOf(request) } });
   // The hung receive waited at most 1 s and is abandoned 5 s after that (~5 s from here), well
   // before this request's deadline; the margin is for a loaded two-core machine.
   expect(recovered.ms).toBeLessThan(10_000);
