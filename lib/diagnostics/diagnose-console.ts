@@ -5,11 +5,12 @@ import { SEVERITIES, severityRank, type Diagnosis, type Evidence, type EvidenceL
 import { RULES, type Rule } from './rules.ts';
 
 /**
+ * ("Reached target Login Prompts" is not one: systemd reaches it on the way into emergency mode too.)
  * Lines showing the boot reached userspace and someone could log in: a problem before one of these
  * did not end the boot. Literal keywords first (found in the same pass as the rules), then a check.
  */
 const READY_KEYWORDS = ['login:', 'Reached target', 'finished at', 'Getty on', 'SAC started', 'Ready to use'];
-const READY = /\blogin: ?|Reached target (?:[\w.-]{1,40} - )?(?:Multi-User System|Graphical Interface|Login Prompts)|Cloud-init v\. \S{1,40} finished at|Started (?:Serial )?Getty on|SAC started and initialized|Windows is Ready to use/;
+const READY = /\blogin: ?|Reached target (?:[\w.-]{1,40} - )?(?:Multi-User System|Graphical Interface)|Cloud-init v\. \S{1,40} finished at|Started (?:Serial )?Getty on|SAC started and initialized|Windows is Ready to use/;
 
 /** How far around a keyword a rule's pattern looks: a kernel line is at most 1,024 characters. */
 const BEFORE_KEYWORD = 300;

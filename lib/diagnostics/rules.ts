@@ -88,8 +88,8 @@ export const RULES: readonly Rule[] = [
   {
     id: 'grub-rescue',
     category: 'grub-error',
-    keywords: ['grub rescue>', 'Entering rescue mode'],
-    pattern: /grub rescue>|Entering rescue mode/,
+    keywords: ['grub rescue>', 'Entering rescue mode', 'entering rescue mode'],
+    pattern: /grub rescue>|[Ee]ntering rescue mode/,
     severity: 'critical', terminal: true, precedence: 90, evidence: 'around',
     summary: 'GRUB could not load its modules or configuration and stopped at the grub rescue> prompt.',
   },
@@ -105,8 +105,8 @@ export const RULES: readonly Rule[] = [
   {
     id: 'grub-no-device',
     category: 'grub-error',
-    keywords: ['error: no such', 'error: unknown filesystem', 'outside of disk', 'Minimal BASH-like line editing'],
-    pattern: /error: (?:no such (?:partition|device)(?:: (?<device>[^\s.]{1,100}))?|unknown filesystem|attempt to read or write outside of disk)|Minimal BASH-like line editing is supported/,
+    keywords: ['error: no such', 'error: unknown filesystem', 'error: Unknown filesystem', 'outside of disk', 'Minimal BASH-like line editing'],
+    pattern: /error: (?:no such (?:partition|device)(?:: (?<device>[^\s]{1,100}))?|[Uu]nknown filesystem|attempt to read or write outside of disk)|Minimal BASH-like line editing is supported/,
     severity: 'high', terminal: true, precedence: 85, evidence: 'around',
     summary: 'GRUB could not find its boot partition, file system or configuration.',
   },
@@ -133,8 +133,14 @@ export const RULES: readonly Rule[] = [
   {
     id: 'oops',
     category: 'oops',
-    keywords: ['BUG: unable to handle', 'BUG: kernel NULL pointer', 'Unable to handle kernel', 'Oops', 'general protection fault', 'kernel BUG at', 'invalid opcode: ', 'BUG: KASAN', 'BUG: scheduling while atomic', 'BUG: Bad page'],
-    pattern: /BUG: (?<reason>unable to handle (?:kernel )?[a-zA-Z ]{1,40}|kernel NULL pointer dereference|KASAN: [\w-]{1,40}|scheduling while atomic|Bad page (?:state|map))|Unable to handle kernel (?<reason2>NULL pointer dereference|paging request)|Internal error: Oops|\bOops(?:: [0-9a-f]{1,4} \[#\d{1,3}\]|\[#\d{1,3}\]| - [a-z ]{1,30}: [0-9a-f]{1,4} \[#\d{1,3}\])|general protection fault(?::|,)|kernel BUG at (?<file>[^\s!]{1,200})|invalid opcode: [0-9a-f]{4} \[#/,
+    keywords: ['BUG: unable to handle', 'BUG: kernel NULL pointer', 'BUG: Kernel NULL pointer', 'Unable to handle kernel', 'Oops', 'general protection fault', 'kernel BUG at', 'invalid opcode: ', 'BUG: KASAN', 'BUG: scheduling while atomic', 'BUG: Bad page'],
+    // x86 2.6-4.x: "BUG: unable to handle kernel NULL pointer dereference at (null)" / "... paging request at";
+    // x86 5.x+: "BUG: kernel NULL pointer dereference, address: ..." / "BUG: unable to handle page fault for address";
+    // arm, arm64, powerpc: "Unable to handle kernel paging request at virtual address", "... execute from
+    // non-executable memory at", "BUG: Kernel NULL pointer dereference on write at"; the oops line itself:
+    // "Oops: 0000 [#1] SMP", "Internal error: Oops: 817 [#1] ARM", "Oops: Kernel access of bad area, sig: 11 [#1]",
+    // "Oops - bad mode: 0 [#4]", "Oops[#1]:" (MIPS).
+    pattern: /BUG: (?<reason>unable to handle (?:kernel )?(?:NULL pointer dereference|paging request|page fault)|[Kk]ernel NULL pointer dereference|KASAN: [\w-]{1,40}|scheduling while atomic|Bad page (?:state|map))|Unable to handle kernel (?<reason2>[a-zA-Z -]{1,60})(?= at | for )|Internal error: Oops|\bOops(?:\[#\d{1,3}\]|: [^\[\r\n]{1,80}\[#\d{1,3}\]| - [^\[\r\n]{1,60}\[#\d{1,3}\])|general protection fault(?::|,)|kernel BUG at (?<file>[^\s!]{1,200})|invalid opcode: [0-9a-f]{4} \[#/,
     severity: 'high', terminal: false, precedence: 60, evidence: 'call-trace',
     summary: 'The kernel oopsed ({reason|kernel BUG}); the task was killed and the kernel is tainted.',
   },
@@ -205,7 +211,7 @@ export const RULES: readonly Rule[] = [
     id: 'fs-error',
     category: 'fs-error',
     keywords: ['-fs error', 'Corruption detected', 'corruption detected', 'Corruption of in-memory', 'Internal error', 'BTRFS error', 'BTRFS critical', 'BTRFS: error', 'transid verify failed', 'log mount failed'],
-    pattern: /EXT[234]-fs error \(device (?<device>[^)\r\n]{1,40})\)(?:: (?<reason>[\w.]{1,60}))?|XFS \((?<device2>[^)\r\n]{1,40})\): (?:Metadata corruption detected|Corruption detected|Corruption of in-memory data detected|Internal error|log mount failed)|XFS: Internal error|BTRFS(?: error| critical|: error) \(device (?<device3>[^)\s]{1,40})|parent transid verify failed on/,
+    pattern: /EXT[234]-fs error \(device (?<device>[^)\r\n]{1,40})\)|XFS \((?<device2>[^)\r\n]{1,40})\): (?:Metadata corruption detected|Corruption detected|Corruption of in-memory data detected|Internal error|log mount failed)|XFS: Internal error|BTRFS(?: error| critical|: error) \(device (?<device3>[^)\s]{1,40})|parent transid verify failed on/,
     severity: 'medium', terminal: false, precedence: 45, evidence: 'around',
     summary: 'The file system on {device|a disk} reported an error.',
   },
@@ -222,6 +228,15 @@ export const RULES: readonly Rule[] = [
     summary: 'Block device {device} returned I/O errors.',
   },
   {
+    id: 'fsck-failed',
+    category: 'fs-error',
+    keywords: ['UNEXPECTED INCONSISTENCY'],
+    // fsck at boot (sysvinit and systemd-fsck): "/dev/sda1: UNEXPECTED INCONSISTENCY; RUN fsck MANUALLY."
+    pattern: /(?<device>\/dev\/[^\s:]{1,100})?:? ?UNEXPECTED INCONSISTENCY; RUN fsck MANUALLY/,
+    severity: 'high', terminal: false, precedence: 50, evidence: 'around',
+    summary: 'fsck found errors on {device|the root file system} it cannot repair by itself.',
+  },
+  {
     id: 'fs-has-errors',
     category: 'fs-error',
     keywords: ['mounting fs with errors', 'error count since last fsck'],
@@ -234,12 +249,12 @@ export const RULES: readonly Rule[] = [
   {
     id: 'initramfs-gave-up',
     category: 'initramfs-timeout',
-    keywords: ['Gave up waiting for root', 'ALERT!', 'Dropping to a shell', 'dropped into an emergency shell', 'Could not boot.', 'Warning: /dev/', 'rdsosreport', 'Entering emergency mode'],
+    keywords: ['Gave up waiting for root', 'ALERT!', 'Dropping to a shell', 'dropped into an emergency shell', 'Could not boot.', 'Warning: /dev/', 'rdsosreport', 'Entering emergency mode', 'Dracut Emergency Shell'],
     // initramfs-tools: "Gave up waiting for root file system device." then "ALERT!  UUID=... does not exist.
     // Dropping to a shell!"; dracut: "Warning: /dev/mapper/rhel-root does not exist", "Could not boot.",
     // "Generating "/run/initramfs/rdsosreport.txt"", "Entering emergency mode. Exit the shell to continue.";
     // mkinitcpio: "You are now being dropped into an emergency shell."
-    pattern: /Gave up waiting for root (?:file ?system |file-system )?device|ALERT! {1,2}(?<device>[^\s]{1,200}) does not exist|Dropping to a shell|dropped into an emergency shell|Could not boot\.|Warning: (?<device2>\/dev\/[^\s]{1,200}) does not exist|Generating "\/run\/initramfs\/rdsosreport\.txt"|Entering emergency mode\. Exit the shell to continue/,
+    pattern: /Gave up waiting for root (?:file ?system |file-system )?device|ALERT! {1,2}(?<device>[^\s]{1,200}) does not exist|Dropping to a shell|dropped into an emergency shell|Could not boot\.|Warning: (?<device2>\/dev\/[^\s]{1,200}) does not exist|Generating "\/run\/initramfs\/rdsosreport\.txt"|Entering emergency mode[.,] Exit the shell to continue|Starting Dracut Emergency Shell/,
     severity: 'high', terminal: true, precedence: 80, evidence: 'around',
     summary: 'The initramfs did not find the root file system ({device|root device missing}) and stopped in its emergency shell.',
   },
@@ -248,7 +263,11 @@ export const RULES: readonly Rule[] = [
     category: 'initramfs-timeout',
     keywords: ['dracut-initqueue', 'Timed out waiting for device'],
     // Repeats every half second while dracut waits; the device can still appear, so not terminal.
-    pattern: /dracut-initqueue(?:\[\d{1,8}\])?: (?:Warning: )?dracut-initqueue:? timeout|dracut-initqueue:? timeout|Timed out waiting for device (?<device>[^\s]{1,200})/,
+    // "Warning: dracut-initqueue timeout - starting timeout scripts" (older), "dracut-initqueue: starting timeout
+    // scripts" / "dracut-initqueue: timeout, still waiting" (055+), systemd: "Timed out waiting for device dev-....device".
+    pattern: /dracut-initqueue:? (?:timeout|starting timeout scripts)|Timed out waiting for device (?<device>[^\s]{1,200})/,
+    // A console device (ttyS0, hvc0) missing is not a boot problem: QEMU guests without that port print it.
+    unless: /Timed out waiting for device (?:dev-)?(?:tty|hvc)/,
     severity: 'medium', terminal: false, precedence: 35, evidence: 'around',
     summary: 'Boot waited too long for a device ({device|dracut initqueue timeout}).',
   },
