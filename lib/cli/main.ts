@@ -1,0 +1,6 @@
+import { runCli } from './program.ts';
+
+// The entry point: `npm run vmconsole -- <command>` in a checkout, bin/vmconsole.cjs (through the
+// bundle dist/vmconsole.mjs) when installed. Anything unexpected still exits non-zero with its stack.
+const code = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin });
+process.exitCode = code;
