@@ -149,8 +149,10 @@ export interface TestVm {
 
 /** The state the PowerShell stand-in reads on each call. */
 interface StandInState {
-  mode: 'ok' | 'fail' | 'garbage' | 'slow';
+  mode: 'ok' | 'fail' | 'garbage' | 'slow' | 'bytes';
   delayMs?: number;
+  /** Mode 'bytes': what is printed, base64. */
+  bytes?: string;
   vms: unknown[];
 }
 
@@ -167,6 +169,8 @@ export interface TestHyperVHost {
   setMode(mode: StandInState['mode'], delayMs?: number): void;
   /** Replace the whole recorded list (e.g. with 1,000 VMs), keeping the mode. */
   setRawVms(vms: unknown[]): void;
+  /** From now on PowerShell prints exactly `bytes` (exit code 0), whatever VMs the host holds. */
+  setOutputBytes(bytes: Buffer): void;
   /** The argument vectors powershell was called with, oldest first. */
   calls(): string[][];
   stop(): Promise<void>;
@@ -245,6 +249,10 @@ export async function startTestHyperVHost(): Promise<TestHyperVHost> {
     },
     setMode(mode, delayMs) {
       state = { ...state, mode, ...(delayMs !== undefined && { delayMs }) };
+      save();
+    },
+    setOutputBytes(bytes) {
+      state = { ...state, mode: 'bytes', bytes: bytes.toString('base64') };
       save();
     },
     setRawVms(list) {

@@ -160,3 +160,71 @@ describe('asking PowerShell (a real subprocess standing in for powershell.exe)',
     expect(logger.entries.filter((e) => e.level !== 'info')).toEqual([]);
   });
 });
+
+describe('what other PowerShells (or an operator\'s wrapper) print', () => {
+  const ID = '0f0e0d0c-0b0a-4909-8807-060504030201';
+  const UUID = '3f4b2f4e-8a1c-4d2e-9b7a-1c0d5e6f7a0a';
+  const entry = (state: unknown) => ({ ...recordedEntry(ID, { name: 'instance-0000000a', instanceUuid: UUID, ports: [{ number: 1, type: 'ro' }] }, true), State: state });
+  const one = (state: unknown) => {
+    const { vms, problems } = mapVms([entry(state)]);
+    expect(problems).toEqual([]);
+    return vms[0]!;
+  };
+
+  it('State as VMState\'s number (Windows PowerShell 5.1 prints enums as numbers) means what its name means', () => {
+    // Microsoft.HyperV.PowerShell.VMState's values, the same in every release up to ForceReboot.
+    const cases: [number, string, string, boolean][] = [
+      [1, 'Other', 'unknown', false], [2, 'Running', 'active', true], [3, 'Off', 'stopped', false], [4, 'Stopping', 'stopped', true],
+      [6, 'Saved', 'suspended', false], [9, 'Paused', 'paused', true], [10, 'Starting', 'active', true], [11, 'Reset', 'active', true],
+      [32773, 'Saving', 'suspended', true], [32776, 'Pausing', 'paused', true], [32777, 'Resuming', 'active', true],
+      [32779, 'FastSaved', 'suspended', false], [32780, 'FastSaving', 'suspended', true],
+    ];
+    for (const [number, name, state, pipesUp] of cases) {
+      expect(one(number), `State ${number}`).toMatchObject({ hyperVState: name, state, pipesUp });
+      expect(one(String(number)), `State "${number}"`).toMatchObject({ hyperVState: name, state });
+      expect(one(name), `State ${name}`).toMatchObject({ hyperVState: name, state, pipesUp });
+    }
+  });
+
+  it('from 32783 on the numbers differ between Windows releases (Server 2016 has no Hibernated): unknown, not a guess', () => {
+    for (const number of [32783, 32785, 32796]) expect(one(number), `State ${number}`).toMatchObject({ state: 'unknown', hyperVState: `VMState ${number}` });
+    expect(one('RunningCritical')).toMatchObject({ state: 'active', pipesUp: true });
+    expect(one('OffCritical')).toMatchObject({ state: 'stopped', pipesUp: false });
+  });
+
+  it('`Get-VM | ConvertTo-Json`\'s own shape: State a number, the pipes in ComPort1/ComPort2, no security flags', () => {
+    const getVm = {
+      Name: 'instance-0000000a', Id: ID, VMId: ID, State: 2, Notes: UUID, Generation: 2, ProcessorCount: 2, Uptime: { Ticks: 1 },
+      ComPort1: { Path: `\\\\.\\pipe\\${UUID}_rw`, Name: 'COM 1', VMName: 'instance-0000000a' },
+      ComPort2: { Path: `\\\\.\\pipe\\${UUID}_ro`, Name: 'COM 2', VMName: 'instance-0000000a' },
+    };
+    const { vms, problems } = mapVms(getVm); // one VM: no array around it
+    expect(problems).toEqual([]);
+    expect(vms).toHaveLength(1);
+    expect(vms[0]).toMatchObject({ serverId: UUID, state: 'active', secure: false, logPipe: { type: 'ro', comPort: 'COM 2' } });
+    // ConvertTo-Json beyond its depth prints a nested object as its type name: no pipe, not an error.
+    const shallow = mapVms({ ...getVm, ComPort1: 'Microsoft.HyperV.PowerShell.VMComPort', ComPort2: 'Microsoft.HyperV.PowerShell.VMComPort' });
+    expect(shallow.problems).toEqual([]);
+    expect(shallow.vms[0]!.logPipe).toBeUndefined();
+    // One port printed alone rather than in an array.
+    expect(mapVms([{ ...entry('Running'), ComPorts: { Name: 'COM 1', Path: `\\\\.\\pipe\\${UUID}_ro` } }]).vms[0]!.logPipe).toMatchObject({ type: 'ro' });
+  });
+
+  it('nothing at all, or null, is a host without VMs (what `Get-VM | ConvertTo-Json` prints there)', () => {
+    expect(mapVms(null)).toEqual({ vms: [], problems: [] });
+  });
+
+  it('through the subprocess: a UTF-8 BOM with CRLF pretty printing, UTF-16LE with its BOM, and empty output', async () => {
+    const vms = [entry(2), { ...entry('Off'), Id: 'ffffffff-0000-4000-8000-000000000000', Name: 'instance-0000000b', Notes: '7c9e6679-7425-40de-944b-e07fc1f90ae7' }];
+    const pretty = JSON.stringify(vms, null, 4).replace(/\n/g, '\r\n');
+    const { driver: d } = driver();
+    host.setOutputBytes(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`${pretty}\r\n`, 'utf8')]));
+    expect(await runPowerShellJson(DISCOVERY_SCRIPT, { executable: host.powershell })).toEqual(vms);
+    host.setOutputBytes(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(`${pretty}\r\n`, 'utf16le')]));
+    expect(await runPowerShellJson(DISCOVERY_SCRIPT, { executable: host.powershell })).toEqual(vms);
+    expect((await d.listServers()).map((s) => [s.id, s.state]).sort()).toEqual([[UUID, 'active'], ['7c9e6679-7425-40de-944b-e07fc1f90ae7', 'stopped']]);
+    host.setOutputBytes(Buffer.from('\r\n'));
+    const { driver: empty } = driver();
+    expect(await empty.listServers()).toEqual([]);
+  });
+});
