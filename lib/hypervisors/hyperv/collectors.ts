@@ -19,10 +19,11 @@ export function consoleLogPath(instancesDir: string, vm: HyperVVm): string {
 
 /**
  * One collector per VM with a serial pipe, following each listing. A running VM's collector
- * reads its pipe; a stopped VM's collector is armed: it waits for the pipe to appear (a retry a
- * second), so a VM started between two listings is collected from its first second, not from
- * the next listing on (Hyper-V drops output while no client holds the pipe: a guest that panics
- * at boot would otherwise leave nothing). A VM that goes, loses its pipe or becomes shielded has
+ * reads its pipe; a stopped VM's collector is armed: it waits for the pipe to appear (a retry
+ * every few seconds, Backoff.idleMs), so a VM started between two listings is collected within
+ * that, not from the next listing on (Hyper-V drops output while no client holds the pipe: a
+ * guest that panics at boot would otherwise leave nothing), and at once when a listing sees it
+ * run. A VM that goes, loses its pipe or becomes shielded has
  * its collector stopped; one whose pipe or log place changed gets a new one, started only once
  * the old one has closed its log (two writers never append to one file). Shielded VMs are never
  * collected, as in Nova.

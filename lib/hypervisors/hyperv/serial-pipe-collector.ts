@@ -8,17 +8,24 @@ export const PIPE_READ_BYTES = 4 * 1024;
 export interface Backoff {
   /** First wait after a failed connect or a closed pipe. */
   initialMs: number;
-  /** The wait doubles up to this: a VM that stays off costs one connect attempt per maxMs. */
+  /** The wait doubles up to this while the VM runs (its pipe should be there). */
   maxMs: number;
+  /**
+   * The wait between attempts while the VM is known not to run (default 5 s): a host with 1,000
+   * stopped VMs then makes 200 failed opens a second, not 1,000. A listing that sees the VM run
+   * cuts the wait short (pipeExpected), so this only bounds how late a VM started between two
+   * listings is collected.
+   */
+  idleMs?: number;
 }
 
 /**
  * A stopped VM's collector waits for its pipe too (the driver keeps one armed per VM with a
- * pipe): Hyper-V drops what a guest prints while no client holds the pipe, so the cap is how
- * much early boot output a VM starting between two listings can lose. One attempt per second
- * per stopped VM is a failed open of a name that does not exist.
+ * pipe): Hyper-V drops what a guest prints while no client holds the pipe, so the idle wait is
+ * how much early boot output a VM starting between two listings can lose (firmware and boot
+ * loader take seconds before a kernel prints).
  */
-export const DEFAULT_BACKOFF: Backoff = { initialMs: 50, maxMs: 1_000 };
+export const DEFAULT_BACKOFF: Required<Backoff> = { initialMs: 50, maxMs: 1_000, idleMs: 5_000 };
 
 export interface SerialPipeCollectorOptions {
   /** What to connect to: `\\.\pipe\<uuid>_ro` on Windows, a Unix socket in tests. */
@@ -46,7 +53,7 @@ export class SerialPipeCollector {
   readonly #writer: CappedLogWriter;
   readonly #logger: Logger;
   readonly #label: string;
-  readonly #backoff: Backoff;
+  readonly #backoff: Required<Backoff>;
   readonly #buffer = Buffer.allocUnsafe(PIPE_READ_BYTES);
   #socket: Socket | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -54,21 +61,40 @@ export class SerialPipeCollector {
   #failedAttempts = 0;
   #stopped = false;
   #failure: Error | undefined;
+  #pipeExpected = true;
   /** Connections made so far (the first one included). */
   connections = 0;
-  /**
-   * Whether the VM is running, so its pipe should be there: its absence is then said in the log
-   * (once per absence); for a stopped VM it is expected and said only at debug level.
-   */
-  pipeExpected = true;
+  /** Connect attempts made so far, failed ones included. */
+  attempts = 0;
 
   constructor(options: SerialPipeCollectorOptions) {
     this.pipePath = options.pipePath;
     this.#writer = options.writer;
     this.#logger = options.logger;
     this.#label = options.label;
-    this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.#backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.#waitMs = this.#backoff.initialMs;
+  }
+
+  /**
+   * Whether the VM is running, so its pipe should be there: its absence is then said in the log
+   * (once per absence) and retried with the doubling wait; for a stopped VM it is expected, said
+   * only at debug level, and retried every idleMs. Set true while waiting (a listing saw the VM
+   * start), the collector connects at once.
+   */
+  get pipeExpected(): boolean {
+    return this.#pipeExpected;
+  }
+
+  set pipeExpected(expected: boolean) {
+    const started = expected && !this.#pipeExpected;
+    this.#pipeExpected = expected;
+    if (started && this.#timer && !this.#stopped) {
+      clearTimeout(this.#timer);
+      this.#waitMs = this.#backoff.initialMs;
+      this.#failedAttempts = 0; // a running VM's pipe still absent is worth saying again
+      this.#connect();
+    }
   }
 
   get writer(): CappedLogWriter {
@@ -103,6 +129,7 @@ export class SerialPipeCollector {
     this.#timer = undefined;
     if (this.#stopped) return;
     let opened = false;
+    this.attempts++;
     const socket: Socket = connect({
       path: this.pipePath,
       onread: {
@@ -124,8 +151,8 @@ export class SerialPipeCollector {
       // Once per absence: a VM that is starting, or whose pipe Hyper-V has not made yet, would
       // otherwise log at every attempt.
       if (this.#failedAttempts === 1) {
-        const data = { vm: this.#label, code: err.code, maxWaitMs: this.#backoff.maxMs };
-        if (this.pipeExpected) this.#logger.info('console pipe not available yet; retrying with backoff', data);
+        const data = { vm: this.#label, code: err.code, maxWaitMs: this.#pipeExpected ? this.#backoff.maxMs : this.#backoff.idleMs };
+        if (this.#pipeExpected) this.#logger.info('console pipe not available yet; retrying with backoff', data);
         else this.#logger.debug('console pipe absent while the VM is not running; waiting for it', data);
       }
     });
@@ -133,7 +160,7 @@ export class SerialPipeCollector {
       if (this.#socket === socket) this.#socket = undefined;
       if (this.#stopped || this.#failure) return;
       if (opened) this.#logger.info('console pipe closed; reconnecting', { vm: this.#label });
-      const wait = opened ? this.#backoff.initialMs : this.#waitMs;
+      const wait = opened ? this.#backoff.initialMs : this.#pipeExpected ? this.#waitMs : this.#backoff.idleMs;
       if (!opened) this.#waitMs = Math.min(this.#waitMs * 2, this.#backoff.maxMs);
       this.#timer = setTimeout(() => this.#connect(), wait);
     });

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CappedLogWriter } from '../../../lib/hypervisors/hyperv/capped-log-writer.ts';
-import { PIPE_READ_BYTES, SerialPipeCollector } from '../../../lib/hypervisors/hyperv/serial-pipe-collector.ts';
+import { DEFAULT_BACKOFF, PIPE_READ_BYTES, SerialPipeCollector } from '../../../lib/hypervisors/hyperv/serial-pipe-collector.ts';
 import { numberedStream, startTestHyperVHost, type TestHyperVHost, type TestVm } from '../../helpers/hyperv-test-host.ts';
 import { recordingLogger } from '../../helpers/recording-logger.ts';
 import { sleep, waitFor } from '../../helpers/wait.ts';
@@ -121,5 +121,51 @@ describe('reading a serial pipe into the console log', () => {
     await sleep(200);
     expect(pipe.connected).toBe(false);
     expect(() => writer.write(Buffer.from('x'))).toThrow(/closed/);
+  });
+});
+
+describe('a stopped VM\'s armed collector', () => {
+  /** Lets real I/O (a failed connect) happen while timers are fake. */
+  const settle = async (check: () => boolean) => {
+    for (let i = 0; i < 10_000 && !check(); i++) await new Promise((r) => setImmediate(r));
+    expect(check()).toBe(true);
+  };
+
+  it('retries every few seconds, not every second: 1,000 stopped VMs are not 1,000 opens a second', async () => {
+    await vm.stop();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const writer = new CappedLogWriter(join(host.instancesDir, vm.name, 'console.log'));
+      collector = new SerialPipeCollector({ pipePath: vm.pipe('ro').path, writer, logger: recordingLogger(), label: vm.name });
+      collector.pipeExpected = false;
+      collector.start();
+      await settle(() => vi.getTimerCount() === 1); // the first attempt failed; the retry waits
+      const attempts = collector.attempts;
+      vi.advanceTimersByTime(DEFAULT_BACKOFF.idleMs - 1);
+      expect(vi.getTimerCount()).toBe(1); // the retry has not fired
+      expect(collector.attempts).toBe(attempts);
+      vi.advanceTimersByTime(1);
+      expect(collector.attempts).toBe(attempts + 1);
+      await settle(() => vi.getTimerCount() === 1);
+      expect(DEFAULT_BACKOFF.idleMs).toBeGreaterThanOrEqual(5 * DEFAULT_BACKOFF.maxMs);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('connects at once when a listing sees the VM run, whatever is left of its wait', async () => {
+    await vm.stop();
+    const writer = new CappedLogWriter(join(host.instancesDir, vm.name, 'console.log'));
+    collector = new SerialPipeCollector({ pipePath: vm.pipe('ro').path, writer, logger: recordingLogger(), label: vm.name, backoff: { ...FAST, idleMs: 600_000 } });
+    collector.pipeExpected = false;
+    collector.start();
+    await waitFor(() => collector!.attempts === 1 && !collector!.connected, 5_000, 'the first attempt');
+    await sleep(100);
+    expect(collector.attempts).toBe(1);
+    await vm.start();
+    collector.pipeExpected = true;
+    await waitFor(() => vm.pipe('ro').connected, 5_000, 'the collector to connect without waiting out its 10 minutes');
+    await vm.pipe('ro').sendAll(BOOT);
+    await waitFor(async () => (await logBytes(writer)).equals(BOOT), 5_000, 'the boot text');
   });
 });
