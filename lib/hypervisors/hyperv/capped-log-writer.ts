@@ -14,6 +14,12 @@ export const DEFAULT_LOG_CAP_BYTES = 512 * 1024;
  * console prints.
  */
 export const DEFAULT_HIGH_WATER_BYTES = 256 * 1024;
+/**
+ * After a failed write (disk full, permissions, a directory planted as the log), output is
+ * dropped for this long before the disk is tried again: no memory grows, the guest is never made
+ * to wait, and a disk that stays full costs one failed write per VM per interval.
+ */
+export const DEFAULT_RETRY_MS = 5_000;
 /** One write call takes at most this much of the queue, so a read waiting for the lock waits for one write, not a flood. */
 const MAX_BATCH_BYTES = 256 * 1024;
 
@@ -34,6 +40,11 @@ const APPEND_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT
  * high-water mark (the caller pauses its source until 'drain'). Reading goes through `whileHeld`:
  * it waits until everything written before the call is on disk (the flush Nova forgot), then runs
  * the read while no write or rotation can happen, so the two files are one moment.
+ *
+ * A failed write does not stop the writer: what was queued is dropped (counted), the file is
+ * closed, output is dropped for `retryMs`, then the next write opens the file afresh and tries
+ * again. `onStateChange` hears the failure once per streak and the recovery with what was lost;
+ * reads keep serving what is on disk meanwhile.
  */
 export class CappedLogWriter {
   readonly rotation: RotatedLog;
@@ -50,12 +61,18 @@ export class CappedLogWriter {
   #lock: Promise<void> = Promise.resolve();
   #pumping: Promise<void> | undefined;
   #failure: Error | undefined;
+  #retryAt = 0;
+  #dropped = 0;
+  #droppedInStreak = 0;
+  #listener: ((change: WriterStateChange) => void) | undefined;
+  readonly #retryMs: number;
   #closed = false;
   #drainWaiters: (() => void)[] = [];
   #flushWaiters: { upTo: number; resolve: () => void; reject: (err: Error) => void }[] = [];
 
-  constructor(path: string, options: { capBytes?: number; highWaterBytes?: number } = {}) {
+  constructor(path: string, options: { capBytes?: number; highWaterBytes?: number; retryMs?: number } = {}) {
     this.#path = path;
+    this.#retryMs = options.retryMs ?? DEFAULT_RETRY_MS;
     this.#cap = options.capBytes ?? DEFAULT_LOG_CAP_BYTES;
     this.#highWater = options.highWaterBytes ?? DEFAULT_HIGH_WATER_BYTES;
     if (!Number.isSafeInteger(this.#cap) || this.#cap < 2) throw new RangeError(`log cap must be an integer of at least 2 bytes, got ${this.#cap}`);
@@ -76,9 +93,19 @@ export class CappedLogWriter {
     return this.#peakQueued;
   }
 
-  /** The first write failure, if any: the collector stops on it rather than dropping output silently. */
+  /** Why the log cannot be written now (undefined once a write works again). */
   get failure(): Error | undefined {
     return this.#failure;
+  }
+
+  /** Bytes accepted but never written because the log could not be written. */
+  get droppedBytes(): number {
+    return this.#dropped;
+  }
+
+  /** The one listener told when writing starts failing (once per streak) and when it works again. */
+  onStateChange(listener: (change: WriterStateChange) => void): void {
+    this.#listener = listener;
   }
 
   /**
@@ -87,7 +114,11 @@ export class CappedLogWriter {
    */
   write(bytes: Buffer): boolean {
     if (this.#closed) throw new Error('console log writer is closed');
-    if (this.#failure) throw this.#failure;
+    if (this.#failure && Date.now() < this.#retryAt) {
+      this.#accepted += bytes.length;
+      this.#drop(bytes.length);
+      return true;
+    }
     if (bytes.length > 0) {
       this.#queue.push(bytes);
       this.#queued += bytes.length;
@@ -104,20 +135,24 @@ export class CappedLogWriter {
     else this.#drainWaiters.push(resolve);
   }
 
-  /** Resolves when every byte accepted before the call is written to the file. */
+  /**
+   * Resolves when every byte accepted before the call is written to the file; rejects with the
+   * failure when the log cannot be written (those bytes are dropped).
+   */
   flush(): Promise<void> {
     if (this.#failure) return Promise.reject(this.#failure);
     const upTo = this.#accepted;
-    if (this.#written >= upTo) return Promise.resolve();
+    if (this.#settled >= upTo) return Promise.resolve();
     return new Promise((resolve, reject) => this.#flushWaiters.push({ upTo, resolve, reject }));
   }
 
   /**
    * Flushes, then runs `read` with writes and rotation held off until it settles. What was
-   * accepted before the call is in the files `read` sees; nothing moves under it.
+   * accepted before the call is in the files `read` sees (unless it could not be written: the
+   * read then serves what is on disk); nothing moves under it.
    */
   async whileHeld<T>(read: () => Promise<T>): Promise<T> {
-    await this.flush();
+    await this.flush().catch(() => undefined);
     return this.#exclusive(read);
   }
 
@@ -144,7 +179,7 @@ export class CappedLogWriter {
   #pump(): void {
     this.#pumping ??= (async () => {
       try {
-        while (this.#queue.length > 0 && !this.#failure) await this.#exclusive(() => this.#writeBatch());
+        while (this.#queue.length > 0) await this.#exclusive(() => this.#writeBatch());
       } catch (err) {
         this.#fail(err as Error);
       } finally {
@@ -163,6 +198,18 @@ export class CappedLogWriter {
       length += next.length;
     }
     let bytes = batch.length === 1 ? batch[0]! : Buffer.concat(batch, length);
+    try {
+      await this.#writeOut(bytes);
+    } catch (err) {
+      // Reopened (and its size read again) at the next attempt.
+      await this.#file?.close().catch(() => undefined);
+      this.#file = undefined;
+      throw err;
+    }
+    if (this.#failure) this.#recover();
+  }
+
+  async #writeOut(bytes: Buffer): Promise<void> {
     while (bytes.length > 0) {
       const file = await this.#open();
       // Room left before the file would reach the cap; none left means rotate first.
@@ -205,9 +252,14 @@ export class CappedLogWriter {
     this.#size = 0;
   }
 
+  /** Bytes accepted that are done with: written, or dropped because they could not be. */
+  get #settled(): number {
+    return this.#written + this.#dropped;
+  }
+
   #settle(): void {
     this.#flushWaiters = this.#flushWaiters.filter((w) => {
-      if (this.#written < w.upTo) return true;
+      if (this.#settled < w.upTo) return true;
       w.resolve();
       return false;
     });
@@ -219,16 +271,35 @@ export class CappedLogWriter {
   }
 
   #fail(err: Error): void {
-    this.#failure ??= new Error(`writing console log ${this.#path} failed: ${err.message}`, { cause: err });
-    for (const w of this.#flushWaiters) w.reject(this.#failure);
-    this.#flushWaiters = [];
+    const first = this.#failure === undefined;
+    const failure = new Error(`writing console log ${this.#path} failed: ${err.message}`, { cause: err });
+    this.#failure = failure;
+    this.#retryAt = Date.now() + this.#retryMs;
     this.#queue = [];
+    this.#drop(this.#queued);
     this.#queued = 0;
+    for (const w of this.#flushWaiters) w.reject(failure);
+    this.#flushWaiters = [];
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const resolve of waiters) resolve();
+    if (first) this.#listener?.({ type: 'failed', error: failure, retryMs: this.#retryMs });
+  }
+
+  #drop(bytes: number): void {
+    this.#dropped += bytes;
+    this.#droppedInStreak += bytes;
+  }
+
+  #recover(): void {
+    const droppedBytes = this.#droppedInStreak;
+    this.#failure = undefined;
+    this.#droppedInStreak = 0;
+    this.#listener?.({ type: 'recovered', droppedBytes });
   }
 }
+
+export type WriterStateChange = { type: 'failed'; error: Error; retryMs: number } | { type: 'recovered'; droppedBytes: number };
 
 async function writeAll(file: FileHandle, bytes: Buffer): Promise<void> {
   let done = 0;

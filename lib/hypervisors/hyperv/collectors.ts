@@ -60,7 +60,7 @@ export class Collectors {
     }
     for (const [vmId, collector] of this.#running) {
       const want = wanted.get(vmId);
-      if (want && want.pipe === collector.pipePath && want.log === collector.writer.rotation.files[0] && !collector.failure) {
+      if (want && want.pipe === collector.pipePath && want.log === collector.writer.rotation.files[0]) {
         collector.pipeExpected = want.vm.pipesUp;
         continue;
       }

@@ -140,7 +140,7 @@ export class HyperVDriver implements HypervisorDriver {
     const files = hypervRotation(consoleLogPath(this.#options.instancesDir, vm)).files;
     const read = () => readLogWindow(files, window, this.#options.roots);
     const collector = this.#collectors.for(vm);
-    if (collector && !collector.failure) return collector.writer.whileHeld(read);
+    if (collector) return collector.writer.whileHeld(read);
     // A collector just stopped may still be writing its last bytes.
     await this.#collectors.stopping(vm);
     return read();

@@ -60,7 +60,6 @@ export class SerialPipeCollector {
   #waitMs: number;
   #failedAttempts = 0;
   #stopped = false;
-  #failure: Error | undefined;
   #pipeExpected = true;
   /** Connections made so far (the first one included). */
   connections = 0;
@@ -74,6 +73,13 @@ export class SerialPipeCollector {
     this.#label = options.label;
     this.#backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.#waitMs = this.#backoff.initialMs;
+    this.#writer.onStateChange((change) => {
+      if (change.type === 'failed') {
+        this.#logger.error('console log cannot be written; dropping this VM\'s output until it can', { vm: this.#label, error: change.error.message, retryMs: change.retryMs });
+      } else {
+        this.#logger.warn('console log writable again; output was dropped meanwhile', { vm: this.#label, droppedBytes: change.droppedBytes });
+      }
+    });
   }
 
   /**
@@ -103,11 +109,6 @@ export class SerialPipeCollector {
 
   get connected(): boolean {
     return this.#socket !== undefined && !this.#socket.connecting && !this.#socket.destroyed;
-  }
-
-  /** Set when the log can no longer be written: the collector has stopped reading; the driver replaces it. */
-  get failure(): Error | undefined {
-    return this.#failure;
   }
 
   start(): void {
@@ -158,7 +159,7 @@ export class SerialPipeCollector {
     });
     socket.on('close', () => {
       if (this.#socket === socket) this.#socket = undefined;
-      if (this.#stopped || this.#failure) return;
+      if (this.#stopped) return;
       if (opened) this.#logger.info('console pipe closed; reconnecting', { vm: this.#label });
       const wait = opened ? this.#backoff.initialMs : this.#pipeExpected ? this.#waitMs : this.#backoff.idleMs;
       if (!opened) this.#waitMs = Math.min(this.#waitMs * 2, this.#backoff.maxMs);
@@ -169,16 +170,9 @@ export class SerialPipeCollector {
   /** Called for every read into the shared buffer: copy it out (the buffer is reused) and queue it. */
   #onRead(socket: Socket, bytes: number, buffer: Uint8Array): boolean {
     if (this.#stopped || bytes <= 0) return true;
-    let more: boolean;
-    try {
-      more = this.#writer.write(Buffer.from(buffer.subarray(0, bytes)));
-    } catch (err) {
-      this.#failure = err as Error;
-      this.#logger.error('console log cannot be written; collector stopped', { vm: this.#label, error: (err as Error).message });
-      socket.destroy();
-      return false;
-    }
-    if (more) return true;
+    // A log that cannot be written drops the bytes and says so (the writer's state change): the
+    // pipe keeps being read, so the guest never waits for the disk.
+    if (this.#writer.write(Buffer.from(buffer.subarray(0, bytes)))) return true;
     // Returning false pauses the socket; the writer says when its queue is low again.
     this.#writer.onDrain(() => {
       if (!socket.destroyed) socket.resume();

@@ -141,3 +141,22 @@ describe('what it will not write to', () => {
     await writer.close();
   });
 });
+
+describe('when writing fails', () => {
+  it('a read is still served from what is on disk while the log cannot be written, and writing resumes after it', async () => {
+    await mkdir(join(dir, 'vm'));
+    await writeFile(`${log}.1`, 'older\n');
+    await symlink(join(dir, 'nowhere'), log); // planted: O_NOFOLLOW refuses it, the reader sees no live file
+    const writer = new CappedLogWriter(log, { retryMs: 0 });
+    writer.write(Buffer.from('lost\n'));
+    const read = () => writer.whileHeld(() => readLogWindow(writer.rotation.files, 100, [dir]));
+    expect((await read()).toString()).toBe('older\n');
+    expect(writer.failure?.message).toMatch(/console\.log failed/);
+    expect(writer.droppedBytes).toBe(5);
+    rmSync(log);
+    writer.write(Buffer.from('newer\n'));
+    expect((await read()).toString()).toBe('older\nnewer\n');
+    expect(writer.failure).toBeUndefined();
+    await writer.close();
+  });
+});

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CappedLogWriter } from '../../../lib/hypervisors/hyperv/capped-log-writer.ts';
@@ -167,5 +167,34 @@ describe('a stopped VM\'s armed collector', () => {
     await waitFor(() => vm.pipe('ro').connected, 5_000, 'the collector to connect without waiting out its 10 minutes');
     await vm.pipe('ro').sendAll(BOOT);
     await waitFor(async () => (await logBytes(writer)).equals(BOOT), 5_000, 'the boot text');
+  });
+});
+
+describe('when the console log cannot be written (disk full, permissions, a directory in its way)', () => {
+  it('says so once, keeps reading the pipe (dropping what it cannot write), and writes again once it can', async () => {
+    const logger = recordingLogger();
+    const log = join(host.instancesDir, vm.name, 'console.log');
+    await mkdir(log, { recursive: true }); // opening console.log for writing fails: EISDIR
+    const writer = new CappedLogWriter(log, { retryMs: 0 });
+    collector = new SerialPipeCollector({ pipePath: vm.pipe('ro').path, writer, logger, label: vm.name, backoff: FAST });
+    collector.start();
+    const pipe = vm.pipe('ro');
+    await waitFor(() => pipe.connected, 5_000, 'the collector to connect');
+    const errors = () => logger.entries.filter((e) => e.level === 'error');
+    await pipe.sendAll(Buffer.from('lost 1\n'));
+    await waitFor(() => errors().length === 1, 5_000, 'the failure to be logged');
+    expect(errors()[0]!.data).toMatchObject({ vm: vm.name, error: expect.stringMatching(/EISDIR/) });
+    for (let i = 2; i <= 5; i++) {
+      await pipe.sendAll(Buffer.from(`lost ${i}\n`));
+      await waitFor(() => writer.droppedBytes === 7 * i, 5_000, `line ${i} to be dropped`);
+    }
+    expect(errors()).toHaveLength(1); // one streak, one error
+    expect(pipe.connected).toBe(true); // the guest is never made to wait for the disk
+
+    await rm(log, { recursive: true });
+    await pipe.sendAll(Buffer.from('kept\n'));
+    await waitFor(async () => (await readFile(log, 'utf8').catch(() => '')) === 'kept\n', 5_000, 'the log to be written again');
+    expect(logger.entries.find((e) => e.message.includes('writable again'))?.data).toMatchObject({ vm: vm.name, droppedBytes: 35 });
+    expect(collector.connections).toBe(1);
   });
 });
