@@ -149,7 +149,7 @@ export interface TestVm {
 
 /** The state the PowerShell stand-in reads on each call. */
 interface StandInState {
-  mode: 'ok' | 'fail' | 'garbage' | 'slow' | 'bytes';
+  mode: 'ok' | 'fail' | 'garbage' | 'garbage-varying' | 'slow' | 'bytes';
   delayMs?: number;
   /** Mode 'bytes': what is printed, base64. */
   bytes?: string;

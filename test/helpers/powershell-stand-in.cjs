@@ -30,6 +30,9 @@ module.exports = function runStandIn(statePath) {
       case 'bytes':
         // Exactly these bytes, as another PowerShell (or an operator's wrapper) would print them.
         return say(process.stdout, Buffer.from(state.bytes, 'base64'), 0);
+      case 'garbage-varying':
+        // Garbage that differs at every call (a timestamp, a process id): each reason is new.
+        return say(process.stdout, `WARNING: ${process.pid} ${Date.now()}\n{"Name": "half`, 0);
       case 'garbage':
         return say(process.stdout, 'WARNING: The names of some imported commands from the module \'Hyper-V\' include unapproved verbs\n{"Name": "half', 0);
       default:

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HyperVDriver } from '../../../lib/hypervisors/hyperv/hyperv-driver.ts';
 import { mapVms, pipePath } from '../../../lib/hypervisors/hyperv/list-vms.ts';
 import { DISCOVERY_SCRIPT, runPowerShellJson } from '../../../lib/hypervisors/hyperv/powershell.ts';
+import { FAILURE_REASONS_PER_STREAK, VmInventory } from '../../../lib/hypervisors/hyperv/vm-inventory.ts';
 import { recordedEntry, startTestHyperVHost, type TestHyperVHost } from '../../helpers/hyperv-test-host.ts';
 import { recordingLogger } from '../../helpers/recording-logger.ts';
 import { waitFor } from '../../helpers/wait.ts';
@@ -226,5 +227,41 @@ describe('what other PowerShells (or an operator\'s wrapper) print', () => {
     host.setOutputBytes(Buffer.from('\r\n'));
     const { driver: empty } = driver();
     expect(await empty.listServers()).toEqual([]);
+  });
+});
+
+describe('the agent log over many polls', () => {
+  const listings = (n: number) => waitFor(() => host.calls().length >= n, 20_000, `${n} listings`);
+
+  it('a VM entry it cannot read is named once, not at every poll; again only once it was fixed and broke anew', async () => {
+    const bad = { Name: 'x', Id: 'not-a-guid', State: 'Running' };
+    host.setRawVms([...FIXTURE, bad]);
+    const { driver: d, logger } = driver();
+    await d.start();
+    await listings(5);
+    const warnings = () => logger.entries.filter((e) => e.level === 'warn');
+    expect(warnings()).toHaveLength(1);
+    expect(warnings()[0]!.data).toMatchObject({ problem: expect.stringMatching(/^VM entry \d+ left out/) });
+    host.setRawVms(FIXTURE);
+    await listings(host.calls().length + 2);
+    host.setRawVms([...FIXTURE, bad]);
+    await listings(host.calls().length + 3);
+    expect(warnings()).toHaveLength(2);
+  });
+
+  it('a failure whose words change at every poll is not an error line per poll', async () => {
+    host.setMode('garbage-varying');
+    const logger = recordingLogger();
+    const inventory = new VmInventory({ executable: host.powershell, pollMs: 50, remindEvery: 8, logger, onList: () => undefined, onEvent: () => undefined });
+    await inventory.start();
+    try {
+      await listings(17);
+      const errors = logger.entries.filter((e) => e.level === 'error');
+      // The first failure of the streak, a few new reasons, then a reminder every 8 failed listings.
+      expect(errors.length).toBeLessThanOrEqual(FAILURE_REASONS_PER_STREAK + Math.floor(host.calls().length / 8));
+      expect(errors.filter((e) => e.data.failedListings !== undefined).length).toBeGreaterThanOrEqual(1);
+    } finally {
+      await inventory.stop();
+    }
   });
 });
