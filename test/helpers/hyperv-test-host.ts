@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +42,8 @@ export class FakeSerialPipe {
   #client: Socket | undefined;
   #delivered: Buffer[] = [];
   connections = 0;
+  /** Clients turned away because another one held the pipe. */
+  refused = 0;
 
   constructor(path: string) {
     this.path = path;
@@ -64,6 +66,7 @@ export class FakeSerialPipe {
     rmSync(this.path, { force: true });
     const server = createServer((socket) => {
       if (this.connected) {
+        this.refused++;
         socket.destroy(); // one client per pipe instance, like a Hyper-V COM pipe
         return;
       }
@@ -102,6 +105,14 @@ export class FakeSerialPipe {
       if (await this.send(piece)) at += piece.length;
       else await new Promise((r) => setTimeout(r, 5));
     }
+  }
+
+  /** Another client (nova-compute's own handler, a debugging session) holds the pipe until `release`. */
+  async holdByAnother(): Promise<{ release(): void }> {
+    const other = connect(this.path);
+    other.on('error', () => undefined);
+    await new Promise<void>((resolve) => other.once('connect', resolve));
+    return { release: () => other.destroy() };
   }
 
   /** The pipe breaks under the reader (the collector must reconnect); the server stays. */

@@ -42,7 +42,8 @@ export interface SerialPipeCollectorOptions {
  * anyone asks for it (Nova's named pipe handler). It connects, reads 4 KiB at a time, hands
  * each read to the writer in order, and when the pipe closes (VM restarted, pipe broken) or is
  * not there yet (VM starting) it tries again with a doubling, capped wait. A pipe that stays away
- * is said once in the agent's log, not at every attempt. When the writer is above its
+ * is said once in the agent's log, not at every attempt; so is one that takes the connection and
+ * closes it before a byte came (it counts as a failed attempt). When the writer is above its
  * high-water mark the socket is paused: the flood waits in the pipe, not in memory.
  *
  * Bytes are handed to the writer the moment the read completes, so nothing the pipe delivered
@@ -130,21 +131,26 @@ export class SerialPipeCollector {
     this.#timer = undefined;
     if (this.#stopped) return;
     let opened = false;
+    /** Whether this connection delivered a byte: until then it does not count as working. */
+    let delivered = false;
     this.attempts++;
     const socket: Socket = connect({
       path: this.pipePath,
       onread: {
         buffer: this.#buffer,
-        callback: (bytes: number, buffer: Uint8Array): boolean => this.#onRead(socket, bytes, buffer),
+        callback: (bytes: number, buffer: Uint8Array): boolean => {
+          if (!delivered && bytes > 0) {
+            delivered = true;
+            this.#working();
+          }
+          return this.#onRead(socket, bytes, buffer);
+        },
       },
     });
     this.#socket = socket;
     socket.on('connect', () => {
       opened = true;
       this.connections++;
-      if (this.#failedAttempts > 0) this.#logger.info('console pipe connected', { vm: this.#label, afterFailedAttempts: this.#failedAttempts });
-      this.#failedAttempts = 0;
-      this.#waitMs = this.#backoff.initialMs;
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (opened || this.#stopped) return; // a broken pipe: 'close' follows and reconnects
@@ -160,11 +166,28 @@ export class SerialPipeCollector {
     socket.on('close', () => {
       if (this.#socket === socket) this.#socket = undefined;
       if (this.#stopped) return;
-      if (opened) this.#logger.info('console pipe closed; reconnecting', { vm: this.#label });
-      const wait = opened ? this.#backoff.initialMs : this.#pipeExpected ? this.#waitMs : this.#backoff.idleMs;
-      if (!opened) this.#waitMs = Math.min(this.#waitMs * 2, this.#backoff.maxMs);
+      let wait = this.#backoff.initialMs;
+      if (delivered) {
+        this.#logger.info('console pipe closed; reconnecting', { vm: this.#label });
+      } else {
+        // Taken and closed before a byte came (a pipe that breaks at once, or turns clients
+        // away): a failed attempt like an absent pipe, or it would be a reconnect and a log
+        // line every initialMs.
+        if (opened && ++this.#failedAttempts === 1) {
+          this.#logger.info('console pipe closed before sending anything; retrying with backoff', { vm: this.#label, maxWaitMs: this.#backoff.maxMs });
+        }
+        wait = this.#pipeExpected ? this.#waitMs : this.#backoff.idleMs;
+        this.#waitMs = Math.min(this.#waitMs * 2, this.#backoff.maxMs);
+      }
       this.#timer = setTimeout(() => this.#connect(), wait);
     });
+  }
+
+  /** A connection delivered its first byte: the pipe works, the backoff starts over. */
+  #working(): void {
+    if (this.#failedAttempts > 0) this.#logger.info('console pipe connected', { vm: this.#label, afterFailedAttempts: this.#failedAttempts });
+    this.#failedAttempts = 0;
+    this.#waitMs = this.#backoff.initialMs;
   }
 
   /** Called for every read into the shared buffer: copy it out (the buffer is reused) and queue it. */

@@ -198,3 +198,19 @@ describe('when the console log cannot be written (disk full, permissions, a dire
     expect(collector.connections).toBe(1);
   });
 });
+
+describe('a pipe that takes the connection and closes it at once', () => {
+  it('(another client holds it) is retried with the growing wait and said once, not a line and a reconnect every 50 ms', async () => {
+    const pipe = vm.pipe('ro');
+    const other = await pipe.holdByAnother();
+    const { logger, writer } = collect();
+    await waitFor(() => pipe.refused >= 5, 5_000, 'a few turned-away connections');
+    const closedLines = logger.entries.filter((e) => e.message.includes('closed'));
+    expect(closedLines.length).toBeLessThanOrEqual(1);
+    expect(logger.entries.filter((e) => e.level === 'warn' || e.level === 'error')).toEqual([]);
+    other.release();
+    await waitFor(() => pipe.connected, 5_000, 'the collector to connect once the pipe is free');
+    await pipe.sendAll(BOOT);
+    await waitFor(async () => (await logBytes(writer)).equals(BOOT), 5_000, 'the boot text');
+  });
+});
