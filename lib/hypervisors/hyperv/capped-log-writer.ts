@@ -20,6 +20,55 @@ export const DEFAULT_HIGH_WATER_BYTES = 256 * 1024;
  * to wait, and a disk that stays full costs one failed write per VM per interval.
  */
 export const DEFAULT_RETRY_MS = 5_000;
+/**
+ * Bytes queued across all of one agent's writers (Collectors shares one budget): each VM's
+ * high-water mark alone would let 1,000 flooding VMs over a slow disk hold 256 MiB. Once it is
+ * spent, every writer asks its pipe to pause until it is half free.
+ */
+export const DEFAULT_QUEUE_BUDGET_BYTES = 16 * 1024 * 1024;
+
+/** Queued bytes shared by many writers (one per VM), with the writers waiting for it to drain. */
+export class QueueBudget {
+  readonly limit: number;
+  #used = 0;
+  #waiting: (() => void)[] = [];
+
+  constructor(limit = DEFAULT_QUEUE_BUDGET_BYTES) {
+    this.limit = limit;
+  }
+
+  get used(): number {
+    return this.#used;
+  }
+
+  get spent(): boolean {
+    return this.#used >= this.limit;
+  }
+
+  take(bytes: number): void {
+    this.#used += bytes;
+  }
+
+  give(bytes: number): void {
+    this.#used -= bytes;
+    if (this.#waiting.length > 0 && this.#low) {
+      const waiting = this.#waiting;
+      this.#waiting = [];
+      for (const resume of waiting) resume();
+    }
+  }
+
+  /** Calls `resume` once under half of the budget is used. */
+  whenLow(resume: () => void): void {
+    if (this.#low) resume();
+    else this.#waiting.push(resume);
+  }
+
+  get #low(): boolean {
+    return this.#used < this.limit / 2;
+  }
+}
+
 /** One write call takes at most this much of the queue, so a read waiting for the lock waits for one write, not a flood. */
 const MAX_BATCH_BYTES = 256 * 1024;
 
@@ -66,12 +115,14 @@ export class CappedLogWriter {
   #droppedInStreak = 0;
   #listener: ((change: WriterStateChange) => void) | undefined;
   readonly #retryMs: number;
+  readonly #budget: QueueBudget | undefined;
   #closed = false;
   #drainWaiters: (() => void)[] = [];
   #flushWaiters: { upTo: number; resolve: () => void; reject: (err: Error) => void }[] = [];
 
-  constructor(path: string, options: { capBytes?: number; highWaterBytes?: number; retryMs?: number } = {}) {
+  constructor(path: string, options: { capBytes?: number; highWaterBytes?: number; retryMs?: number; budget?: QueueBudget } = {}) {
     this.#path = path;
+    this.#budget = options.budget;
     this.#retryMs = options.retryMs ?? DEFAULT_RETRY_MS;
     this.#cap = options.capBytes ?? DEFAULT_LOG_CAP_BYTES;
     this.#highWater = options.highWaterBytes ?? DEFAULT_HIGH_WATER_BYTES;
@@ -122,17 +173,22 @@ export class CappedLogWriter {
     if (bytes.length > 0) {
       this.#queue.push(bytes);
       this.#queued += bytes.length;
+      this.#budget?.take(bytes.length);
       this.#accepted += bytes.length;
       this.#peakQueued = Math.max(this.#peakQueued, this.#queued);
       this.#pump();
     }
-    return this.#queued < this.#highWater;
+    return this.#queued < this.#highWater && !this.#budget?.spent;
   }
 
-  /** Calls `resolve` once the queue is back under half the high-water mark. */
+  /** Calls `resolve` once the queue is back under half the high-water mark, and the shared budget under half. */
   onDrain(resolve: () => void): void {
-    if (this.#queued < this.#highWater / 2) resolve();
-    else this.#drainWaiters.push(resolve);
+    const check = () => {
+      if (this.#queued >= this.#highWater / 2) this.#drainWaiters.push(check);
+      else if (this.#budget) this.#budget.whenLow(resolve);
+      else resolve();
+    };
+    check();
   }
 
   /**
@@ -224,6 +280,7 @@ export class CappedLogWriter {
       bytes = bytes.subarray(part.length);
       this.#written += part.length;
       this.#queued -= part.length;
+      this.#budget?.give(part.length);
       this.#settle();
     }
   }
@@ -277,6 +334,7 @@ export class CappedLogWriter {
     this.#retryAt = Date.now() + this.#retryMs;
     this.#queue = [];
     this.#drop(this.#queued);
+    this.#budget?.give(this.#queued);
     this.#queued = 0;
     for (const w of this.#flushWaiters) w.reject(failure);
     this.#flushWaiters = [];

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from '../../logger.ts';
-import { CappedLogWriter } from './capped-log-writer.ts';
+import { CappedLogWriter, QueueBudget } from './capped-log-writer.ts';
 import { pipePath, type HyperVVm } from './list-vms.ts';
 import { SerialPipeCollector, type Backoff } from './serial-pipe-collector.ts';
 
@@ -33,6 +33,8 @@ export class Collectors {
   readonly #running = new Map<string, SerialPipeCollector>();
   /** Collectors being stopped, by VM id: a replacement waits for its predecessor. */
   readonly #stopping = new Map<string, Promise<void>>();
+  /** What all the writers may queue together, however many VMs flood at once. */
+  readonly budget = new QueueBudget();
 
   constructor(options: CollectorsOptions) {
     this.#options = options;
@@ -70,7 +72,7 @@ export class Collectors {
       if (this.#running.has(vmId)) continue;
       const collector = new SerialPipeCollector({
         pipePath: pipe,
-        writer: new CappedLogWriter(log, { capBytes: this.#options.logCapBytes }),
+        writer: new CappedLogWriter(log, { capBytes: this.#options.logCapBytes, budget: this.budget }),
         logger: this.#options.logger,
         label: `${vm.vmName} (${vm.serverId})`,
         ...(this.#options.backoff && { backoff: this.#options.backoff }),

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readLogWindow } from '../../../lib/console/read-log-window.ts';
-import { CappedLogWriter } from '../../../lib/hypervisors/hyperv/capped-log-writer.ts';
+import { CappedLogWriter, QueueBudget } from '../../../lib/hypervisors/hyperv/capped-log-writer.ts';
 import { locate, numberedStream } from '../../helpers/hyperv-test-host.ts';
 
 let dir: string;
@@ -158,5 +158,36 @@ describe('when writing fails', () => {
     expect((await read()).toString()).toBe('older\nnewer\n');
     expect(writer.failure).toBeUndefined();
     await writer.close();
+  });
+});
+
+describe('bounded memory across many VMs', () => {
+  it('writers sharing a budget pause their pipes once the budget is queued, whatever each one\'s own bound, and resume once it drains', async () => {
+    const budget = new QueueBudget(64 * 1024);
+    const writers = [0, 1, 2, 3].map((i) => new CappedLogWriter(join(dir, `vm${i}`, 'console.log'), { capBytes: 1 << 30, highWaterBytes: 256 * 1024, budget }));
+    // Every writer's disk is busy (a read holds each), so nothing queued is written yet.
+    let release!: () => void;
+    const busy = new Promise<void>((resolve) => { release = resolve; });
+    const held = writers.map((w) => w.whileHeld(() => busy));
+    let accepted = 0;
+    const paused = new Set<number>();
+    for (let round = 0; paused.size < writers.length && round < 1000; round++) {
+      for (const [i, w] of writers.entries()) {
+        if (paused.has(i)) continue;
+        accepted += 8192;
+        if (!w.write(Buffer.alloc(8192, 0x61 + i))) paused.add(i);
+      }
+    }
+    expect(paused.size).toBe(4);
+    expect(accepted).toBeLessThanOrEqual(64 * 1024 + 4 * 8192); // the budget, plus the write that found it spent
+    expect(budget.used).toBe(accepted);
+    const drained = writers.map((w) => new Promise<void>((resolve) => w.onDrain(resolve)));
+    release();
+    await Promise.all(held);
+    await Promise.all(drained);
+    await Promise.all(writers.map((w) => w.close()));
+    expect(budget.used).toBe(0);
+    const sizes = await Promise.all(writers.map((_, i) => stat(join(dir, `vm${i}`, 'console.log')).then((s) => s.size)));
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(accepted);
   });
 });
