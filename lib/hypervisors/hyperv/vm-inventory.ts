@@ -78,6 +78,8 @@ export class VmInventory {
     let vms: HyperVVm[];
     try {
       const raw = await runPowerShellJson(DISCOVERY_SCRIPT, this.#options, this.#lifetime.signal);
+      // An answer that was already on its way when stop() aborted: nobody follows it any more.
+      if (this.#lifetime.signal.aborted) return;
       const mapped = mapVms(raw);
       const problems = new Set(mapped.problems);
       for (const problem of problems) if (!this.#problems.has(problem)) this.#options.logger.warn('Hyper-V VM left out of the inventory', { problem });
