@@ -127,16 +127,25 @@ export function mapVms(raw: unknown): { vms: HyperVVm[]; problems: string[] } {
   // Sorted by VM id so that which of two look-alikes wins does not depend on Hyper-V's order.
   parsed.sort((a, b) => (a.Id.toLowerCase() < b.Id.toLowerCase() ? -1 : 1));
   const vms: HyperVVm[] = [];
+  const ids = new Set<string>();
   const servers = new Set<string>();
   const dirs = new Set<string>();
+  // A VM id is the log directory its own VM may fall back to: no other VM's name may take it.
+  const allIds = new Set(parsed.map((entry) => entry.Id.toLowerCase()));
   for (const entry of parsed) {
     const vm = describe(entry, problems);
+    if (ids.has(vm.vmId)) {
+      problems.push(`VM ${vm.vmId} printed more than once; the first entry kept`);
+      continue;
+    }
     if (servers.has(vm.serverId)) {
       problems.push(`VM ${vm.vmId} left out: its notes name instance ${vm.serverId}, which another VM already has (a copied VM?)`);
       continue;
     }
     // Windows file names ignore case: two VMs must never share a log directory.
-    if (dirs.has(vm.logDir.toLowerCase())) vm.logDir = vm.vmId;
+    const dir = vm.logDir.toLowerCase();
+    if (dirs.has(dir) || (dir !== vm.vmId && allIds.has(dir))) vm.logDir = vm.vmId;
+    ids.add(vm.vmId);
     servers.add(vm.serverId);
     dirs.add(vm.logDir.toLowerCase());
     vms.push(vm);
