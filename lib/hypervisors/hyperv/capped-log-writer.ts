@@ -90,7 +90,8 @@ const APPEND_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT
  * it waits until everything written before the call is on disk (the flush Nova forgot), then runs
  * the read while no write or rotation can happen, so the two files are one moment.
  *
- * A failed write does not stop the writer: what was queued is dropped (counted), the file is
+ * A rotation that fails leaves the live file growing past the cap until one works (nothing is
+ * dropped for it). A failed write does not stop the writer: what was queued is dropped (counted), the file is
  * closed, output is dropped for `retryMs`, then the next write opens the file afresh and tries
  * again. `onStateChange` hears the failure once per streak and the recovery with what was lost;
  * reads keep serving what is on disk meanwhile.
@@ -111,6 +112,8 @@ export class CappedLogWriter {
   #pumping: Promise<void> | undefined;
   #failure: Error | undefined;
   #retryAt = 0;
+  #rotateRetryAt = 0;
+  #rotationFailing = false;
   #dropped = 0;
   #droppedInStreak = 0;
   #listener: ((change: WriterStateChange) => void) | undefined;
@@ -266,14 +269,17 @@ export class CappedLogWriter {
   }
 
   async #writeOut(bytes: Buffer): Promise<void> {
+    let rotationFailed = false;
     while (bytes.length > 0) {
       const file = await this.#open();
       // Room left before the file would reach the cap; none left means rotate first.
-      const room = this.#cap - 1 - this.#size;
-      if (room <= 0) {
-        await this.#rotate();
-        continue;
+      let room = this.#cap - 1 - this.#size;
+      if (room <= 0 && !rotationFailed && Date.now() >= this.#rotateRetryAt) {
+        rotationFailed = !(await this.#tryRotating());
+        continue; // into the new file, or the old one reopened
       }
+      // A rotation that failed: past the cap rather than dropping output, until one works.
+      if (room <= 0) room = bytes.length;
       const part = bytes.length <= room ? bytes : bytes.subarray(0, room);
       await writeAll(file, part);
       this.#size += part.length;
@@ -307,6 +313,30 @@ export class CappedLogWriter {
     this.#file = undefined;
     await this.rotation.rotate();
     this.#size = 0;
+  }
+
+  /**
+   * Rotates; when that fails (on Windows, renaming fails while another program holds
+   * console.log open without sharing delete, as `Get-Content -Wait` does), says so once and lets
+   * the caller append past the cap until a rotation works, tried again after retryMs.
+   */
+  async #tryRotating(): Promise<boolean> {
+    try {
+      await this.#rotate();
+    } catch (err) {
+      this.#rotateRetryAt = Date.now() + this.#retryMs;
+      if (!this.#rotationFailing) {
+        this.#rotationFailing = true;
+        const error = new Error(`rotating console log ${this.#path} failed: ${(err as Error).message}`, { cause: err });
+        this.#listener?.({ type: 'rotation-failed', error, retryMs: this.#retryMs });
+      }
+      return false;
+    }
+    if (this.#rotationFailing) {
+      this.#rotationFailing = false;
+      this.#listener?.({ type: 'rotated-again' });
+    }
+    return true;
   }
 
   /** Bytes accepted that are done with: written, or dropped because they could not be. */
@@ -357,7 +387,11 @@ export class CappedLogWriter {
   }
 }
 
-export type WriterStateChange = { type: 'failed'; error: Error; retryMs: number } | { type: 'recovered'; droppedBytes: number };
+export type WriterStateChange =
+  | { type: 'failed'; error: Error; retryMs: number }
+  | { type: 'recovered'; droppedBytes: number }
+  | { type: 'rotation-failed'; error: Error; retryMs: number }
+  | { type: 'rotated-again' };
 
 async function writeAll(file: FileHandle, bytes: Buffer): Promise<void> {
   let done = 0;

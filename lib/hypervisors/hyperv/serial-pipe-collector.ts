@@ -75,10 +75,16 @@ export class SerialPipeCollector {
     this.#backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.#waitMs = this.#backoff.initialMs;
     this.#writer.onStateChange((change) => {
-      if (change.type === 'failed') {
-        this.#logger.error('console log cannot be written; dropping this VM\'s output until it can', { vm: this.#label, error: change.error.message, retryMs: change.retryMs });
-      } else {
-        this.#logger.warn('console log writable again; output was dropped meanwhile', { vm: this.#label, droppedBytes: change.droppedBytes });
+      const vm = this.#label;
+      switch (change.type) {
+        case 'failed':
+          return this.#logger.error('console log cannot be written; dropping this VM\'s output until it can', { vm, error: change.error.message, retryMs: change.retryMs });
+        case 'recovered':
+          return this.#logger.warn('console log writable again; output was dropped meanwhile', { vm, droppedBytes: change.droppedBytes });
+        case 'rotation-failed':
+          return this.#logger.warn('console log cannot be rotated; appending past its cap until it can', { vm, error: change.error.message, retryMs: change.retryMs });
+        case 'rotated-again':
+          return this.#logger.info('console log rotated again', { vm });
       }
     });
   }

@@ -191,3 +191,27 @@ describe('bounded memory across many VMs', () => {
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(accepted);
   });
 });
+
+describe('when rotating fails (on Windows: a program holding console.log open without sharing delete, as Get-Content -Wait does)', () => {
+  it('keeps appending past the cap, says so once, and rotates as soon as it can: nothing is dropped', async () => {
+    await mkdir(join(dir, 'vm', 'console.log.1', 'in-the-way'), { recursive: true }); // renaming over it fails
+    const changes: string[] = [];
+    const writer = new CappedLogWriter(log, { capBytes: 10, retryMs: 0 });
+    writer.onStateChange((change) => changes.push(change.type));
+    writer.write(Buffer.from('123456789'));
+    writer.write(Buffer.from('abc'));
+    await writer.flush();
+    writer.write(Buffer.from('def'));
+    await writer.flush();
+    expect(await readFile(log, 'utf8')).toBe('123456789abcdef');
+    expect(writer.droppedBytes).toBe(0);
+    expect(writer.failure).toBeUndefined();
+    expect(changes).toEqual(['rotation-failed']);
+    rmSync(join(dir, 'vm', 'console.log.1'), { recursive: true });
+    writer.write(Buffer.from('ghi'));
+    await writer.close();
+    expect(await readFile(`${log}.1`, 'utf8')).toBe('123456789abcdef');
+    expect(await readFile(log, 'utf8')).toBe('ghi');
+    expect(changes).toEqual(['rotation-failed', 'rotated-again']);
+  });
+});
