@@ -23,10 +23,10 @@ export function consoleLogPath(instancesDir: string, vm: HyperVVm): string {
  * every few seconds, Backoff.idleMs), so a VM started between two listings is collected within
  * that, not from the next listing on (Hyper-V drops output while no client holds the pipe: a
  * guest that panics at boot would otherwise leave nothing), and at once when a listing sees it
- * run. A VM that goes, loses its pipe or becomes shielded has
- * its collector stopped; one whose pipe or log place changed gets a new one, started only once
- * the old one has closed its log (two writers never append to one file). Shielded VMs are never
- * collected, as in Nova.
+ * run. A VM that goes, loses its pipe or becomes shielded has its collector stopped; one whose
+ * pipe or log place changed gets a new one, started only once the old one has closed its log
+ * (two writers never append to one file). Shielded VMs are never collected, as in Nova. The
+ * writers share one queue budget, so many flooding VMs cost no more memory than a few.
  */
 export class Collectors {
   readonly #options: CollectorsOptions;
