@@ -80,7 +80,7 @@ export function runPowerShellJson(script: string, options: PowerShellOptions, si
       // host without VMs); DISCOVERY_SCRIPT itself prints `[]` there. Taken as JSON's null.
       if (text === '') return resolve(null);
       try {
-        resolve(JSON.parse(text));
+        resolve(JSON.parse(withoutHostMessages(text)));
       } catch (parseError) {
         fail(`PowerShell printed something that is not JSON (${(parseError as Error).message}); it began: ${JSON.stringify(text.slice(0, 160))}`, parseError);
       }
@@ -97,6 +97,17 @@ function decodeOutput(bytes: Buffer): string {
   if (bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.subarray(2).toString('utf16le');
   if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return bytes.subarray(3).toString('utf8');
   return bytes.toString('utf8');
+}
+
+/**
+ * The output without the lines PowerShell's console host writes to a redirected stdout ahead of
+ * it (`WARNING: ...`, `VERBOSE: ...`, `DEBUG: ...`, from a module's import or a cmdlet). Only
+ * messages and no JSON stays as it is: that is not an empty VM list.
+ */
+function withoutHostMessages(text: string): string {
+  const lines = text.split(/\r?\n/);
+  const first = lines.findIndex((line) => !/^(WARNING|VERBOSE|DEBUG): /.test(line));
+  return first <= 0 ? text : lines.slice(first).join('\n');
 }
 
 function firstLines(text: string): string {

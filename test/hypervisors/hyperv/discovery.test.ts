@@ -215,6 +215,14 @@ describe('what other PowerShells (or an operator\'s wrapper) print', () => {
     expect(mapVms(null)).toEqual({ vms: [], problems: [] });
   });
 
+  it('warnings PowerShell writes before the JSON (stdout redirected, the console host prints them there) are not part of it', async () => {
+    const vms = [entry('Running')];
+    host.setOutputBytes(Buffer.from(`WARNING: The Hyper-V module 2.0 is loaded; module 1.1 commands are not available.\r\nVERBOSE: Loading module Hyper-V.\r\n${JSON.stringify(vms)}\r\n`));
+    expect(await runPowerShellJson(DISCOVERY_SCRIPT, { executable: host.powershell })).toEqual(vms);
+    host.setOutputBytes(Buffer.from('WARNING: nothing follows\r\n'));
+    await expect(runPowerShellJson(DISCOVERY_SCRIPT, { executable: host.powershell })).rejects.toMatchObject({ detail: expect.stringMatching(/not JSON.*it began: "WARNING: nothing follows/) });
+  });
+
   it('through the subprocess: a UTF-8 BOM with CRLF pretty printing, UTF-16LE with its BOM, and empty output', async () => {
     const vms = [entry(2), { ...entry('Off'), Id: 'ffffffff-0000-4000-8000-000000000000', Name: 'instance-0000000b', Notes: '7c9e6679-7425-40de-944b-e07fc1f90ae7' }];
     const pretty = JSON.stringify(vms, null, 4).replace(/\n/g, '\r\n');
