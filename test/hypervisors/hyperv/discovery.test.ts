@@ -148,6 +148,18 @@ describe('asking PowerShell (a real subprocess standing in for powershell.exe)',
     await waitFor(() => logger.entries.some((e) => e.message === 'listing Hyper-V VMs works again'), 5_000, 'the recovery to be logged');
   });
 
+  it('stop() during a listing stops PowerShell and returns at once; being stopped is not logged as a failure', async () => {
+    await host.addVm({ name: 'instance-00000001' });
+    const { driver: d, logger } = driver();
+    await d.start();
+    host.setMode('slow', 60_000);
+    const before = host.calls().length;
+    await waitFor(() => host.calls().length > before, 5_000, 'a listing under way');
+    await d.stop(); // a minute without stopping PowerShell: the test's own timeout says so
+    expect(logger.entries.filter((e) => e.level === 'error' || e.level === 'warn')).toEqual([]);
+    expect((await d.listServers()).length).toBe(1);
+  });
+
   it('a host with 1,000 VMs is listed whole', async () => {
     const many = Array.from({ length: 1000 }, (_, i) => recordedEntry(`${String(i).padStart(8, '0')}-0000-4000-8000-000000000000`, {
       name: `instance-${i.toString(16).padStart(8, '0')}`, instanceUuid: `${String(i).padStart(8, '0')}-aaaa-4bbb-8ccc-dddddddddddd`, running: false,
