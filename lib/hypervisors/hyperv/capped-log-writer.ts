@@ -168,7 +168,7 @@ export class CappedLogWriter {
    */
   write(bytes: Buffer): boolean {
     if (this.#closed) throw new Error('console log writer is closed');
-    if (this.#failure && Date.now() < this.#retryAt) {
+    if (this.#failure && performance.now() < this.#retryAt) {
       this.#accepted += bytes.length;
       this.#drop(bytes.length);
       return true;
@@ -199,9 +199,9 @@ export class CappedLogWriter {
    * failure when the log cannot be written (those bytes are dropped).
    */
   flush(): Promise<void> {
-    if (this.#failure) return Promise.reject(this.#failure);
     const upTo = this.#accepted;
-    if (this.#settled >= upTo) return Promise.resolve();
+    // Bytes on their way (a retry after a failure among them) are waited for, not given up on.
+    if (this.#settled >= upTo) return this.#failure ? Promise.reject(this.#failure) : Promise.resolve();
     return new Promise((resolve, reject) => this.#flushWaiters.push({ upTo, resolve, reject }));
   }
 
@@ -274,7 +274,7 @@ export class CappedLogWriter {
       const file = await this.#open();
       // Room left before the file would reach the cap; none left means rotate first.
       let room = this.#cap - 1 - this.#size;
-      if (room <= 0 && !rotationFailed && Date.now() >= this.#rotateRetryAt) {
+      if (room <= 0 && !rotationFailed && performance.now() >= this.#rotateRetryAt) {
         rotationFailed = !(await this.#tryRotating());
         continue; // into the new file, or the old one reopened
       }
@@ -324,7 +324,7 @@ export class CappedLogWriter {
     try {
       await this.#rotate();
     } catch (err) {
-      this.#rotateRetryAt = Date.now() + this.#retryMs;
+      this.#rotateRetryAt = performance.now() + this.#retryMs;
       if (!this.#rotationFailing) {
         this.#rotationFailing = true;
         const error = new Error(`rotating console log ${this.#path} failed: ${(err as Error).message}`, { cause: err });
@@ -361,7 +361,7 @@ export class CappedLogWriter {
     const first = this.#failure === undefined;
     const failure = new Error(`writing console log ${this.#path} failed: ${err.message}`, { cause: err });
     this.#failure = failure;
-    this.#retryAt = Date.now() + this.#retryMs;
+    this.#retryAt = performance.now() + this.#retryMs;
     this.#queue = [];
     this.#drop(this.#queued);
     this.#budget?.give(this.#queued);

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { readLogWindow } from '../../../lib/console/read-log-window.ts';
 import { CappedLogWriter, QueueBudget } from '../../../lib/hypervisors/hyperv/capped-log-writer.ts';
 import { locate, numberedStream } from '../../helpers/hyperv-test-host.ts';
@@ -213,5 +213,28 @@ describe('when rotating fails (on Windows: a program holding console.log open wi
     expect(await readFile(`${log}.1`, 'utf8')).toBe('123456789abcdef');
     expect(await readFile(log, 'utf8')).toBe('ghi');
     expect(changes).toEqual(['rotation-failed', 'rotated-again']);
+  });
+});
+
+describe('the retry wait after a failure', () => {
+  it('is not lengthened by the wall clock jumping back (an NTP step): it counts elapsed time', async () => {
+    await mkdir(join(dir, 'vm'));
+    await symlink(join(dir, 'nowhere'), log);
+    const writer = new CappedLogWriter(log, { retryMs: 50 });
+    writer.write(Buffer.from('lost\n'));
+    await writer.flush().catch(() => undefined);
+    expect(writer.failure).toBeDefined();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() - 3_600_000);
+      rmSync(log);
+      await new Promise((r) => setTimeout(r, 200)); // well past the 50 ms wait, in elapsed time
+      writer.write(Buffer.from('kept\n'));
+      await writer.flush();
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(await readFile(log, 'utf8')).toBe('kept\n');
+    await writer.close();
   });
 });
