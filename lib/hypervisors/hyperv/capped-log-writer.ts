@@ -317,7 +317,7 @@ export class CappedLogWriter {
 
   /**
    * Rotates; when that fails (on Windows, renaming fails while another program holds
-   * console.log open without sharing delete, as `Get-Content -Wait` does), says so once and lets
+   * console.log open without sharing delete), says so once and lets
    * the caller append past the cap until a rotation works, tried again after retryMs.
    */
   async #tryRotating(): Promise<boolean> {

@@ -192,7 +192,7 @@ describe('bounded memory across many VMs', () => {
   });
 });
 
-describe('when rotating fails (on Windows: a program holding console.log open without sharing delete, as Get-Content -Wait does)', () => {
+describe('when rotating fails (on Windows: a program holding console.log open without sharing delete)', () => {
   it('keeps appending past the cap, says so once, and rotates as soon as it can: nothing is dropped', async () => {
     await mkdir(join(dir, 'vm', 'console.log.1', 'in-the-way'), { recursive: true }); // renaming over it fails
     const changes: string[] = [];
