@@ -44,10 +44,12 @@ export interface SerialPipeCollectorOptions {
  * not there yet (VM starting) it tries again with a doubling, capped wait. A pipe that stays away
  * is said once in the agent's log, not at every attempt; so is one that takes the connection and
  * closes it before a byte came (it counts as a failed attempt). When the writer is above its
- * high-water mark the socket is paused: the flood waits in the pipe, not in memory.
+ * high-water mark, or the writers' shared budget is spent, the socket is paused: the flood waits
+ * in the pipe, not in memory.
  *
  * Bytes are handed to the writer the moment the read completes, so nothing the pipe delivered
- * is lost across a reconnect, and nothing is read twice (a pipe has no replay).
+ * is lost across a reconnect, and nothing is read twice (a pipe has no replay). Only a log that
+ * cannot be written loses bytes: the writer drops them, counts them and the loss is logged.
  */
 export class SerialPipeCollector {
   readonly pipePath: string;
