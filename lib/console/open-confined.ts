@@ -39,16 +39,27 @@ export async function resolveRoots(roots: readonly string[]): Promise<string[]> 
 
 /**
  * Component-wise: `/var/log2/x` is not inside `/var/log`. On Windows (`p` is path.win32 there, and
- * in the tests that check its rules on Linux) paths are compared without regard to case, as its
- * file systems name them: `c:\openstack\instances\x` is inside `C:\OpenStack\Instances`.
+ * in the tests that check its rules on Linux) paths are compared as its file systems name them:
+ * `\\?\C:\x` is `C:\x`, `\\?\UNC\server\share` is `\\server\share`, and case is ignored for ASCII
+ * letters only (`c:\openstack\instances\x` is inside `C:\OpenStack\Instances`). NTFS folds other
+ * letters through its own upcase table, which JavaScript's toLowerCase does not match (it makes
+ * the Kelvin sign a `k`): a name that differs there is outside, never wrongly inside. A root's
+ * trailing separator changes nothing.
  */
 export function insideRoots(file: string, roots: readonly string[], p: PlatformPath = path): boolean {
-  const fold = p.sep === '\\' ? (s: string) => s.toLowerCase() : (s: string) => s;
-  const target = fold(file);
+  const target = comparable(file, p);
   return roots.some((r) => {
-    const root = fold(r);
-    return target === root || target.startsWith(root.endsWith(p.sep) ? root : root + p.sep);
+    const root = comparable(r, p);
+    return target === root || target + p.sep === root || target.startsWith(root.endsWith(p.sep) ? root : root + p.sep);
   });
+}
+
+function comparable(file: string, p: PlatformPath): string {
+  if (p.sep !== '\\') return file;
+  return file
+    .replace(/^\\\\\?\\UNC\\/i, '\\\\')
+    .replace(/^\\\\\?\\/, '')
+    .replace(/[A-Z]/g, (c) => c.toLowerCase());
 }
 
 /**

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +42,8 @@ export class FakeSerialPipe {
   #client: Socket | undefined;
   #delivered: Buffer[] = [];
   connections = 0;
+  /** Clients turned away because another one held the pipe. */
+  refused = 0;
 
   constructor(path: string) {
     this.path = path;
@@ -64,6 +66,7 @@ export class FakeSerialPipe {
     rmSync(this.path, { force: true });
     const server = createServer((socket) => {
       if (this.connected) {
+        this.refused++;
         socket.destroy(); // one client per pipe instance, like a Hyper-V COM pipe
         return;
       }
@@ -102,6 +105,14 @@ export class FakeSerialPipe {
       if (await this.send(piece)) at += piece.length;
       else await new Promise((r) => setTimeout(r, 5));
     }
+  }
+
+  /** Another client (nova-compute's own handler, a debugging session) holds the pipe until `release`. */
+  async holdByAnother(): Promise<{ release(): void }> {
+    const other = connect(this.path);
+    other.on('error', () => undefined);
+    await new Promise<void>((resolve) => other.once('connect', resolve));
+    return { release: () => other.destroy() };
   }
 
   /** The pipe breaks under the reader (the collector must reconnect); the server stays. */
@@ -149,8 +160,10 @@ export interface TestVm {
 
 /** The state the PowerShell stand-in reads on each call. */
 interface StandInState {
-  mode: 'ok' | 'fail' | 'garbage' | 'slow';
+  mode: 'ok' | 'fail' | 'garbage' | 'garbage-varying' | 'slow' | 'bytes';
   delayMs?: number;
+  /** Mode 'bytes': what is printed, base64. */
+  bytes?: string;
   vms: unknown[];
 }
 
@@ -167,6 +180,8 @@ export interface TestHyperVHost {
   setMode(mode: StandInState['mode'], delayMs?: number): void;
   /** Replace the whole recorded list (e.g. with 1,000 VMs), keeping the mode. */
   setRawVms(vms: unknown[]): void;
+  /** From now on PowerShell prints exactly `bytes` (exit code 0), whatever VMs the host holds. */
+  setOutputBytes(bytes: Buffer): void;
   /** The argument vectors powershell was called with, oldest first. */
   calls(): string[][];
   stop(): Promise<void>;
@@ -245,6 +260,10 @@ export async function startTestHyperVHost(): Promise<TestHyperVHost> {
     },
     setMode(mode, delayMs) {
       state = { ...state, mode, ...(delayMs !== undefined && { delayMs }) };
+      save();
+    },
+    setOutputBytes(bytes) {
+      state = { ...state, mode: 'bytes', bytes: bytes.toString('base64') };
       save();
     },
     setRawVms(list) {

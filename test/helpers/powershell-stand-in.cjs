@@ -27,6 +27,12 @@ module.exports = function runStandIn(statePath) {
       case 'fail':
         // What Get-VM prints to a user outside the Hyper-V Administrators group.
         return say(process.stderr, 'Get-VM : You do not have the required permission to complete this task. Contact the administrator of the authorization policy for the computer \'HV-1\'.\n', 1);
+      case 'bytes':
+        // Exactly these bytes, as another PowerShell (or an operator's wrapper) would print them.
+        return say(process.stdout, Buffer.from(state.bytes, 'base64'), 0);
+      case 'garbage-varying':
+        // Garbage that differs at every call (a timestamp, a process id): each reason is new.
+        return say(process.stdout, `WARNING: ${process.pid} ${Date.now()}\n{"Name": "half`, 0);
       case 'garbage':
         return say(process.stdout, 'WARNING: The names of some imported commands from the module \'Hyper-V\' include unapproved verbs\n{"Name": "half', 0);
       default:

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from '../../logger.ts';
-import { CappedLogWriter } from './capped-log-writer.ts';
+import { CappedLogWriter, QueueBudget } from './capped-log-writer.ts';
 import { pipePath, type HyperVVm } from './list-vms.ts';
 import { SerialPipeCollector, type Backoff } from './serial-pipe-collector.ts';
 
@@ -19,19 +19,22 @@ export function consoleLogPath(instancesDir: string, vm: HyperVVm): string {
 
 /**
  * One collector per VM with a serial pipe, following each listing. A running VM's collector
- * reads its pipe; a stopped VM's collector is armed: it waits for the pipe to appear (a retry a
- * second), so a VM started between two listings is collected from its first second, not from
- * the next listing on (Hyper-V drops output while no client holds the pipe: a guest that panics
- * at boot would otherwise leave nothing). A VM that goes, loses its pipe or becomes shielded has
- * its collector stopped; one whose pipe or log place changed gets a new one, started only once
- * the old one has closed its log (two writers never append to one file). Shielded VMs are never
- * collected, as in Nova.
+ * reads its pipe; a stopped VM's collector is armed: it waits for the pipe to appear (a retry
+ * every few seconds, Backoff.idleMs), so a VM started between two listings is collected within
+ * that, not from the next listing on (Hyper-V drops output while no client holds the pipe: a
+ * guest that panics at boot would otherwise leave nothing), and at once when a listing sees it
+ * run. A VM that goes, loses its pipe or becomes shielded has its collector stopped; one whose
+ * pipe or log place changed gets a new one, started only once the old one has closed its log
+ * (two writers never append to one file). Shielded VMs are never collected, as in Nova. The
+ * writers share one queue budget, so many flooding VMs cost no more memory than a few.
  */
 export class Collectors {
   readonly #options: CollectorsOptions;
   readonly #running = new Map<string, SerialPipeCollector>();
   /** Collectors being stopped, by VM id: a replacement waits for its predecessor. */
   readonly #stopping = new Map<string, Promise<void>>();
+  /** What all the writers may queue together, however many VMs flood at once. */
+  readonly budget = new QueueBudget();
 
   constructor(options: CollectorsOptions) {
     this.#options = options;
@@ -59,7 +62,7 @@ export class Collectors {
     }
     for (const [vmId, collector] of this.#running) {
       const want = wanted.get(vmId);
-      if (want && want.pipe === collector.pipePath && want.log === collector.writer.rotation.files[0] && !collector.failure) {
+      if (want && want.pipe === collector.pipePath && want.log === collector.writer.rotation.files[0]) {
         collector.pipeExpected = want.vm.pipesUp;
         continue;
       }
@@ -69,7 +72,7 @@ export class Collectors {
       if (this.#running.has(vmId)) continue;
       const collector = new SerialPipeCollector({
         pipePath: pipe,
-        writer: new CappedLogWriter(log, { capBytes: this.#options.logCapBytes }),
+        writer: new CappedLogWriter(log, { capBytes: this.#options.logCapBytes, budget: this.budget }),
         logger: this.#options.logger,
         label: `${vm.vmName} (${vm.serverId})`,
         ...(this.#options.backoff && { backoff: this.#options.backoff }),

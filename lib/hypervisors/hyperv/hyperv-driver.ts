@@ -139,10 +139,11 @@ export class HyperVDriver implements HypervisorDriver {
   async #read(vm: HyperVVm, window: number): Promise<Buffer> {
     const files = hypervRotation(consoleLogPath(this.#options.instancesDir, vm)).files;
     const read = () => readLogWindow(files, window, this.#options.roots);
-    const collector = this.#collectors.for(vm);
-    if (collector && !collector.failure) return collector.writer.whileHeld(read);
-    // A collector just stopped may still be writing its last bytes.
+    // A collector just stopped (the VM went, or its replacement waits for it) may still be
+    // writing its last bytes and rotating: the read waits for it to close its log first.
     await this.#collectors.stopping(vm);
+    const collector = this.#collectors.for(vm);
+    if (collector) return collector.writer.whileHeld(read);
     return read();
   }
 }

@@ -1,16 +1,28 @@
 import { z } from 'zod';
 import type { ServerState } from '../../contracts/records.ts';
 
-/** One VM as DISCOVERY_SCRIPT prints it (powershell.ts). Unknown fields are ignored. */
+/**
+ * One VM as DISCOVERY_SCRIPT prints it (powershell.ts), read liberally enough that an operator's
+ * wrapper printing `Get-VM | ConvertTo-Json` works too: `State` as VMState's name or its number
+ * (Windows PowerShell 5.1 prints enums as numbers), the pipes as `ComPorts` or as Get-VM's own
+ * `ComPort1`/`ComPort2`, a lone port without an array around it. Unknown fields are ignored.
+ */
 const RawComPort = z.object({ Name: z.string(), Path: z.string().nullable().optional() });
+/** One port or a list of them; anything else (ConvertTo-Json beyond -Depth prints a type name) is no port. */
+const RawComPorts = z.unknown().transform((v) => (Array.isArray(v) ? v : [v]).flatMap((p) => {
+  const port = RawComPort.safeParse(p);
+  return port.success ? [port.data] : [];
+}));
 const RawVm = z.object({
   Name: z.string().min(1),
   Id: z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/),
-  State: z.string(),
+  State: z.union([z.string(), z.number().int()]).transform(stateName),
   Notes: z.string().nullable().optional(),
   Shielded: z.boolean().optional(),
   EncryptStateAndVmMigrationTraffic: z.boolean().optional(),
-  ComPorts: z.array(RawComPort).nullable().optional(),
+  ComPorts: RawComPorts.nullable().optional(),
+  ComPort1: RawComPorts.optional(),
+  ComPort2: RawComPorts.optional(),
 });
 
 export type PipeType = 'ro' | 'rw';
@@ -62,15 +74,37 @@ const STATES: Record<string, { state: ServerState; pipesUp: boolean }> = {
   Starting: { state: 'active', pipesUp: true },
   Reset: { state: 'active', pipesUp: true },
   Resuming: { state: 'active', pipesUp: true },
+  ForceReboot: { state: 'active', pipesUp: true },
   Paused: { state: 'paused', pipesUp: true },
   Pausing: { state: 'paused', pipesUp: true },
   Saving: { state: 'suspended', pipesUp: true },
   FastSaving: { state: 'suspended', pipesUp: true },
   Saved: { state: 'suspended', pipesUp: false },
   FastSaved: { state: 'suspended', pipesUp: false },
+  Hibernated: { state: 'suspended', pipesUp: false },
   Stopping: { state: 'stopped', pipesUp: true },
+  ForceShutdown: { state: 'stopped', pipesUp: true },
   Off: { state: 'stopped', pipesUp: false },
 };
+
+/**
+ * Microsoft.HyperV.PowerShell.VMState's numbers, for output that printed the enum as a number.
+ * Only those every release agrees on: after ForceReboot, Windows Server 2016 numbers the
+ * *Critical states from 32783 while later releases insert Hibernated and ComponentServicing
+ * there first, so a larger number is left 'unknown' rather than guessed.
+ */
+const STATE_NUMBERS: Record<number, string> = {
+  1: 'Other', 2: 'Running', 3: 'Off', 4: 'Stopping', 6: 'Saved', 9: 'Paused', 10: 'Starting', 11: 'Reset',
+  32773: 'Saving', 32776: 'Pausing', 32777: 'Resuming', 32779: 'FastSaved', 32780: 'FastSaving',
+  32781: 'ForceShutdown', 32782: 'ForceReboot',
+};
+
+/** A State as printed (a name, a number, or a number as text) as VMState's name. */
+function stateName(state: string | number): string {
+  const text = String(state).trim();
+  if (!/^\d+$/.test(text)) return text;
+  return STATE_NUMBERS[Number(text)] ?? `VMState ${text}`;
+}
 
 /**
  * The discovery script's output as VMs, and what was wrong with it. A list that is not a list
@@ -79,8 +113,10 @@ const STATES: Record<string, { state: ServerState; pipesUp: boolean }> = {
  * names are data.
  */
 export function mapVms(raw: unknown): { vms: HyperVVm[]; problems: string[] } {
-  const list = Array.isArray(raw) ? raw : raw !== null && typeof raw === 'object' ? [raw] : undefined;
-  if (!list) throw new Error(`the VM list is not a JSON array (got ${raw === null ? 'null' : typeof raw})`);
+  // null: `ConvertTo-Json -InputObject $null`, and how runPowerShellJson gives empty output (a
+  // pipeline of no VMs prints nothing).
+  const list = raw === null ? [] : Array.isArray(raw) ? raw : typeof raw === 'object' ? [raw] : undefined;
+  if (!list) throw new Error(`the VM list is not a JSON array (got ${typeof raw})`);
   const problems: string[] = [];
   const parsed: z.infer<typeof RawVm>[] = [];
   for (const [index, entry] of list.entries()) {
@@ -91,16 +127,25 @@ export function mapVms(raw: unknown): { vms: HyperVVm[]; problems: string[] } {
   // Sorted by VM id so that which of two look-alikes wins does not depend on Hyper-V's order.
   parsed.sort((a, b) => (a.Id.toLowerCase() < b.Id.toLowerCase() ? -1 : 1));
   const vms: HyperVVm[] = [];
+  const ids = new Set<string>();
   const servers = new Set<string>();
   const dirs = new Set<string>();
+  // A VM id is the log directory its own VM may fall back to: no other VM's name may take it.
+  const allIds = new Set(parsed.map((entry) => entry.Id.toLowerCase()));
   for (const entry of parsed) {
     const vm = describe(entry, problems);
+    if (ids.has(vm.vmId)) {
+      problems.push(`VM ${vm.vmId} printed more than once; the first entry kept`);
+      continue;
+    }
     if (servers.has(vm.serverId)) {
       problems.push(`VM ${vm.vmId} left out: its notes name instance ${vm.serverId}, which another VM already has (a copied VM?)`);
       continue;
     }
     // Windows file names ignore case: two VMs must never share a log directory.
-    if (dirs.has(vm.logDir.toLowerCase())) vm.logDir = vm.vmId;
+    const dir = vm.logDir.toLowerCase();
+    if (dirs.has(dir) || (dir !== vm.vmId && allIds.has(dir))) vm.logDir = vm.vmId;
+    ids.add(vm.vmId);
     servers.add(vm.serverId);
     dirs.add(vm.logDir.toLowerCase());
     vms.push(vm);
@@ -126,7 +171,7 @@ function describe(entry: z.infer<typeof RawVm>, problems: string[]): HyperVVm {
     secure: entry.Shielded === true || entry.EncryptStateAndVmMigrationTraffic === true,
     logDir: SAFE_DIR.test(entry.Name) && !WINDOWS_RESERVED.test(entry.Name) && !entry.Name.endsWith('.') ? entry.Name : vmId,
   };
-  const logPipe = chooseLogPipe(entry.ComPorts ?? [], vmId, problems);
+  const logPipe = chooseLogPipe(entry.ComPorts ?? [...(entry.ComPort1 ?? []), ...(entry.ComPort2 ?? [])], vmId, problems);
   if (logPipe) vm.logPipe = logPipe;
   return vm;
 }

@@ -52,7 +52,7 @@ export const DEFAULT_POWERSHELL_TIMEOUT_MS = 60_000;
 export const DEFAULT_MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
 
 /**
- * Runs `script` and returns its output parsed as JSON. Every failure is a VmconsoleError
+ * Runs `script` and returns its output parsed as JSON (null when it printed nothing). Every failure is a VmconsoleError
  * (Internal) whose detail says what went wrong in words an operator can act on: the executable
  * missing, the exit code and the first lines of stderr, a timeout, too much output, or output
  * that is not JSON (with its beginning).
@@ -64,7 +64,8 @@ export function runPowerShellJson(script: string, options: PowerShellOptions, si
   return new Promise((resolve, reject) => {
     const fail = (detail: string, cause?: unknown) =>
       reject(new VmconsoleError('Internal', 'the hypervisor could not be asked for its VMs', { detail, cause }));
-    execFile(exe, powershellArguments(script), { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer, windowsHide: true, encoding: 'utf8', ...(signal && { signal }) }, (err, stdout, stderr) => {
+    execFile(exe, powershellArguments(script), { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer, windowsHide: true, encoding: 'buffer', ...(signal && { signal }) }, (err, out, errOut) => {
+      const stderr = decodeOutput(errOut);
       if (err) {
         const e = err as NodeJS.ErrnoException & { killed?: boolean; signal?: string | null; code?: unknown };
         if (e.code === 'ENOENT') return fail(`PowerShell executable '${exe}' was not found (set VMCONSOLE_POWERSHELL)`, err);
@@ -74,15 +75,39 @@ export function runPowerShellJson(script: string, options: PowerShellOptions, si
         if (e.killed) return fail(`PowerShell did not answer within ${timeoutMs / 1000} s and was killed`, err);
         return fail(`PowerShell exited with ${typeof e.code === 'number' ? `code ${e.code}` : `signal ${e.signal}`}: ${firstLines(stderr) || '(nothing on stderr)'}`, err);
       }
-      const text = stdout.replace(/^\uFEFF/, '').trim();
-      if (text === '') return fail('PowerShell printed nothing; expected the VM list as JSON');
+      const text = decodeOutput(out).trim();
+      // Nothing at all is what a pipeline of no objects prints (`Get-VM | ConvertTo-Json` on a
+      // host without VMs); DISCOVERY_SCRIPT itself prints `[]` there. Taken as JSON's null.
+      if (text === '') return resolve(null);
       try {
-        resolve(JSON.parse(text));
+        resolve(JSON.parse(withoutHostMessages(text)));
       } catch (parseError) {
         fail(`PowerShell printed something that is not JSON (${(parseError as Error).message}); it began: ${JSON.stringify(text.slice(0, 160))}`, parseError);
       }
     });
   });
+}
+
+/**
+ * PowerShell's output as text: UTF-8 (what DISCOVERY_SCRIPT sets), with or without a BOM, or
+ * UTF-16LE when it starts with that BOM (what Windows PowerShell 5.1's `Out-File` and `>` write,
+ * should an operator's wrapper pass a file through).
+ */
+function decodeOutput(bytes: Buffer): string {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.subarray(2).toString('utf16le');
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return bytes.subarray(3).toString('utf8');
+  return bytes.toString('utf8');
+}
+
+/**
+ * The output without the lines PowerShell's console host writes to a redirected stdout ahead of
+ * it (`WARNING: ...`, `VERBOSE: ...`, `DEBUG: ...`, from a module's import or a cmdlet). Only
+ * messages and no JSON stays as it is: that is not an empty VM list.
+ */
+function withoutHostMessages(text: string): string {
+  const lines = text.split(/\r?\n/);
+  const first = lines.findIndex((line) => !/^(WARNING|VERBOSE|DEBUG): /.test(line));
+  return first <= 0 ? text : lines.slice(first).join('\n');
 }
 
 function firstLines(text: string): string {

@@ -8,17 +8,24 @@ export const PIPE_READ_BYTES = 4 * 1024;
 export interface Backoff {
   /** First wait after a failed connect or a closed pipe. */
   initialMs: number;
-  /** The wait doubles up to this: a VM that stays off costs one connect attempt per maxMs. */
+  /** The wait doubles up to this while the VM runs (its pipe should be there). */
   maxMs: number;
+  /**
+   * The wait between attempts while the VM is known not to run (default 5 s): a host with 1,000
+   * stopped VMs then makes 200 failed opens a second, not 1,000. A listing that sees the VM run
+   * cuts the wait short (pipeExpected), so this only bounds how late a VM started between two
+   * listings is collected.
+   */
+  idleMs?: number;
 }
 
 /**
  * A stopped VM's collector waits for its pipe too (the driver keeps one armed per VM with a
- * pipe): Hyper-V drops what a guest prints while no client holds the pipe, so the cap is how
- * much early boot output a VM starting between two listings can lose. One attempt per second
- * per stopped VM is a failed open of a name that does not exist.
+ * pipe): Hyper-V drops what a guest prints while no client holds the pipe, so the idle wait is
+ * how much early boot output a VM starting between two listings can lose (firmware and boot
+ * loader take seconds before a kernel prints).
  */
-export const DEFAULT_BACKOFF: Backoff = { initialMs: 50, maxMs: 1_000 };
+export const DEFAULT_BACKOFF: Required<Backoff> = { initialMs: 50, maxMs: 1_000, idleMs: 5_000 };
 
 export interface SerialPipeCollectorOptions {
   /** What to connect to: `\\.\pipe\<uuid>_ro` on Windows, a Unix socket in tests. */
@@ -35,40 +42,74 @@ export interface SerialPipeCollectorOptions {
  * anyone asks for it (Nova's named pipe handler). It connects, reads 4 KiB at a time, hands
  * each read to the writer in order, and when the pipe closes (VM restarted, pipe broken) or is
  * not there yet (VM starting) it tries again with a doubling, capped wait. A pipe that stays away
- * is said once in the agent's log, not at every attempt. When the writer is above its
- * high-water mark the socket is paused: the flood waits in the pipe, not in memory.
+ * is said once in the agent's log, not at every attempt; so is one that takes the connection and
+ * closes it before a byte came (it counts as a failed attempt). When the writer is above its
+ * high-water mark, or the writers' shared budget is spent, the socket is paused: the flood waits
+ * in the pipe, not in memory.
  *
  * Bytes are handed to the writer the moment the read completes, so nothing the pipe delivered
- * is lost across a reconnect, and nothing is read twice (a pipe has no replay).
+ * is lost across a reconnect, and nothing is read twice (a pipe has no replay). Only a log that
+ * cannot be written loses bytes: the writer drops them, counts them and the loss is logged.
  */
 export class SerialPipeCollector {
   readonly pipePath: string;
   readonly #writer: CappedLogWriter;
   readonly #logger: Logger;
   readonly #label: string;
-  readonly #backoff: Backoff;
+  readonly #backoff: Required<Backoff>;
   readonly #buffer = Buffer.allocUnsafe(PIPE_READ_BYTES);
   #socket: Socket | undefined;
   #timer: NodeJS.Timeout | undefined;
   #waitMs: number;
   #failedAttempts = 0;
   #stopped = false;
-  #failure: Error | undefined;
+  #pipeExpected = true;
   /** Connections made so far (the first one included). */
   connections = 0;
-  /**
-   * Whether the VM is running, so its pipe should be there: its absence is then said in the log
-   * (once per absence); for a stopped VM it is expected and said only at debug level.
-   */
-  pipeExpected = true;
+  /** Connect attempts made so far, failed ones included. */
+  attempts = 0;
 
   constructor(options: SerialPipeCollectorOptions) {
     this.pipePath = options.pipePath;
     this.#writer = options.writer;
     this.#logger = options.logger;
     this.#label = options.label;
-    this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.#backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.#waitMs = this.#backoff.initialMs;
+    this.#writer.onStateChange((change) => {
+      const vm = this.#label;
+      switch (change.type) {
+        case 'failed':
+          return this.#logger.error('console log cannot be written; dropping this VM\'s output until it can', { vm, error: change.error.message, retryMs: change.retryMs });
+        case 'recovered':
+          return this.#logger.warn('console log writable again; output was dropped meanwhile', { vm, droppedBytes: change.droppedBytes });
+        case 'rotation-failed':
+          return this.#logger.warn('console log cannot be rotated; appending past its cap until it can', { vm, error: change.error.message, retryMs: change.retryMs });
+        case 'rotated-again':
+          return this.#logger.info('console log rotated again', { vm });
+      }
+    });
+  }
+
+  /**
+   * Whether the VM is running, so its pipe should be there: its absence is then said in the log
+   * (once per absence) and retried with the doubling wait; for a stopped VM it is expected, said
+   * only at debug level, and retried every idleMs. Set true while waiting (a listing saw the VM
+   * start), the collector connects at once.
+   */
+  get pipeExpected(): boolean {
+    return this.#pipeExpected;
+  }
+
+  set pipeExpected(expected: boolean) {
+    const started = expected && !this.#pipeExpected;
+    this.#pipeExpected = expected;
+    if (started && this.#timer && !this.#stopped) {
+      clearTimeout(this.#timer);
+      this.#waitMs = this.#backoff.initialMs;
+      this.#failedAttempts = 0; // a running VM's pipe still absent is worth saying again
+      this.#connect();
+    }
   }
 
   get writer(): CappedLogWriter {
@@ -77,11 +118,6 @@ export class SerialPipeCollector {
 
   get connected(): boolean {
     return this.#socket !== undefined && !this.#socket.connecting && !this.#socket.destroyed;
-  }
-
-  /** Set when the log can no longer be written: the collector has stopped reading; the driver replaces it. */
-  get failure(): Error | undefined {
-    return this.#failure;
   }
 
   start(): void {
@@ -103,20 +139,26 @@ export class SerialPipeCollector {
     this.#timer = undefined;
     if (this.#stopped) return;
     let opened = false;
+    /** Whether this connection delivered a byte: until then it does not count as working. */
+    let delivered = false;
+    this.attempts++;
     const socket: Socket = connect({
       path: this.pipePath,
       onread: {
         buffer: this.#buffer,
-        callback: (bytes: number, buffer: Uint8Array): boolean => this.#onRead(socket, bytes, buffer),
+        callback: (bytes: number, buffer: Uint8Array): boolean => {
+          if (!delivered && bytes > 0) {
+            delivered = true;
+            this.#working();
+          }
+          return this.#onRead(socket, bytes, buffer);
+        },
       },
     });
     this.#socket = socket;
     socket.on('connect', () => {
       opened = true;
       this.connections++;
-      if (this.#failedAttempts > 0) this.#logger.info('console pipe connected', { vm: this.#label, afterFailedAttempts: this.#failedAttempts });
-      this.#failedAttempts = 0;
-      this.#waitMs = this.#backoff.initialMs;
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (opened || this.#stopped) return; // a broken pipe: 'close' follows and reconnects
@@ -124,34 +166,44 @@ export class SerialPipeCollector {
       // Once per absence: a VM that is starting, or whose pipe Hyper-V has not made yet, would
       // otherwise log at every attempt.
       if (this.#failedAttempts === 1) {
-        const data = { vm: this.#label, code: err.code, maxWaitMs: this.#backoff.maxMs };
-        if (this.pipeExpected) this.#logger.info('console pipe not available yet; retrying with backoff', data);
+        const data = { vm: this.#label, code: err.code, maxWaitMs: this.#pipeExpected ? this.#backoff.maxMs : this.#backoff.idleMs };
+        if (this.#pipeExpected) this.#logger.info('console pipe not available yet; retrying with backoff', data);
         else this.#logger.debug('console pipe absent while the VM is not running; waiting for it', data);
       }
     });
     socket.on('close', () => {
       if (this.#socket === socket) this.#socket = undefined;
-      if (this.#stopped || this.#failure) return;
-      if (opened) this.#logger.info('console pipe closed; reconnecting', { vm: this.#label });
-      const wait = opened ? this.#backoff.initialMs : this.#waitMs;
-      if (!opened) this.#waitMs = Math.min(this.#waitMs * 2, this.#backoff.maxMs);
+      if (this.#stopped) return;
+      let wait = this.#backoff.initialMs;
+      if (delivered) {
+        this.#logger.info('console pipe closed; reconnecting', { vm: this.#label });
+      } else {
+        // Taken and closed before a byte came (a pipe that breaks at once, or turns clients
+        // away): a failed attempt like an absent pipe, or it would be a reconnect and a log
+        // line every initialMs.
+        if (opened && ++this.#failedAttempts === 1) {
+          this.#logger.info('console pipe closed before sending anything; retrying with backoff', { vm: this.#label, maxWaitMs: this.#backoff.maxMs });
+        }
+        wait = this.#pipeExpected ? this.#waitMs : this.#backoff.idleMs;
+        this.#waitMs = Math.min(this.#waitMs * 2, this.#backoff.maxMs);
+      }
       this.#timer = setTimeout(() => this.#connect(), wait);
     });
+  }
+
+  /** A connection delivered its first byte: the pipe works, the backoff starts over. */
+  #working(): void {
+    if (this.#failedAttempts > 0) this.#logger.info('console pipe connected', { vm: this.#label, afterFailedAttempts: this.#failedAttempts });
+    this.#failedAttempts = 0;
+    this.#waitMs = this.#backoff.initialMs;
   }
 
   /** Called for every read into the shared buffer: copy it out (the buffer is reused) and queue it. */
   #onRead(socket: Socket, bytes: number, buffer: Uint8Array): boolean {
     if (this.#stopped || bytes <= 0) return true;
-    let more: boolean;
-    try {
-      more = this.#writer.write(Buffer.from(buffer.subarray(0, bytes)));
-    } catch (err) {
-      this.#failure = err as Error;
-      this.#logger.error('console log cannot be written; collector stopped', { vm: this.#label, error: (err as Error).message });
-      socket.destroy();
-      return false;
-    }
-    if (more) return true;
+    // A log that cannot be written drops the bytes and says so (the writer's state change): the
+    // pipe keeps being read, so the guest never waits for the disk.
+    if (this.#writer.write(Buffer.from(buffer.subarray(0, bytes)))) return true;
     // Returning false pauses the socket; the writer says when its queue is low again.
     this.#writer.onDrain(() => {
       if (!socket.destroyed) socket.resume();

@@ -3,8 +3,15 @@ import type { DriverEvent, ServerEventType } from '../driver.ts';
 import { mapVms, type HyperVVm } from './list-vms.ts';
 import { DISCOVERY_SCRIPT, runPowerShellJson, type PowerShellOptions } from './powershell.ts';
 
+/** Distinct failure reasons said in one streak; more (words that change at every poll) wait for the reminder. */
+export const FAILURE_REASONS_PER_STREAK = 4;
+/** A failing streak is said again every this many failed listings (10 min at the default 10 s poll). */
+export const DEFAULT_REMIND_EVERY = 60;
+
 export interface VmInventoryOptions extends PowerShellOptions {
   pollMs: number;
+  /** Failed listings between two reminders that listing still fails. */
+  remindEvery?: number;
   logger: Logger;
   /** Called after every successful listing with the new list (the collectors follow it). */
   onList: (vms: readonly HyperVVm[]) => void;
@@ -17,13 +24,19 @@ export interface VmInventoryOptions extends PowerShellOptions {
  * (polling rather than a WMI event subscription: see the README's Hyper-V section). Each listing
  * is complete, so a missed change is impossible and a failed listing costs nothing but staleness:
  * the last good list stays in use and the failure is logged once per streak (with its reason),
- * not at every poll; its end is logged too. Changes between listings become driver events.
+ * not at every poll: a new reason is said too (a few per streak), the streak is recalled every
+ * `remindEvery` failed listings, and its end is logged. A VM entry left out is named once, not
+ * at every listing. Changes between listings become driver events.
  */
 export class VmInventory {
   readonly #options: VmInventoryOptions;
   #known: Map<string, HyperVVm> | undefined;
   #lastError: string | undefined;
   #failures = 0;
+  /** Reasons already said in this failing streak. */
+  readonly #reasonsSaid = new Set<string>();
+  /** Problems of the last listing: said again only once they went away and came back. */
+  #problems = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   readonly #lifetime = new AbortController();
@@ -65,23 +78,30 @@ export class VmInventory {
     let vms: HyperVVm[];
     try {
       const raw = await runPowerShellJson(DISCOVERY_SCRIPT, this.#options, this.#lifetime.signal);
+      // An answer that was already on its way when stop() aborted: nobody follows it any more.
+      if (this.#lifetime.signal.aborted) return;
       const mapped = mapVms(raw);
-      for (const problem of mapped.problems) this.#options.logger.warn('Hyper-V VM left out of the inventory', { problem });
+      const problems = new Set(mapped.problems);
+      for (const problem of problems) if (!this.#problems.has(problem)) this.#options.logger.warn('Hyper-V VM left out of the inventory', { problem });
+      this.#problems = problems;
       vms = mapped.vms;
     } catch (err) {
       if (this.#lifetime.signal.aborted) return;
       const reason = (err as { detail?: string }).detail ?? (err as Error).message;
       this.#failures++;
-      if (reason !== this.#lastError) {
-        this.#options.logger.error('listing Hyper-V VMs failed; serving the VMs known from the last good listing', {
-          reason, knownVms: this.#known?.size ?? 0, powershell: this.#options.executable,
-        });
+      const data = { reason, knownVms: this.#known?.size ?? 0, powershell: this.#options.executable };
+      if (!this.#reasonsSaid.has(reason) && this.#reasonsSaid.size < FAILURE_REASONS_PER_STREAK) {
+        this.#reasonsSaid.add(reason);
+        this.#options.logger.error('listing Hyper-V VMs failed; serving the VMs known from the last good listing', data);
+      } else if (this.#failures % (this.#options.remindEvery ?? DEFAULT_REMIND_EVERY) === 0) {
+        this.#options.logger.error('listing Hyper-V VMs still fails; serving the VMs known from the last good listing', { ...data, failedListings: this.#failures });
       }
       this.#lastError = reason;
       return;
     }
     if (this.#failures > 0) this.#options.logger.info('listing Hyper-V VMs works again', { failedListings: this.#failures });
     this.#failures = 0;
+    this.#reasonsSaid.clear();
     this.#lastError = undefined;
     const next = new Map(vms.map((vm) => [vm.serverId, vm]));
     const previous = this.#known;

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { readLogWindow } from '../../../lib/console/read-log-window.ts';
-import { CappedLogWriter } from '../../../lib/hypervisors/hyperv/capped-log-writer.ts';
+import { CappedLogWriter, QueueBudget } from '../../../lib/hypervisors/hyperv/capped-log-writer.ts';
 import { locate, numberedStream } from '../../helpers/hyperv-test-host.ts';
 
 let dir: string;
@@ -138,6 +138,103 @@ describe('what it will not write to', () => {
     await expect(writer.flush()).rejects.toThrow(/writing console log .*console\.log failed/);
     expect(await readFile(target, 'utf8')).toBe('precious');
     expect(writer.failure).toBeInstanceOf(Error);
+    await writer.close();
+  });
+});
+
+describe('when writing fails', () => {
+  it('a read is still served from what is on disk while the log cannot be written, and writing resumes after it', async () => {
+    await mkdir(join(dir, 'vm'));
+    await writeFile(`${log}.1`, 'older\n');
+    await symlink(join(dir, 'nowhere'), log); // planted: O_NOFOLLOW refuses it, the reader sees no live file
+    const writer = new CappedLogWriter(log, { retryMs: 0 });
+    writer.write(Buffer.from('lost\n'));
+    const read = () => writer.whileHeld(() => readLogWindow(writer.rotation.files, 100, [dir]));
+    expect((await read()).toString()).toBe('older\n');
+    expect(writer.failure?.message).toMatch(/console\.log failed/);
+    expect(writer.droppedBytes).toBe(5);
+    rmSync(log);
+    writer.write(Buffer.from('newer\n'));
+    expect((await read()).toString()).toBe('older\nnewer\n');
+    expect(writer.failure).toBeUndefined();
+    await writer.close();
+  });
+});
+
+describe('bounded memory across many VMs', () => {
+  it('writers sharing a budget pause their pipes once the budget is queued, whatever each one\'s own bound, and resume once it drains', async () => {
+    const budget = new QueueBudget(64 * 1024);
+    const writers = [0, 1, 2, 3].map((i) => new CappedLogWriter(join(dir, `vm${i}`, 'console.log'), { capBytes: 1 << 30, highWaterBytes: 256 * 1024, budget }));
+    // Every writer's disk is busy (a read holds each), so nothing queued is written yet.
+    let release!: () => void;
+    const busy = new Promise<void>((resolve) => { release = resolve; });
+    const held = writers.map((w) => w.whileHeld(() => busy));
+    let accepted = 0;
+    const paused = new Set<number>();
+    for (let round = 0; paused.size < writers.length && round < 1000; round++) {
+      for (const [i, w] of writers.entries()) {
+        if (paused.has(i)) continue;
+        accepted += 8192;
+        if (!w.write(Buffer.alloc(8192, 0x61 + i))) paused.add(i);
+      }
+    }
+    expect(paused.size).toBe(4);
+    expect(accepted).toBeLessThanOrEqual(64 * 1024 + 4 * 8192); // the budget, plus the write that found it spent
+    expect(budget.used).toBe(accepted);
+    const drained = writers.map((w) => new Promise<void>((resolve) => w.onDrain(resolve)));
+    release();
+    await Promise.all(held);
+    await Promise.all(drained);
+    await Promise.all(writers.map((w) => w.close()));
+    expect(budget.used).toBe(0);
+    const sizes = await Promise.all(writers.map((_, i) => stat(join(dir, `vm${i}`, 'console.log')).then((s) => s.size)));
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(accepted);
+  });
+});
+
+describe('when rotating fails (on Windows: a program holding console.log open without sharing delete)', () => {
+  it('keeps appending past the cap, says so once, and rotates as soon as it can: nothing is dropped', async () => {
+    await mkdir(join(dir, 'vm', 'console.log.1', 'in-the-way'), { recursive: true }); // renaming over it fails
+    const changes: string[] = [];
+    const writer = new CappedLogWriter(log, { capBytes: 10, retryMs: 0 });
+    writer.onStateChange((change) => changes.push(change.type));
+    writer.write(Buffer.from('123456789'));
+    writer.write(Buffer.from('abc'));
+    await writer.flush();
+    writer.write(Buffer.from('def'));
+    await writer.flush();
+    expect(await readFile(log, 'utf8')).toBe('123456789abcdef');
+    expect(writer.droppedBytes).toBe(0);
+    expect(writer.failure).toBeUndefined();
+    expect(changes).toEqual(['rotation-failed']);
+    rmSync(join(dir, 'vm', 'console.log.1'), { recursive: true });
+    writer.write(Buffer.from('ghi'));
+    await writer.close();
+    expect(await readFile(`${log}.1`, 'utf8')).toBe('123456789abcdef');
+    expect(await readFile(log, 'utf8')).toBe('ghi');
+    expect(changes).toEqual(['rotation-failed', 'rotated-again']);
+  });
+});
+
+describe('the retry wait after a failure', () => {
+  it('is not lengthened by the wall clock jumping back (an NTP step): it counts elapsed time', async () => {
+    await mkdir(join(dir, 'vm'));
+    await symlink(join(dir, 'nowhere'), log);
+    const writer = new CappedLogWriter(log, { retryMs: 50 });
+    writer.write(Buffer.from('lost\n'));
+    await writer.flush().catch(() => undefined);
+    expect(writer.failure).toBeDefined();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() - 3_600_000);
+      rmSync(log);
+      await new Promise((r) => setTimeout(r, 200)); // well past the 50 ms wait, in elapsed time
+      writer.write(Buffer.from('kept\n'));
+      await writer.flush();
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(await readFile(log, 'utf8')).toBe('kept\n');
     await writer.close();
   });
 });

@@ -72,7 +72,7 @@ describe('collectors follow the VMs', () => {
   it('a VM started between two listings is collected from its first bytes, before any listing sees it run', async () => {
     const vm = await host.addVm({ name: 'instance-00000009', running: false });
     const logger = recordingLogger();
-    driver = new HyperVDriver({ powershell: host.powershell, pipePathTemplate: host.pipeTemplate, instancesDir: host.instancesDir, roots: [host.instancesDir], pollMs: 60_000, backoff: { initialMs: 10, maxMs: 100 }, logger });
+    driver = new HyperVDriver({ powershell: host.powershell, pipePathTemplate: host.pipeTemplate, instancesDir: host.instancesDir, roots: [host.instancesDir], pollMs: 60_000, backoff: { initialMs: 10, maxMs: 100, idleMs: 100 }, logger });
     await driver.start();
     expect((await driver.listServers())[0]).toMatchObject({ state: 'stopped' });
     await vm.start(); // the next listing is a minute away
@@ -81,6 +81,14 @@ describe('collectors follow the VMs', () => {
     await waitFor(async () => (await read(vm)).toString().includes('Kernel panic'), 5_000, 'the early boot output in the log');
     expect((await driver.listServers())[0]).toMatchObject({ state: 'stopped' }); // still the old listing
     expect(logger.entries.filter((e) => e.message.includes('not available yet'))).toEqual([]);
+  });
+
+  it('a stopped VM\'s collector, waiting long between attempts, connects as soon as a listing sees the VM run', async () => {
+    const vm = await host.addVm({ name: 'instance-0000000b', running: false });
+    driver = new HyperVDriver({ powershell: host.powershell, pipePathTemplate: host.pipeTemplate, instancesDir: host.instancesDir, roots: [host.instancesDir], pollMs: 100, backoff: { initialMs: 10, maxMs: 100, idleMs: 600_000 }, logger: recordingLogger() });
+    await driver.start();
+    await vm.start();
+    await waitFor(() => vm.pipe('ro').connected, 5_000, 'the collector to connect after the listing, not after its 10-minute wait');
   });
 
   it('a VM that appears and one that goes are events; listServers follows them', async () => {

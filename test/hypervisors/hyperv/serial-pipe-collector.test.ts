@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CappedLogWriter } from '../../../lib/hypervisors/hyperv/capped-log-writer.ts';
-import { PIPE_READ_BYTES, SerialPipeCollector } from '../../../lib/hypervisors/hyperv/serial-pipe-collector.ts';
+import { DEFAULT_BACKOFF, PIPE_READ_BYTES, SerialPipeCollector } from '../../../lib/hypervisors/hyperv/serial-pipe-collector.ts';
 import { numberedStream, startTestHyperVHost, type TestHyperVHost, type TestVm } from '../../helpers/hyperv-test-host.ts';
 import { recordingLogger } from '../../helpers/recording-logger.ts';
 import { sleep, waitFor } from '../../helpers/wait.ts';
@@ -121,5 +121,96 @@ describe('reading a serial pipe into the console log', () => {
     await sleep(200);
     expect(pipe.connected).toBe(false);
     expect(() => writer.write(Buffer.from('x'))).toThrow(/closed/);
+  });
+});
+
+describe('a stopped VM\'s armed collector', () => {
+  /** Lets real I/O (a failed connect) happen while timers are fake. */
+  const settle = async (check: () => boolean) => {
+    for (let i = 0; i < 10_000 && !check(); i++) await new Promise((r) => setImmediate(r));
+    expect(check()).toBe(true);
+  };
+
+  it('retries every few seconds, not every second: 1,000 stopped VMs are not 1,000 opens a second', async () => {
+    await vm.stop();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const writer = new CappedLogWriter(join(host.instancesDir, vm.name, 'console.log'));
+      collector = new SerialPipeCollector({ pipePath: vm.pipe('ro').path, writer, logger: recordingLogger(), label: vm.name });
+      collector.pipeExpected = false;
+      collector.start();
+      await settle(() => vi.getTimerCount() === 1); // the first attempt failed; the retry waits
+      const attempts = collector.attempts;
+      vi.advanceTimersByTime(DEFAULT_BACKOFF.idleMs - 1);
+      expect(vi.getTimerCount()).toBe(1); // the retry has not fired
+      expect(collector.attempts).toBe(attempts);
+      vi.advanceTimersByTime(1);
+      expect(collector.attempts).toBe(attempts + 1);
+      await settle(() => vi.getTimerCount() === 1);
+      expect(DEFAULT_BACKOFF.idleMs).toBeGreaterThanOrEqual(5 * DEFAULT_BACKOFF.maxMs);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('connects at once when a listing sees the VM run, whatever is left of its wait', async () => {
+    await vm.stop();
+    const writer = new CappedLogWriter(join(host.instancesDir, vm.name, 'console.log'));
+    collector = new SerialPipeCollector({ pipePath: vm.pipe('ro').path, writer, logger: recordingLogger(), label: vm.name, backoff: { ...FAST, idleMs: 600_000 } });
+    collector.pipeExpected = false;
+    collector.start();
+    await waitFor(() => collector!.attempts === 1 && !collector!.connected, 5_000, 'the first attempt');
+    await sleep(100);
+    expect(collector.attempts).toBe(1);
+    await vm.start();
+    collector.pipeExpected = true;
+    await waitFor(() => vm.pipe('ro').connected, 5_000, 'the collector to connect without waiting out its 10 minutes');
+    await vm.pipe('ro').sendAll(BOOT);
+    await waitFor(async () => (await logBytes(writer)).equals(BOOT), 5_000, 'the boot text');
+  });
+});
+
+describe('when the console log cannot be written (disk full, permissions, a directory in its way)', () => {
+  it('says so once, keeps reading the pipe (dropping what it cannot write), and writes again once it can', async () => {
+    const logger = recordingLogger();
+    const log = join(host.instancesDir, vm.name, 'console.log');
+    await mkdir(log, { recursive: true }); // opening console.log for writing fails: EISDIR
+    const writer = new CappedLogWriter(log, { retryMs: 0 });
+    collector = new SerialPipeCollector({ pipePath: vm.pipe('ro').path, writer, logger, label: vm.name, backoff: FAST });
+    collector.start();
+    const pipe = vm.pipe('ro');
+    await waitFor(() => pipe.connected, 5_000, 'the collector to connect');
+    const errors = () => logger.entries.filter((e) => e.level === 'error');
+    await pipe.sendAll(Buffer.from('lost 1\n'));
+    await waitFor(() => errors().length === 1, 5_000, 'the failure to be logged');
+    expect(errors()[0]!.data).toMatchObject({ vm: vm.name, error: expect.stringMatching(/EISDIR/) });
+    for (let i = 2; i <= 5; i++) {
+      await pipe.sendAll(Buffer.from(`lost ${i}\n`));
+      await waitFor(() => writer.droppedBytes === 7 * i, 5_000, `line ${i} to be dropped`);
+    }
+    expect(errors()).toHaveLength(1); // one streak, one error
+    expect(pipe.connected).toBe(true); // the guest is never made to wait for the disk
+
+    await rm(log, { recursive: true });
+    await pipe.sendAll(Buffer.from('kept\n'));
+    await waitFor(async () => (await readFile(log, 'utf8').catch(() => '')) === 'kept\n', 5_000, 'the log to be written again');
+    expect(logger.entries.find((e) => e.message.includes('writable again'))?.data).toMatchObject({ vm: vm.name, droppedBytes: 35 });
+    expect(collector.connections).toBe(1);
+  });
+});
+
+describe('a pipe that takes the connection and closes it at once', () => {
+  it('(another client holds it) is retried with the growing wait and said once, not a line and a reconnect every 50 ms', async () => {
+    const pipe = vm.pipe('ro');
+    const other = await pipe.holdByAnother();
+    const { logger, writer } = collect();
+    await waitFor(() => pipe.refused >= 5, 5_000, 'a few turned-away connections');
+    const closedLines = logger.entries.filter((e) => e.message.includes('closed'));
+    expect(closedLines.length).toBeLessThanOrEqual(1);
+    expect(logger.entries.filter((e) => e.level === 'warn' || e.level === 'error')).toEqual([]);
+    other.release();
+    await waitFor(() => pipe.connected, 5_000, 'the collector to connect once the pipe is free');
+    await pipe.sendAll(BOOT);
+    await waitFor(async () => (await logBytes(writer)).equals(BOOT), 5_000, 'the boot text');
   });
 });

@@ -38,3 +38,19 @@ describe('driver events from two Get-VM listings', () => {
     expect(between('Running', 'RunningCritical')).toEqual([]);
   });
 });
+
+describe('log directories', () => {
+  it('two VMs never share one, even when one is named with the other\'s VM id, or an entry is printed twice', () => {
+    const other = 'abcdef01-2345-4678-89ab-cdef01234567';
+    const named = { ...recordedEntry('00000000-1111-4222-8333-444444444444', { name: other, instanceUuid: null }, true) };
+    const unsafe = { ...recordedEntry(other, { name: 'lab box', instanceUuid: null }, true) };
+    for (const list of [[named, unsafe], [unsafe, named]]) {
+      const { vms } = mapVms(list);
+      expect(vms).toHaveLength(2);
+      expect(new Set(vms.map((vm) => vm.logDir.toLowerCase())).size).toBe(2);
+    }
+    const twice = mapVms([named, { ...named, Notes: UUID }]);
+    expect(twice.vms).toHaveLength(1);
+    expect(twice.problems).toEqual([expect.stringContaining('printed more than once')]);
+  });
+});

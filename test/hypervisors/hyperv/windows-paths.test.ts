@@ -72,6 +72,22 @@ describe('log-root confinement with Windows paths', () => {
     expect(insideRoots('C:\\OpenStack\\Instances/../secrets', roots, path.win32)).toBe(false);
   });
 
+  it('only ASCII letters are folded: a look-alike JavaScript folds but NTFS does not (the Kelvin sign) is outside', () => {
+    // NTFS compares names through its upcase table, where U+212A stays itself and k becomes K.
+    expect(insideRoots('C:\\OpenStac\u212A\\Instances\\x\\console.log', roots, path.win32)).toBe(false);
+    expect(insideRoots('C:\\OPENSTACK\\INSTANCES\\x\\console.log', roots, path.win32)).toBe(true);
+  });
+
+  it('\\\\?\\ and \\\\?\\UNC\\ name the same files as the paths without them; trailing separators and drive roots', () => {
+    expect(insideRoots('\\\\?\\C:\\OpenStack\\Instances\\x\\console.log', roots, path.win32)).toBe(true);
+    expect(insideRoots('C:\\OpenStack\\Instances\\x\\console.log', ['\\\\?\\c:\\openstack\\instances'], path.win32)).toBe(true);
+    expect(insideRoots('\\\\?\\UNC\\filer\\share\\logs\\x\\console.log', ['\\\\filer\\share\\logs'], path.win32)).toBe(true);
+    expect(insideRoots('\\\\?\\D:\\OpenStack\\Instances\\x', roots, path.win32)).toBe(false);
+    expect(insideRoots('C:\\OpenStack\\Instances', ['C:\\OpenStack\\Instances\\'], path.win32)).toBe(true);
+    expect(insideRoots('c:\\x\\console.log', ['C:\\'], path.win32)).toBe(true);
+    expect(insideRoots('D:\\x\\console.log', ['C:\\'], path.win32)).toBe(false);
+  });
+
   it('on Linux case still matters', () => {
     expect(insideRoots('/var/lib/nova/instances/x/console.log', ['/var/lib/nova/instances'], path.posix)).toBe(true);
     expect(insideRoots('/VAR/lib/nova/instances/x/console.log', ['/var/lib/nova/instances'], path.posix)).toBe(false);
