@@ -9,6 +9,7 @@ import { coalesceEvents } from '../hypervisors/coalesce-events.ts';
 import type { Logger } from '../logger.ts';
 import type { AgentConfig } from './config.ts';
 import { createDriver } from './create-driver.ts';
+import { CrashEventSender } from './crash-events.ts';
 import { createRequestHandler } from './handle-request.ts';
 import { syncInventory } from './sync-inventory.ts';
 
@@ -79,7 +80,12 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   // Drivers with events keep the directory current within seconds; the periodic sync is the
   // safety net (and the only source for drivers without events).
   const resync = coalesceEvents(() => void inventory().catch((err) => logger.error('inventory sync failed', { err })), 150, lifetime.signal);
-  driver.watch?.(resync, lifetime.signal);
+  // Crash diagnostics: a crash the hypervisor reports goes to the events queue (when configured).
+  const crashes = config.eventsQueueUrl === undefined ? undefined : new CrashEventSender({ sqs, queueUrl: config.eventsQueueUrl, host: config.host, logger });
+  driver.watch?.((event) => {
+    resync(event);
+    crashes?.onDriverEvent(event);
+  }, lifetime.signal);
   const fullSyncEvery = driver.watch ? 6 : 1;
   let beats = 0;
   const timer = setInterval(() => {
@@ -98,7 +104,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   });
   logResponderEvents(responder, logger);
   responder.start();
-  logger.info('agent started', { host: config.host, driver: config.driver, queueUrl, replyDestinations: replyDestinations.prefixes, clientReplyDestinations: clientReplies.prefixes, roots: config.logRoots });
+  logger.info('agent started', { host: config.host, driver: config.driver, queueUrl, eventsQueueUrl: config.eventsQueueUrl, replyDestinations: replyDestinations.prefixes, clientReplyDestinations: clientReplies.prefixes, roots: config.logRoots });
 
   return {
     queueUrl,
