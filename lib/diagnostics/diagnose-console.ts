@@ -21,9 +21,17 @@ const AROUND_BEFORE = 3;
 const AROUND_AFTER = 6;
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-const ALL_KEYWORDS = [...new Set([...RULES.flatMap((r) => r.keywords), ...BOOT_MARKERS.map((m) => m.keyword), ...READY_KEYWORDS])];
-/** Every keyword in one alternation: one linear pass over the window finds the few lines worth a closer look. */
+const ALL_KEYWORDS = [...new Set([...RULES.flatMap((r) => r.keywords), ...BOOT_MARKERS.map((m) => m.keyword), ...READY_KEYWORDS])].sort((a, b) => b.length - a.length);
+/**
+ * Every keyword in one alternation, longest first: one linear pass over the window finds the few
+ * lines worth a closer look, and on such a line which keywords it holds, so only their rules run.
+ */
 const ANY_KEYWORD = new RegExp(ALL_KEYWORDS.map(escape).join('|'), 'g');
+/** An alternation reports one keyword per position: the keywords that are a prefix of another are added back. */
+const PREFIXES = new Map(ALL_KEYWORDS.map((k) => [k, ALL_KEYWORDS.filter((p) => p !== k && k.startsWith(p))]));
+const RULES_BY_KEYWORD = new Map(ALL_KEYWORDS.map((k) => [k, RULES.filter((r) => r.keywords.includes(k))]));
+const BOOT_KEYWORDS = new Set(BOOT_MARKERS.map((m) => m.keyword));
+const READY_KEYWORD_SET = new Set(READY_KEYWORDS);
 
 /** Kernel timestamp or log level prefix, to look at what a line says. */
 const PREFIX = /^\s{0,4}(?:<\d>)?(?:\[\s{0,12}\d{1,10}\.\d{1,9}\])?(?:\[\s{0,8}[TC]\d{1,8}\])?\s?/;
@@ -70,21 +78,41 @@ export function diagnoseConsole(input: string | Uint8Array, options: DiagnoseOpt
   return newest;
 }
 
-/** One pass with the combined keyword pattern, then the rules on the few lines it found. */
+/** One pass with the combined keyword pattern, then the rules of the keywords found on the few lines it found. */
 function scan(lines: ConsoleLines): { hits: Hit[]; markers: BootMarkerHit[]; ready: number[] } {
   const hits: Hit[] = [];
   const markers: BootMarkerHit[] = [];
   const ready: number[] = [];
   const finder = new RegExp(ANY_KEYWORD.source, 'g');
+  const inLine = new RegExp(ANY_KEYWORD.source, 'g');
   const { text, starts } = lines;
   for (let m = finder.exec(text); m !== null; m = finder.exec(text)) {
     const n = lineOfOffset(lines, m.index);
     const line = lineText(lines, n);
-    const stage = bootMarkerStage(line);
-    if (stage !== undefined) markers.push({ line: n, stage });
-    if (READY.test(line)) ready.push(n);
+    const present = new Set<string>();
+    inLine.lastIndex = 0;
+    for (let k = inLine.exec(line); k !== null; k = inLine.exec(line)) {
+      present.add(k[0]);
+      for (const p of PREFIXES.get(k[0])!) present.add(p);
+      inLine.lastIndex = k.index + 1;
+    }
+    const rules = new Set<Rule>();
+    let boot = false;
+    let up = false;
+    for (const k of present) {
+      for (const r of RULES_BY_KEYWORD.get(k)!) rules.add(r);
+      boot ||= BOOT_KEYWORDS.has(k);
+      up ||= READY_KEYWORD_SET.has(k);
+    }
+    if (boot) {
+      const stage = bootMarkerStage(line);
+      if (stage !== undefined) markers.push({ line: n, stage });
+    }
+    if (up && READY.test(line)) ready.push(n);
+    // In table order, so findings on one line keep the table's order.
     for (const rule of RULES) {
-      const fields = matchRule(rule, line);
+      if (!rules.has(rule)) continue;
+      const fields = matchRule(rule, line, present);
       if (fields) hits.push({ rule, line: n, fields });
     }
     // The rest of this line has been looked at: continue on the next one.
@@ -95,10 +123,10 @@ function scan(lines: ConsoleLines): { hits: Hit[]; markers: BootMarkerHit[]; rea
   return { hits, markers, ready };
 }
 
-function matchRule(rule: Rule, line: string): Record<string, string> | undefined {
+function matchRule(rule: Rule, line: string, present: ReadonlySet<string>): Record<string, string> | undefined {
   for (const keyword of rule.keywords) {
+    if (!present.has(keyword)) continue;
     const at = line.indexOf(keyword);
-    if (at === -1) continue;
     const window = line.length <= BEFORE_KEYWORD + AFTER_KEYWORD ? line : line.slice(Math.max(0, at - BEFORE_KEYWORD), at + keyword.length + AFTER_KEYWORD);
     const m = rule.pattern.exec(window);
     if (!m) continue;
