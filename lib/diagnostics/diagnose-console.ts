@@ -59,8 +59,21 @@ export function diagnoseConsole(input: string | Uint8Array, options: DiagnoseOpt
   const count = lines.starts.length;
   const { hits, markers, ready } = scan(lines);
   const boots = splitBoots(markers, count);
+  // Lines before the first banner are the end of an older boot (a rotated log starts mid-boot), unless
+  // all they show is a boot loader's complaint: then they are this boot's GRUB, which prints no banner
+  // of its own when its menu is hidden, and the kernel banner after them means it got past it.
+  const leading = boots[0]!;
+  if (boots.length > 1 && leading.startLine === undefined) {
+    const early = hits.filter((h) => h.line <= leading.lastLine);
+    if (early.length > 0 && early.every((h) => h.rule.category === 'grub-error')) {
+      boots.shift();
+      boots[0]!.firstLine = 1;
+      boots.forEach((b, i) => (b.index = i + 1));
+    }
+  }
+  const kernels = markers.filter((m) => m.stage === 2).map((m) => m.line);
 
-  const diagnoseBoot = (boot: BootRange, latest: boolean): Diagnosis => diagnoseRange(lines, boot, boots.length, hits, ready, latest, count);
+  const diagnoseBoot = (boot: BootRange, latest: boolean): Diagnosis => diagnoseRange(lines, boot, boots.length, hits, ready, kernels, latest, count);
 
   if (options.boot !== undefined) {
     const chosen = boots[Math.min(Math.max(options.boot, 1), boots.length) - 1]!;
@@ -142,10 +155,10 @@ function matchRule(rule: Rule, line: string, present: ReadonlySet<string>): Reco
   return undefined;
 }
 
-function diagnoseRange(lines: ConsoleLines, boot: BootRange, bootCount: number, allHits: readonly Hit[], allReady: readonly number[], latest: boolean, lineCount: number): Diagnosis {
+function diagnoseRange(lines: ConsoleLines, boot: BootRange, bootCount: number, allHits: readonly Hit[], allReady: readonly number[], allKernels: readonly number[], latest: boolean, lineCount: number): Diagnosis {
   const inBoot = (n: number) => n >= boot.firstLine && n <= boot.lastLine;
   const hits = allHits.filter((h) => inBoot(h.line));
-  const lastReady = allReady.filter(inBoot).at(-1) ?? 0;
+  const after = { ready: allReady.filter(inBoot).at(-1) ?? 0, kernel: allKernels.filter(inBoot).at(-1) ?? 0 };
 
   const byRule = new Map<string, Hit[]>();
   for (const h of hits) {
@@ -155,7 +168,7 @@ function diagnoseRange(lines: ConsoleLines, boot: BootRange, bootCount: number, 
   }
   const findings: Finding[] = [...byRule.values()]
     .filter((list) => { const over = list[0]!.rule.supersededBy; return over === undefined || !byRule.has(over); })
-    .map((list) => toFinding(lines, boot, list, lastReady))
+    .map((list) => toFinding(lines, boot, list, after))
     .sort((a, b) => a.line - b.line);
 
   const problems = findings.filter((f) => f.category !== 'healthy');
@@ -205,7 +218,13 @@ function diagnoseRange(lines: ConsoleLines, boot: BootRange, bootCount: number, 
   };
 }
 
-function toFinding(lines: ConsoleLines, boot: BootRange, hits: Hit[], lastReady: number): Finding {
+/** The last line in the boot showing it got further: a login prompt (or equivalent), a kernel banner. */
+interface LaterProgress {
+  ready: number;
+  kernel: number;
+}
+
+function toFinding(lines: ConsoleLines, boot: BootRange, hits: Hit[], after: LaterProgress): Finding {
   const first = hits[0]!;
   const last = hits.at(-1)!;
   const rule = first.rule;
@@ -223,9 +242,13 @@ function toFinding(lines: ConsoleLines, boot: BootRange, hits: Hit[], lastReady:
   if (fields.reason !== undefined) fields.reason = fields.reason.replace(/\s*\]---\s*$/, '').replace(/[.\s]+$/, '');
   const reason = rule.category === 'windows-bugcheck' ? undefined : fields.reason ?? fields.device ?? fields.process ?? fields.task ?? fields.module ?? fields.file;
 
-  const continued = lastReady > last.line;
+  // A boot-loader or firmware complaint followed by a kernel starting did not stop the boot: SeaBIOS
+  // trying the CD-ROM before the disk, GRUB missing one entry's file before the default loads.
+  const kernelFollowed = rule.category === 'grub-error' && after.kernel > last.line;
+  const continued = after.ready > last.line || kernelFollowed;
   let severity = rule.severity;
-  if (continued && !rule.survivesLogin && severityRank(severity) > severityRank('low')) severity = SEVERITIES[severityRank(severity) - 1]!;
+  if (kernelFollowed) severity = 'low';
+  else if (continued && !rule.survivesLogin && severityRank(severity) > severityRank('low')) severity = SEVERITIES[severityRank(severity) - 1]!;
 
   const matched: EvidenceLine[] = [{ line: first.line, text: evidenceText(lineText(lines, first.line)) }];
   if (hits.length > 1) matched.push({ line: last.line, text: evidenceText(lineText(lines, last.line)) });

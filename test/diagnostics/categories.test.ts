@@ -34,6 +34,7 @@ const CASES: Record<string, Expected> = {
   'hung-task-mips-3.0.log': { category: 'hung-task', severity: 'medium', line: 1, reason: 'kinteractiveup', findings: ['hung-task@1'] },
   'oom-killed-ubuntu-syslog.log': { category: 'oom', severity: 'medium', line: 1, reason: 'python3', findings: ['oom-kill@1'] },
   'oom-kill-process-3.x.log': { category: 'oom', severity: 'medium', line: 1, reason: 'R', findings: ['oom-kill@1'] },
+  'oom-systemd-oomd-ubuntu-22.04.log': { category: 'oom', severity: 'low', line: 1, reason: '/user.slice/user-1001.slice/user@1001.service/app.slice/app-org.gnome.Terminal.slice/vte-spawn-dbb4a75e-031f-480d-924b-5de5af7579d2.scope', findings: ['oomd-kill@1'] },
   'fs-ext4-error-raspibolt.log': { category: 'fs-error', severity: 'medium', line: 1, reason: 'sda', findings: ['fs-error@1'] },
   'fs-ext4-io-error-kr260.log': { category: 'fs-error', severity: 'medium', line: 2, reason: 'sda2', findings: ['fs-error@2', 'block-io-error@3'] },
   'fs-xfs-shutdown.log': { category: 'fs-error', severity: 'high', line: 4, reason: 'dm-4', findings: ['fs-error@1', 'fs-readonly@4'] },
@@ -46,7 +47,7 @@ const CASES: Record<string, Expected> = {
   'initramfs-alert-uuid-ubuntu.log': { category: 'initramfs-timeout', severity: 'high', line: 5, reason: 'UUID=68d82fa1-1bb5-435f-a5e3-862176586eec', findings: ['initramfs-gave-up@5'] },
   'initramfs-dracut-could-not-boot-centos7.log': { category: 'initramfs-timeout', severity: 'high', line: 3, reason: '/dev/centos/root', findings: ['initramfs-gave-up@3'] },
   'initramfs-dracut-timeout-5.x.log': { category: 'initramfs-timeout', severity: 'medium', line: 1, findings: ['initramfs-timeout@1'] },
-  'initramfs-systemd-initrd-timeout-mkosi.log': { category: 'initramfs-timeout', severity: 'high', line: 14, findings: ['initramfs-timeout@1', 'initramfs-gave-up@14', 'emergency-mode@23'] },
+  'initramfs-systemd-initrd-timeout-mkosi.log': { category: 'initramfs-timeout', severity: 'high', line: 14, findings: ['initramfs-timeout@1', 'initrd-root-missing@3', 'initramfs-gave-up@14', 'emergency-mode@23'] },
   'initramfs-mkinitcpio-arch.log': { category: 'initramfs-timeout', severity: 'high', line: 3, findings: ['initramfs-gave-up@3'] },
   'cloud-init-unit-failed-azure.log': { category: 'cloud-init-failure', severity: 'medium', line: 12, reason: 'Initial cloud-init job (metadata service crawler).', findings: ['cloud-init-unit-failed@12'] },
   'cloud-init-scripts-user-failed.log': { category: 'cloud-init-failure', severity: 'medium', line: 1, reason: 'scripts-user', findings: ['cloud-init-module-failed@1'] },
@@ -59,6 +60,7 @@ const CASES: Record<string, Expected> = {
   'healthy-acpi-noise-6.x.log': { category: 'healthy', severity: 'info', line: 0, findings: [] },
   'healthy-qemu-noise-timed-out-ttyS0.log': { category: 'healthy', severity: 'info', line: 0, findings: [] },
   'healthy-cloud-init-route-warning.log': { category: 'healthy', severity: 'info', line: 0, findings: [] },
+  'healthy-grub-locale-missing.log': { category: 'healthy', severity: 'info', line: 0, findings: [] },
   'healthy-ext4-errors-remount-ro-option.log': { category: 'healthy', severity: 'info', line: 0, findings: [] },
 };
 

@@ -95,6 +95,19 @@ describe('noise stays healthy or low', () => {
   });
 });
 
+describe('a boot loader or firmware complaint followed by a kernel did not stop the boot', () => {
+  it('GRUB failing to load one file, then the kernel starting, is low', () => {
+    // fedup's "error: file '/upgrade/vmlinuz' not found" as if the default entry then booted (the real VFS-panic boot).
+    const grub = text('grub-file-not-found-fedup.log').split('\n').slice(0, 2).join('\n') + '\n';
+    const d = diagnoseConsole(grub + cleanBootPanic.split('\n').slice(0, 250).join('\n'));
+    expect(d).toMatchObject({ category: 'grub-error', severity: 'low', findings: [{ rule: 'grub-file-not-found', severity: 'low', continued: true }] });
+  });
+
+  it('the same GRUB error with nothing after it stops the boot', () => {
+    expect(diagnoseConsole(text('grub-file-not-found-fedup.log'))).toMatchObject({ category: 'grub-error', severity: 'high', findings: [{ continued: false }] });
+  });
+});
+
 describe('boots in one window', () => {
   it('diagnoses the newest of two boots and says which', () => {
     const d = diagnoseConsole(cleanBootPanic + cleanBootPanic);
