@@ -60,6 +60,7 @@ const CASES: Record<string, Expected> = {
   'healthy-acpi-noise-6.x.log': { category: 'healthy', severity: 'info', line: 0, findings: [] },
   'healthy-qemu-noise-timed-out-ttyS0.log': { category: 'healthy', severity: 'info', line: 0, findings: [] },
   'healthy-cloud-init-route-warning.log': { category: 'healthy', severity: 'info', line: 0, findings: [] },
+  'healthy-firmware-bug-talos-6.18.log': { category: 'healthy', severity: 'info', line: 0, findings: [] },
   'healthy-grub-locale-missing.log': { category: 'healthy', severity: 'info', line: 0, findings: [] },
   'healthy-ext4-errors-remount-ro-option.log': { category: 'healthy', severity: 'info', line: 0, findings: [] },
 };
