@@ -73,7 +73,7 @@ export function diagnoseConsole(input: string | Uint8Array, options: DiagnoseOpt
   }
   const kernels = markers.filter((m) => m.stage === 2).map((m) => m.line);
 
-  const diagnoseBoot = (boot: BootRange, latest: boolean): Diagnosis => diagnoseRange(lines, boot, boots.length, hits, ready, kernels, latest, count);
+  const diagnoseBoot = (boot: BootRange, latest: boolean): Diagnosis => diagnoseRange(lines, boot, boots.length, hits, ready, kernels, markers.filter((m) => m.stage >= 1).map((m) => m.line), latest, count);
 
   if (options.boot !== undefined) {
     const chosen = boots[Math.min(Math.max(options.boot, 1), boots.length) - 1]!;
@@ -155,10 +155,10 @@ function matchRule(rule: Rule, line: string, present: ReadonlySet<string>): Reco
   return undefined;
 }
 
-function diagnoseRange(lines: ConsoleLines, boot: BootRange, bootCount: number, allHits: readonly Hit[], allReady: readonly number[], allKernels: readonly number[], latest: boolean, lineCount: number): Diagnosis {
+function diagnoseRange(lines: ConsoleLines, boot: BootRange, bootCount: number, allHits: readonly Hit[], allReady: readonly number[], allKernels: readonly number[], allLoaders: readonly number[], latest: boolean, lineCount: number): Diagnosis {
   const inBoot = (n: number) => n >= boot.firstLine && n <= boot.lastLine;
   const hits = allHits.filter((h) => inBoot(h.line));
-  const after = { ready: allReady.filter(inBoot).at(-1) ?? 0, kernel: allKernels.filter(inBoot).at(-1) ?? 0 };
+  const after = { ready: allReady.filter(inBoot).at(-1) ?? 0, kernel: allKernels.filter(inBoot).at(-1) ?? 0, loader: allLoaders.filter(inBoot).at(-1) ?? 0 };
 
   const byRule = new Map<string, Hit[]>();
   for (const h of hits) {
@@ -222,6 +222,8 @@ function diagnoseRange(lines: ConsoleLines, boot: BootRange, bootCount: number, 
 interface LaterProgress {
   ready: number;
   kernel: number;
+  /** A boot loader or kernel banner. */
+  loader: number;
 }
 
 function toFinding(lines: ConsoleLines, boot: BootRange, hits: Hit[], after: LaterProgress): Finding {
@@ -244,7 +246,9 @@ function toFinding(lines: ConsoleLines, boot: BootRange, hits: Hit[], after: Lat
 
   // A boot-loader or firmware complaint followed by a kernel starting did not stop the boot: SeaBIOS
   // trying the CD-ROM before the disk, GRUB missing one entry's file before the default loads.
-  const kernelFollowed = rule.category === 'grub-error' && after.kernel > last.line;
+  // One device failing in the firmware is passed once a boot loader starts from another one (SeaBIOS
+  // trying the CD-ROM before the disk); its next "Booting from ..." alone proves nothing.
+  const kernelFollowed = rule.category === 'grub-error' && (after.kernel > last.line || (rule.id === 'boot-device-failed' && after.loader > last.line));
   const continued = after.ready > last.line || kernelFollowed;
   let severity = rule.severity;
   if (kernelFollowed) severity = 'low';

@@ -54,6 +54,8 @@ const CASES: Record<string, Expected> = {
   'grub-rescue-unknown-filesystem.log': { category: 'grub-error', severity: 'critical', line: 4, findings: ['grub-no-device@1', 'grub-rescue@4'] },
   'grub-rescue-chromebook.log': { category: 'grub-error', severity: 'critical', line: 3, findings: ['grub-no-device@2', 'grub-rescue@3'] },
   'grub-file-not-found-fedup.log': { category: 'grub-error', severity: 'high', line: 2, reason: '/upgrade/vmlinuz', findings: ['grub-file-not-found@2'] },
+  'grub-seabios-boot-failed-ipxe.log': { category: 'grub-error', severity: 'high', line: 9, reason: 'could not read the boot disk', findings: ['boot-device-failed@9'] },
+  'windows-bootmgr-missing-seabios.log': { category: 'grub-error', severity: 'critical', line: 4, reason: 'BOOTMGR is missing', findings: ['mbr-boot-failure@4'] },
   'windows-stop-7b-nt.log': { category: 'windows-bugcheck', severity: 'critical', line: 1, code: '0x0000007B', codeName: 'INACCESSIBLE_BOOT_DEVICE', findings: ['windows-bugcheck-stop@1'] },
   'windows-stop-7b-kb.log': { category: 'windows-bugcheck', severity: 'critical', line: 1, code: '0x0000007B', codeName: 'INACCESSIBLE_BOOT_DEVICE', findings: ['windows-bugcheck-stop@1'] },
   'healthy-cloud-init-centos7.log': { category: 'healthy', severity: 'info', line: 0, findings: [] },
@@ -62,6 +64,7 @@ const CASES: Record<string, Expected> = {
   'healthy-cloud-init-route-warning.log': { category: 'healthy', severity: 'info', line: 0, findings: [] },
   'healthy-firmware-bug-talos-6.18.log': { category: 'healthy', severity: 'info', line: 0, findings: [] },
   'healthy-grub-locale-missing.log': { category: 'healthy', severity: 'info', line: 0, findings: [] },
+  'healthy-grub-not-regular-file.log': { category: 'healthy', severity: 'info', line: 0, findings: [] },
   'healthy-ext4-errors-remount-ro-option.log': { category: 'healthy', severity: 'info', line: 0, findings: [] },
 };
 
