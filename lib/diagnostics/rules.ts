@@ -232,10 +232,11 @@ export const RULES: readonly Rule[] = [
   {
     id: 'oom-kill',
     category: 'oom',
-    keywords: ['Out of memory', 'oom-killer'],
+    keywords: ['Out of memory'],
     // 4.x-6.x: "Out of memory: Killed process 15784 (python3) total-vm:..."; 2.6/3.x: "Out of memory: Kill process
-    // 27438 (R) score 31 or sacrifice child"; "<comm> invoked oom-killer: gfp_mask=..." precedes both.
-    pattern: /Out of memory(?: \([\w]{1,40}\))?: Kill(?:ed)? process (?<pid>\d{1,8}) \((?<process>[^)\r\n]{1,64})\)|\S{1,64} invoked oom-killer|Out of memory and no killable processes/,
+    // 27438 (R) score 31 or sacrifice child". The "<comm> invoked oom-killer" line before it is not proof on its
+    // own: a memory cgroup's OOM prints it too (oom-cgroup).
+    pattern: /Out of memory(?: \([\w]{1,40}\))?: Kill(?:ed)? process (?<pid>\d{1,8}) \((?<process>[^)\r\n]{1,64})\)|Out of memory and no killable processes/,
     unless: /Memory cgroup out of memory|oom-kill:constraint=CONSTRAINT_MEMCG/,
     severity: 'medium', terminal: false, precedence: 30, evidence: 'around',
     summary: 'The kernel ran out of memory and killed {process|a process}.',
