@@ -379,9 +379,12 @@ export const RULES: readonly Rule[] = [
   {
     id: 'cloud-init-no-datasource',
     category: 'cloud-init-failure',
-    keywords: ['No instance datasource found', 'Used fallback datasource'],
+    keywords: ['No instance datasource found', 'Used fallback datasource', 'Giving up on md from', 'failed to get instance-id of datasource', 'failed to read iid from metadata'],
     // cloud-init found no metadata service: no SSH keys, no user data, often no network configuration.
-    pattern: /No instance datasource found|Used fallback datasource/,
+    // "DataSourceEc2.py[CRITICAL]: Giving up on md from ['http://169.254.169.254/...'] after 123 seconds";
+    // CirrOS (OpenStack's test image) says "failed to read iid from metadata. tried 20" and
+    // "failed to get instance-id of datasource".
+    pattern: /No instance datasource found|Used fallback datasource|Giving up on md from|failed to get instance-id of datasource|failed to read iid from metadata/,
     severity: 'medium', terminal: false, precedence: 30, survivesLogin: true, evidence: 'around',
     summary: 'cloud-init found no datasource (no metadata, SSH keys or user data): the instance is not configured.',
   },

@@ -52,6 +52,7 @@ const CASES: Record<string, Expected> = {
   'initramfs-systemd-initrd-timeout-mkosi.log': { category: 'initramfs-timeout', severity: 'high', line: 14, findings: ['initramfs-timeout@1', 'initrd-root-missing@3', 'initramfs-gave-up@14', 'emergency-mode@23'] },
   'initramfs-mkinitcpio-arch.log': { category: 'initramfs-timeout', severity: 'high', line: 3, findings: ['initramfs-gave-up@3'] },
   'cloud-init-unit-failed-azure.log': { category: 'cloud-init-failure', severity: 'medium', line: 12, reason: 'Initial cloud-init job (metadata service crawler).', findings: ['cloud-init-unit-failed@12'] },
+  'cloud-init-metadata-unreachable-centos7.log': { category: 'cloud-init-failure', severity: 'medium', line: 5, findings: ['cloud-init-no-datasource@5'] },
   'cloud-init-scripts-user-failed.log': { category: 'cloud-init-failure', severity: 'medium', line: 1, reason: 'scripts-user', findings: ['cloud-init-module-failed@1'] },
   'grub-rescue-unknown-filesystem.log': { category: 'grub-error', severity: 'critical', line: 4, findings: ['grub-no-device@1', 'grub-rescue@4'] },
   'grub-rescue-chromebook.log': { category: 'grub-error', severity: 'critical', line: 3, findings: ['grub-no-device@2', 'grub-rescue@3'] },
