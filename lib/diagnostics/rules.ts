@@ -69,14 +69,15 @@ export const RULES: readonly Rule[] = [
   {
     id: 'windows-bugcheck-stop',
     category: 'windows-bugcheck',
-    keywords: ['STOP: ', 'STOP 0x', 'Stop code: ', 'Fatal System Error: ', '"STOPCODE"', 'for this error: ', 'Your PC ran into a problem', 'Your PC needs to restart', 'Windows has been shut down to prevent damage'],
+    keywords: ['STOP: ', 'STOP 0x', 'Stop code: ', 'Fatal System Error: ', '"STOPCODE"', 'for this error: ', 'Your PC ran into a problem', 'Your PC needs to restart', 'Windows has been shut down to prevent damage', 'CLASSNAME="BLUESCREEN"'],
     // XP/2003 and EMS: "*** STOP: 0x0000007B (0xF78D2524,...)"; KB articles and NT4: "STOP 0x0000007B";
     // kernel debugger on the serial port: "*** Fatal System Error: 0x0000007b"; Windows 8+: "Stop code: 0xc000021a"
     // or "Stop code: CRITICAL_PROCESS_DIED"; EMS XML: <PROPERTY NAME="STOPCODE" ...><VALUE>"0x7B"</VALUE>.
     // Windows 8/8.1: "If you'd like to know more, you can search online later for this error: CRITICAL_PROCESS_DIED".
     // A bare code needs its 0x or all 8 digits, so "STOP: 0 jobs" is not a bugcheck.
-    pattern: /(?:STOP: |STOP (?=0x)|Fatal System Error: |"STOPCODE"[^>\r\n]{0,40}><VALUE>"?)(?:0x(?<code>[0-9A-Fa-f]{1,8})|(?<code2>[0-9A-Fa-f]{8}))\b|Stop code: (?:0x(?<code3>[0-9A-Fa-f]{1,8})\b|(?<name>[A-Z][A-Z0-9_]{3,80}))|search online (?:later )?for this error: (?<name2>[A-Z][A-Z0-9_]{3,80})|Your PC ran into a problem|Your PC needs to restart|Windows has been shut down to prevent damage/,
-    // The blue screen's opening sentence comes first; the code on a later line of the same finding fills `code`.
+    pattern: /(?:STOP: |STOP (?=0x)|Fatal System Error: |"STOPCODE"[^>\r\n]{0,40}><VALUE>"?)(?:0x(?<code>[0-9A-Fa-f]{1,8})|(?<code2>[0-9A-Fa-f]{8}))\b|Stop code: (?:0x(?<code3>[0-9A-Fa-f]{1,8})\b|(?<name>[A-Z][A-Z0-9_]{3,80}))|search online (?:later )?for this error: (?<name2>[A-Z][A-Z0-9_]{3,80})|Your PC ran into a problem|Your PC needs to restart|Windows has been shut down to prevent damage|CLASSNAME="BLUESCREEN"/,
+    // The blue screen's opening sentence (or EMS's <INSTANCE CLASSNAME="BLUESCREEN">) comes first; the code on a
+    // later line of the same finding fills `code`.
     severity: 'critical', terminal: true, precedence: 100, evidence: 'around',
     summary: 'Windows stopped with bugcheck {bugcheck}.',
   },
