@@ -16,7 +16,7 @@ export const BOOT_MARKERS: readonly { keyword: string; stage: BootStage; pattern
   { keyword: 'SeaBIOS (version', stage: 0 },
   { keyword: 'BdsDxe: ', stage: 0 },
   { keyword: 'iPXE (', stage: 0 },
-  { keyword: 'Booting from Hard Disk', stage: 0 },
+  { keyword: 'Booting from ', stage: 0 },
   { keyword: 'Welcome to GRUB!', stage: 1 },
   { keyword: 'GNU GRUB  version', stage: 1 },
   { keyword: 'Loading Linux ', stage: 1 },

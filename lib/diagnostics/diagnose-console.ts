@@ -21,9 +21,17 @@ const AROUND_BEFORE = 3;
 const AROUND_AFTER = 6;
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-const ALL_KEYWORDS = [...new Set([...RULES.flatMap((r) => r.keywords), ...BOOT_MARKERS.map((m) => m.keyword), ...READY_KEYWORDS])];
-/** Every keyword in one alternation: one linear pass over the window finds the few lines worth a closer look. */
+const ALL_KEYWORDS = [...new Set([...RULES.flatMap((r) => r.keywords), ...BOOT_MARKERS.map((m) => m.keyword), ...READY_KEYWORDS])].sort((a, b) => b.length - a.length);
+/**
+ * Every keyword in one alternation, longest first: one linear pass over the window finds the few
+ * lines worth a closer look, and on such a line which keywords it holds, so only their rules run.
+ */
 const ANY_KEYWORD = new RegExp(ALL_KEYWORDS.map(escape).join('|'), 'g');
+/** An alternation reports one keyword per position: the keywords that are a prefix of another are added back. */
+const PREFIXES = new Map(ALL_KEYWORDS.map((k) => [k, ALL_KEYWORDS.filter((p) => p !== k && k.startsWith(p))]));
+const RULES_BY_KEYWORD = new Map(ALL_KEYWORDS.map((k) => [k, RULES.filter((r) => r.keywords.includes(k))]));
+const BOOT_KEYWORDS = new Set(BOOT_MARKERS.map((m) => m.keyword));
+const READY_KEYWORD_SET = new Set(READY_KEYWORDS);
 
 /** Kernel timestamp or log level prefix, to look at what a line says. */
 const PREFIX = /^\s{0,4}(?:<\d>)?(?:\[\s{0,12}\d{1,10}\.\d{1,9}\])?(?:\[\s{0,8}[TC]\d{1,8}\])?\s?/;
@@ -51,8 +59,21 @@ export function diagnoseConsole(input: string | Uint8Array, options: DiagnoseOpt
   const count = lines.starts.length;
   const { hits, markers, ready } = scan(lines);
   const boots = splitBoots(markers, count);
+  // Lines before the first banner are the end of an older boot (a rotated log starts mid-boot), unless
+  // all they show is a boot loader's complaint: then they are this boot's GRUB, which prints no banner
+  // of its own when its menu is hidden, and the kernel banner after them means it got past it.
+  const leading = boots[0]!;
+  if (boots.length > 1 && leading.startLine === undefined) {
+    const early = hits.filter((h) => h.line <= leading.lastLine);
+    if (early.length > 0 && early.every((h) => h.rule.category === 'grub-error')) {
+      boots.shift();
+      boots[0]!.firstLine = 1;
+      boots.forEach((b, i) => (b.index = i + 1));
+    }
+  }
+  const kernels = markers.filter((m) => m.stage === 2).map((m) => m.line);
 
-  const diagnoseBoot = (boot: BootRange, latest: boolean): Diagnosis => diagnoseRange(lines, boot, boots.length, hits, ready, latest, count);
+  const diagnoseBoot = (boot: BootRange, latest: boolean): Diagnosis => diagnoseRange(lines, boot, boots.length, hits, ready, kernels, markers.filter((m) => m.stage >= 1).map((m) => m.line), latest, count);
 
   if (options.boot !== undefined) {
     const chosen = boots[Math.min(Math.max(options.boot, 1), boots.length) - 1]!;
@@ -70,21 +91,41 @@ export function diagnoseConsole(input: string | Uint8Array, options: DiagnoseOpt
   return newest;
 }
 
-/** One pass with the combined keyword pattern, then the rules on the few lines it found. */
+/** One pass with the combined keyword pattern, then the rules of the keywords found on the few lines it found. */
 function scan(lines: ConsoleLines): { hits: Hit[]; markers: BootMarkerHit[]; ready: number[] } {
   const hits: Hit[] = [];
   const markers: BootMarkerHit[] = [];
   const ready: number[] = [];
   const finder = new RegExp(ANY_KEYWORD.source, 'g');
+  const inLine = new RegExp(ANY_KEYWORD.source, 'g');
   const { text, starts } = lines;
   for (let m = finder.exec(text); m !== null; m = finder.exec(text)) {
     const n = lineOfOffset(lines, m.index);
     const line = lineText(lines, n);
-    const stage = bootMarkerStage(line);
-    if (stage !== undefined) markers.push({ line: n, stage });
-    if (READY.test(line)) ready.push(n);
+    const present = new Set<string>();
+    inLine.lastIndex = 0;
+    for (let k = inLine.exec(line); k !== null; k = inLine.exec(line)) {
+      present.add(k[0]);
+      for (const p of PREFIXES.get(k[0])!) present.add(p);
+      inLine.lastIndex = k.index + 1;
+    }
+    const rules = new Set<Rule>();
+    let boot = false;
+    let up = false;
+    for (const k of present) {
+      for (const r of RULES_BY_KEYWORD.get(k)!) rules.add(r);
+      boot ||= BOOT_KEYWORDS.has(k);
+      up ||= READY_KEYWORD_SET.has(k);
+    }
+    if (boot) {
+      const stage = bootMarkerStage(line);
+      if (stage !== undefined) markers.push({ line: n, stage });
+    }
+    if (up && READY.test(line)) ready.push(n);
+    // In table order, so findings on one line keep the table's order.
     for (const rule of RULES) {
-      const fields = matchRule(rule, line);
+      if (!rules.has(rule)) continue;
+      const fields = matchRule(rule, line, present);
       if (fields) hits.push({ rule, line: n, fields });
     }
     // The rest of this line has been looked at: continue on the next one.
@@ -95,10 +136,10 @@ function scan(lines: ConsoleLines): { hits: Hit[]; markers: BootMarkerHit[]; rea
   return { hits, markers, ready };
 }
 
-function matchRule(rule: Rule, line: string): Record<string, string> | undefined {
+function matchRule(rule: Rule, line: string, present: ReadonlySet<string>): Record<string, string> | undefined {
   for (const keyword of rule.keywords) {
+    if (!present.has(keyword)) continue;
     const at = line.indexOf(keyword);
-    if (at === -1) continue;
     const window = line.length <= BEFORE_KEYWORD + AFTER_KEYWORD ? line : line.slice(Math.max(0, at - BEFORE_KEYWORD), at + keyword.length + AFTER_KEYWORD);
     const m = rule.pattern.exec(window);
     if (!m) continue;
@@ -114,10 +155,10 @@ function matchRule(rule: Rule, line: string): Record<string, string> | undefined
   return undefined;
 }
 
-function diagnoseRange(lines: ConsoleLines, boot: BootRange, bootCount: number, allHits: readonly Hit[], allReady: readonly number[], latest: boolean, lineCount: number): Diagnosis {
+function diagnoseRange(lines: ConsoleLines, boot: BootRange, bootCount: number, allHits: readonly Hit[], allReady: readonly number[], allKernels: readonly number[], allLoaders: readonly number[], latest: boolean, lineCount: number): Diagnosis {
   const inBoot = (n: number) => n >= boot.firstLine && n <= boot.lastLine;
   const hits = allHits.filter((h) => inBoot(h.line));
-  const lastReady = allReady.filter(inBoot).at(-1) ?? 0;
+  const after = { ready: allReady.filter(inBoot).at(-1) ?? 0, kernel: allKernels.filter(inBoot).at(-1) ?? 0, loader: allLoaders.filter(inBoot).at(-1) ?? 0 };
 
   const byRule = new Map<string, Hit[]>();
   for (const h of hits) {
@@ -127,7 +168,7 @@ function diagnoseRange(lines: ConsoleLines, boot: BootRange, bootCount: number, 
   }
   const findings: Finding[] = [...byRule.values()]
     .filter((list) => { const over = list[0]!.rule.supersededBy; return over === undefined || !byRule.has(over); })
-    .map((list) => toFinding(lines, boot, list, lastReady))
+    .map((list) => toFinding(lines, boot, list, after))
     .sort((a, b) => a.line - b.line);
 
   const problems = findings.filter((f) => f.category !== 'healthy');
@@ -177,7 +218,15 @@ function diagnoseRange(lines: ConsoleLines, boot: BootRange, bootCount: number, 
   };
 }
 
-function toFinding(lines: ConsoleLines, boot: BootRange, hits: Hit[], lastReady: number): Finding {
+/** The last line in the boot showing it got further: a login prompt (or equivalent), a kernel banner. */
+interface LaterProgress {
+  ready: number;
+  kernel: number;
+  /** A boot loader or kernel banner. */
+  loader: number;
+}
+
+function toFinding(lines: ConsoleLines, boot: BootRange, hits: Hit[], after: LaterProgress): Finding {
   const first = hits[0]!;
   const last = hits.at(-1)!;
   const rule = first.rule;
@@ -195,9 +244,15 @@ function toFinding(lines: ConsoleLines, boot: BootRange, hits: Hit[], lastReady:
   if (fields.reason !== undefined) fields.reason = fields.reason.replace(/\s*\]---\s*$/, '').replace(/[.\s]+$/, '');
   const reason = rule.category === 'windows-bugcheck' ? undefined : fields.reason ?? fields.device ?? fields.process ?? fields.task ?? fields.module ?? fields.file;
 
-  const continued = lastReady > last.line;
+  // A boot-loader or firmware complaint followed by a kernel starting did not stop the boot: SeaBIOS
+  // trying the CD-ROM before the disk, GRUB missing one entry's file before the default loads.
+  // One device failing in the firmware is passed once a boot loader starts from another one (SeaBIOS
+  // trying the CD-ROM before the disk); its next "Booting from ..." alone proves nothing.
+  const kernelFollowed = rule.category === 'grub-error' && (after.kernel > last.line || (rule.id === 'boot-device-failed' && after.loader > last.line));
+  const continued = after.ready > last.line || kernelFollowed;
   let severity = rule.severity;
-  if (continued && !rule.survivesLogin && severityRank(severity) > severityRank('low')) severity = SEVERITIES[severityRank(severity) - 1]!;
+  if (kernelFollowed) severity = 'low';
+  else if (continued && !rule.survivesLogin && severityRank(severity) > severityRank('low')) severity = SEVERITIES[severityRank(severity) - 1]!;
 
   const matched: EvidenceLine[] = [{ line: first.line, text: evidenceText(lineText(lines, first.line)) }];
   if (hits.length > 1) matched.push({ line: last.line, text: evidenceText(lineText(lines, last.line)) });

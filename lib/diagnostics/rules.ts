@@ -50,7 +50,8 @@ export const RULES: readonly Rule[] = [
     keywords: ['Kernel panic'],
     // 2.6 to 6.x print "Kernel panic - not syncing: <reason>"; the closing "---[ end Kernel panic ..."
     // repeats it and is not a second panic.
-    pattern: /Kernel panic(?: - not syncing)?:? ?(?<reason>[^\r\n]{0,300})/,
+    // "Kernel panic: <reason>" is 2.4's form; "Kernel panic" alone (a monitor's name, a sysctl) is not a panic.
+    pattern: /Kernel panic(?: - not syncing:? ?|: )(?<reason>[^\r\n]{0,300})/,
     unless: /---\[ end Kernel panic/,
     severity: 'critical', terminal: true, precedence: 100, evidence: 'call-trace',
     summary: 'The kernel panicked: {reason|no reason printed}.',
@@ -68,11 +69,15 @@ export const RULES: readonly Rule[] = [
   {
     id: 'windows-bugcheck-stop',
     category: 'windows-bugcheck',
-    keywords: ['STOP: ', 'STOP 0x', 'Stop code: ', 'Fatal System Error: ', '"STOPCODE"'],
+    keywords: ['STOP: ', 'STOP 0x', 'Stop code: ', 'Fatal System Error: ', '"STOPCODE"', 'for this error: ', 'Your PC ran into a problem', 'Your PC needs to restart', 'Windows has been shut down to prevent damage', 'CLASSNAME="BLUESCREEN"'],
     // XP/2003 and EMS: "*** STOP: 0x0000007B (0xF78D2524,...)"; KB articles and NT4: "STOP 0x0000007B";
     // kernel debugger on the serial port: "*** Fatal System Error: 0x0000007b"; Windows 8+: "Stop code: 0xc000021a"
     // or "Stop code: CRITICAL_PROCESS_DIED"; EMS XML: <PROPERTY NAME="STOPCODE" ...><VALUE>"0x7B"</VALUE>.
-    pattern: /(?:STOP: |STOP (?=0x)|Fatal System Error: |"STOPCODE"[^>\r\n]{0,40}><VALUE>"?)(?:0x)?(?<code>[0-9A-Fa-f]{1,8})\b|Stop code: (?:(?:0x)?(?<code2>[0-9A-Fa-f]{1,8})\b|(?<name>[A-Z][A-Z0-9_]{3,80}))/,
+    // Windows 8/8.1: "If you'd like to know more, you can search online later for this error: CRITICAL_PROCESS_DIED".
+    // A bare code needs its 0x or all 8 digits, so "STOP: 0 jobs" is not a bugcheck.
+    pattern: /(?:STOP: |STOP (?=0x)|Fatal System Error: |"STOPCODE"[^>\r\n]{0,40}><VALUE>"?)(?:0x(?<code>[0-9A-Fa-f]{1,8})|(?<code2>[0-9A-Fa-f]{8}))\b|Stop code: (?:0x(?<code3>[0-9A-Fa-f]{1,8})\b|(?<name>[A-Z][A-Z0-9_]{3,80}))|search online (?:later )?for this error: (?<name2>[A-Z][A-Z0-9_]{3,80})|Your PC ran into a problem|Your PC needs to restart|Windows has been shut down to prevent damage|CLASSNAME="BLUESCREEN"/,
+    // The blue screen's opening sentence (or EMS's <INSTANCE CLASSNAME="BLUESCREEN">) comes first; the code on a
+    // later line of the same finding fills `code`.
     severity: 'critical', terminal: true, precedence: 100, evidence: 'around',
     summary: 'Windows stopped with bugcheck {bugcheck}.',
   },
@@ -86,6 +91,16 @@ export const RULES: readonly Rule[] = [
     summary: 'Windows rebooted after bugcheck {bugcheck}.',
   },
   {
+    id: 'windows-boot-manager',
+    category: 'grub-error',
+    keywords: ['Windows failed to start', 'Windows Boot Manager'],
+    // bootmgr, not a bugcheck: the boot loader could not load Windows ("Status: 0xc000000e",
+    // "File: \\Windows\\system32\\winload.exe"). The category for a boot loader that stopped is grub-error.
+    pattern: /Windows failed to start\.|Windows Boot Manager has experienced a problem/,
+    severity: 'critical', terminal: true, precedence: 85, evidence: 'around',
+    summary: 'Windows Boot Manager could not start Windows.',
+  },
+  {
     id: 'grub-rescue',
     category: 'grub-error',
     keywords: ['grub rescue>', 'Entering rescue mode', 'entering rescue mode'],
@@ -96,17 +111,24 @@ export const RULES: readonly Rule[] = [
   {
     id: 'grub-file-not-found',
     category: 'grub-error',
-    keywords: ['error: file ', 'error: disk ', 'load the kernel first'],
-    // GRUB 2 quotes with '...' (2.02+) or `...' (older): "error: file '/boot/vmlinuz-5.4.0' not found."
-    pattern: /error: (?:file [`'](?<file>[^'`\r\n]{1,200})' not found|disk [`'](?<device>[^'`\r\n]{1,100})' not found|you need to load the kernel first)/,
+    keywords: ["' not found", 'load the kernel first'],
+    // GRUB 2 quotes with '...' (2.02+) or `...' (older): "error: file '/boot/vmlinuz-5.4.0' not found.";
+    // some builds put the source location first: "error: ../../grub-core/fs/fshelp.c:257:file `/vmlinuz' not found."
+    pattern: /error: (?:\.\.\/[\w/.-]{1,80}:\d{1,6}: ?)?(?:file [`'](?<file>[^'`\r\n]{1,200})' not found|disk [`'](?<device>[^'`\r\n]{1,100})' not found|you need to load the kernel first)/,
+    // A missing translation or font is harmless ("error: file `/boot/grub/locale/en.mo.gz' not found").
+    unless: /locale\/|\.g?mo(?:\.gz)?'|\.pf2'/,
     severity: 'high', terminal: true, precedence: 85, evidence: 'around',
     summary: 'GRUB could not load {file|the kernel}.',
   },
   {
     id: 'grub-no-device',
     category: 'grub-error',
-    keywords: ['error: no such', 'error: unknown filesystem', 'error: Unknown filesystem', 'outside of disk', 'Minimal BASH-like line editing'],
-    pattern: /error: (?:no such (?:partition|device)(?:: (?<device>[^\s]{1,100}))?|[Uu]nknown filesystem|attempt to read or write outside of disk)|Minimal BASH-like line editing is supported/,
+    keywords: ['no such partition', 'no such device', 'nknown filesystem', 'outside of disk', 'Minimal BASH-like line editing', 'error: symbol', 'error: invalid arch', 'invalid magic number', 'command `', "command '", 'secure boot policy', 'bad shim signature'],
+    // "error: symbol `grub_calloc' not found" and "invalid arch-independent ELF magic": core.img and
+    // modules from different GRUB versions after a half-done upgrade.
+    // "error: unknown command `linuxefi'" / "can't find command": a config for another GRUB build;
+    // "invalid magic number", "bad shim signature", "prohibited by secure boot policy": the kernel it will not load.
+    pattern: /error: (?:\.\.\/[\w/.-]{1,80}:\d{1,6}: ?)?(?:no such (?:partition|device)(?:: (?<device>[^\s]{1,100}))?|[Uu]nknown filesystem|attempt to read or write outside of disk|symbol [`'](?<file>[^'`\r\n]{1,80})' not found|invalid arch-independent ELF magic|invalid magic number|(?:unknown|can't find) command [`'](?<file2>[^'`\r\n]{1,40})'|bad shim signature|prohibited by secure boot policy)|Minimal BASH-like line editing is supported/,
     severity: 'high', terminal: true, precedence: 85, evidence: 'around',
     summary: 'GRUB could not find its boot partition, file system or configuration.',
   },
@@ -122,27 +144,56 @@ export const RULES: readonly Rule[] = [
   {
     id: 'no-bootable-device',
     category: 'grub-error',
-    keywords: ['No bootable device', 'not a bootable disk', 'could not read the boot disk', 'No boot device'],
-    // SeaBIOS / OVMF when no boot loader is found at all.
-    pattern: /No bootable device|not a bootable disk|could not read the boot disk|No boot device/,
+    keywords: ['No bootable device', 'No boot device', 'No bootable option or device', 'UEFI Interactive Shell'],
+    // SeaBIOS ("No bootable device.  Retrying in 60 seconds."), OVMF ("BdsDxe: No bootable option or device was
+    // found.", or its UEFI shell): every device was tried.
+    pattern: /No bootable (?:option or )?device|No boot device|UEFI Interactive Shell v/,
     severity: 'critical', terminal: true, precedence: 80, evidence: 'around',
     summary: 'The firmware found no boot loader on any disk.',
+  },
+  {
+    id: 'mbr-boot-failure',
+    category: 'grub-error',
+    keywords: ['BOOTMGR is missing', 'NTLDR is missing', 'BOOTMGR is compressed', 'Missing operating system', 'Operating System not found', 'Error loading operating system', 'Invalid partition table', 'DISK BOOT FAILURE'],
+    // The MBR or partition boot sector found no loader: Windows' "BOOTMGR is missing", old BIOS and MBR messages.
+    pattern: /(?<reason>BOOTMGR is missing|NTLDR is missing|BOOTMGR is compressed|Missing operating system|Operating System not found|Error loading operating system|Invalid partition table|DISK BOOT FAILURE)/,
+    severity: 'critical', terminal: true, precedence: 85, evidence: 'around',
+    summary: 'The boot sector found no boot loader: {reason}.',
+  },
+  {
+    id: 'boot-device-failed',
+    category: 'grub-error',
+    keywords: ['not a bootable disk', 'could not read the boot disk', 'Could not read from CDROM'],
+    // SeaBIOS on one device ("Boot failed: not a bootable disk"): it tries the next one, so this is the
+    // answer only when no boot loader or kernel follows (see diagnose-console.ts).
+    pattern: /Boot failed: (?<reason>not a bootable disk|could not read the boot disk|Could not read from CDROM[^\r\n]{0,20})/,
+    severity: 'high', terminal: true, precedence: 75, evidence: 'around',
+    summary: 'The firmware could not boot from a disk: {reason}.',
   },
 
   // ---- the kernel survived, something is badly wrong ------------------------------------------
   {
     id: 'oops',
     category: 'oops',
-    keywords: ['BUG: unable to handle', 'BUG: kernel NULL pointer', 'BUG: Kernel NULL pointer', 'Unable to handle kernel', 'Oops', 'general protection fault', 'kernel BUG at', 'invalid opcode: ', 'BUG: KASAN', 'BUG: scheduling while atomic', 'BUG: Bad page'],
+    keywords: ['BUG: unable to handle', 'BUG: kernel NULL pointer', 'BUG: Kernel NULL pointer', 'Unable to handle kernel', 'Oops', 'general protection fault', 'kernel BUG at', 'invalid opcode: ', 'BUG: KASAN', 'BUG: scheduling while atomic', 'BUG: Bad page', 'divide error: ', 'stack segment: ', 'double fault: ', 'segment not present: '],
     // x86 2.6-4.x: "BUG: unable to handle kernel NULL pointer dereference at (null)" / "... paging request at";
     // x86 5.x+: "BUG: kernel NULL pointer dereference, address: ..." / "BUG: unable to handle page fault for address";
     // arm, arm64, powerpc: "Unable to handle kernel paging request at virtual address", "... execute from
     // non-executable memory at", "BUG: Kernel NULL pointer dereference on write at"; the oops line itself:
     // "Oops: 0000 [#1] SMP", "Internal error: Oops: 817 [#1] ARM", "Oops: Kernel access of bad area, sig: 11 [#1]",
     // "Oops - bad mode: 0 [#4]", "Oops[#1]:" (MIPS).
-    pattern: /BUG: (?<reason>unable to handle (?:kernel )?(?:NULL pointer dereference|paging request|page fault)|[Kk]ernel NULL pointer dereference|KASAN: [\w-]{1,40}|scheduling while atomic|Bad page (?:state|map))|Unable to handle kernel (?<reason2>[a-zA-Z -]{1,60})(?= at | for )|Internal error: Oops|\bOops(?:\[#\d{1,3}\]|: [^\[\r\n]{1,80}\[#\d{1,3}\]| - [^\[\r\n]{1,60}\[#\d{1,3}\])|general protection fault(?::|,)|kernel BUG at (?<file>[^\s!]{1,200})|invalid opcode: [0-9a-f]{4} \[#/,
+    pattern: /BUG: (?<reason>unable to handle (?:kernel )?(?:NULL pointer dereference|paging request|page fault)|[Kk]ernel NULL pointer dereference|KASAN: [\w-]{1,40}|scheduling while atomic|Bad page (?:state|map))|Unable to handle kernel (?<reason2>[a-zA-Z -]{1,60})(?= at | for )|Internal error: Oops|\bOops(?:\[#\d{1,3}\]|: [^\[\r\n]{1,80}\[#\d{1,3}\]| - [^\[\r\n]{1,60}\[#\d{1,3}\])|general protection fault(?::|,)|kernel BUG at (?<file>[^\s!]{1,200})|(?:invalid opcode|divide error|stack segment|double fault|segment not present): [0-9a-f]{4} \[#/,
     severity: 'high', terminal: false, precedence: 60, evidence: 'call-trace',
     summary: 'The kernel oopsed ({reason|kernel BUG}); the task was killed and the kernel is tainted.',
+  },
+  {
+    id: 'workqueue-lockup',
+    category: 'soft-lockup',
+    keywords: ['workqueue lockup'],
+    // "BUG: workqueue lockup - pool cpus=0 node=0 flags=0x0 nice=0 stuck for 40s!" (4.5+): kernel work is stuck.
+    pattern: /BUG: workqueue lockup - pool[^\r\n]{0,80}stuck for (?<seconds>\d{1,7})s!/,
+    severity: 'high', terminal: false, precedence: 55, evidence: 'call-trace',
+    summary: 'Kernel work queues made no progress for {seconds} s (workqueue lockup).',
   },
   {
     id: 'hard-lockup',
@@ -182,10 +233,11 @@ export const RULES: readonly Rule[] = [
   {
     id: 'oom-kill',
     category: 'oom',
-    keywords: ['Out of memory', 'oom-killer'],
+    keywords: ['Out of memory'],
     // 4.x-6.x: "Out of memory: Killed process 15784 (python3) total-vm:..."; 2.6/3.x: "Out of memory: Kill process
-    // 27438 (R) score 31 or sacrifice child"; "<comm> invoked oom-killer: gfp_mask=..." precedes both.
-    pattern: /Out of memory: Kill(?:ed)? process (?<pid>\d{1,8}) \((?<process>[^)\r\n]{1,64})\)|(?<process2>\S{1,64}) invoked oom-killer|Out of memory and no killable processes/,
+    // 27438 (R) score 31 or sacrifice child". The "<comm> invoked oom-killer" line before it is not proof on its
+    // own: a memory cgroup's OOM prints it too (oom-cgroup).
+    pattern: /Out of memory(?: \([\w]{1,40}\))?: Kill(?:ed)? process (?<pid>\d{1,8}) \((?<process>[^)\r\n]{1,64})\)|Out of memory and no killable processes/,
     unless: /Memory cgroup out of memory|oom-kill:constraint=CONSTRAINT_MEMCG/,
     severity: 'medium', terminal: false, precedence: 30, evidence: 'around',
     summary: 'The kernel ran out of memory and killed {process|a process}.',
@@ -200,18 +252,31 @@ export const RULES: readonly Rule[] = [
     summary: 'A memory cgroup hit its limit and the kernel killed {process}.',
   },
   {
+    id: 'oomd-kill',
+    category: 'oom',
+    keywords: ['systemd-oomd'],
+    // systemd-oomd (Fedora 34+, Ubuntu 22.04+) kills a cgroup under memory pressure before the kernel has to.
+    // "systemd-oomd[840]: Killed /user.slice/.../vte-spawn-....scope due to memory pressure for ...", newer
+    // "Marked /system.slice/x.service for killing due to memory pressure" ("Considered N cgroups" is not a kill).
+    pattern: /systemd-oomd\[\d{1,8}\]: (?:Killed|Marked) (?<process>\/\S{1,200})(?: for killing)? due to memory pressure/,
+    severity: 'low', terminal: false, precedence: 20, evidence: 'around',
+    summary: 'systemd-oomd killed {process} under memory pressure.',
+  },
+  {
     id: 'fs-readonly',
     category: 'fs-error',
-    keywords: ['Remounting filesystem read-only', 'Shutting down filesystem', 'xfs_do_force_shutdown', 'forced shutdown', 'Transaction aborted'],
-    pattern: /(?:EXT[234]-fs|XFS|BTRFS)[^\r\n]{0,20}\((?<device>[^)\r\n]{1,40})\)[^\r\n]{0,200}(?:Remounting filesystem read-only|Shutting down filesystem|xfs_do_force_shutdown|forced shutdown|Transaction aborted)/,
+    keywords: ['Remounting filesystem read-only', 'Shutting down filesystem', 'xfs_do_force_shutdown', 'forced shutdown', 'Transaction aborted', 'has been shut down', 'Aborting journal on device'],
+    // "EXT4-fs (sda1): Remounting filesystem read-only", "XFS (dm-0): Filesystem has been shut down due to log
+    // error", "Aborting journal on device sda1-8." (jbd2, just before ext4 goes read-only).
+    pattern: /(?:EXT[234]-fs|XFS|BTRFS)[^\r\n]{0,20}\((?<device>[^)\r\n]{1,40})\)[^\r\n]{0,200}(?:Remounting filesystem read-only|Shutting down filesystem|xfs_do_force_shutdown|forced shutdown|Transaction aborted|has been shut down)|Aborting journal on device (?<device2>[\w-]{1,40})/,
     severity: 'high', terminal: false, precedence: 50, evidence: 'around',
     summary: 'The file system on {device} hit an error and was remounted read-only or shut down.',
   },
   {
     id: 'fs-error',
     category: 'fs-error',
-    keywords: ['-fs error', 'Corruption detected', 'corruption detected', 'Corruption of in-memory', 'Internal error', 'BTRFS error', 'BTRFS critical', 'BTRFS: error', 'transid verify failed', 'log mount failed'],
-    pattern: /EXT[234]-fs error \(device (?<device>[^)\r\n]{1,40})\)|XFS \((?<device2>[^)\r\n]{1,40})\): (?:Metadata corruption detected|Corruption detected|Corruption of in-memory data detected|Internal error|log mount failed)|XFS: Internal error|BTRFS(?: error| critical|: error) \(device (?<device3>[^)\s]{1,40})|parent transid verify failed on/,
+    keywords: ['-fs error', 'Corruption detected', 'corruption detected', 'Corruption of in-memory', 'Internal error', 'BTRFS error', 'BTRFS critical', 'BTRFS: error', 'transid verify failed', 'log mount failed', 'log I/O error', 'JBD2: Error', 'JBD2: I/O error'],
+    pattern: /EXT[234]-fs error \(device (?<device>[^)\r\n]{1,40})\)|XFS \((?<device2>[^)\r\n]{1,40})\): (?:Metadata corruption detected|Corruption detected|Corruption of in-memory data detected|Internal error|log mount failed)|XFS \((?<device4>[^)\r\n]{1,40})\): log I\/O error|XFS: Internal error|BTRFS(?: error| critical|: error) \(device (?<device3>[^)\s]{1,40})|parent transid verify failed on|JBD2: (?:Error -?\d{1,4} detected when updating journal superblock for|I\/O error (?:when updating journal superblock for|detected when updating journal superblock for)) (?<device5>[\w-]{1,40})/,
     severity: 'medium', terminal: false, precedence: 45, evidence: 'around',
     summary: 'The file system on {device|a disk} reported an error.',
   },
@@ -226,6 +291,16 @@ export const RULES: readonly Rule[] = [
     unless: PROBED_DEVICES,
     severity: 'medium', terminal: false, precedence: 45, evidence: 'around',
     summary: 'Block device {device} returned I/O errors.',
+  },
+  {
+    id: 'fs-write-error',
+    category: 'fs-error',
+    keywords: ['ext4_end_bio', 'SQUASHFS error', 'Metadata CRC error'],
+    // "EXT4-fs warning (device dm-1): ext4_end_bio:316: I/O error -5 writing to inode ...": data was lost;
+    // "SQUASHFS error: ..." (live images); "XFS (dm-0): Metadata CRC error detected at ...".
+    pattern: /EXT4-fs warning \(device (?<device>[^)\r\n]{1,40})\): ext4_end_bio:\d{1,6}: I\/O error|SQUASHFS error: (?<reason>[^\r\n]{1,120})|XFS \((?<device2>[^)\r\n]{1,40})\): Metadata CRC error detected/,
+    severity: 'medium', terminal: false, precedence: 45, evidence: 'around',
+    summary: 'The file system on {device|a disk} could not write or read its data ({reason|I/O error}).',
   },
   {
     id: 'fsck-failed',
@@ -249,14 +324,24 @@ export const RULES: readonly Rule[] = [
   {
     id: 'initramfs-gave-up',
     category: 'initramfs-timeout',
-    keywords: ['Gave up waiting for root', 'ALERT!', 'Dropping to a shell', 'dropped into an emergency shell', 'Could not boot.', 'Warning: /dev/', 'rdsosreport', 'Entering emergency mode', 'Dracut Emergency Shell'],
+    keywords: ['Gave up waiting for root', 'ALERT!', 'Dropping to a shell', 'dropped into an emergency shell', 'Could not boot.', 'Warning: /dev/', 'rdsosreport', 'Entering emergency mode', 'Dracut Emergency Shell', 'Boot has failed', 'No root device', 'dracut: FATAL', 'No init found'],
     // initramfs-tools: "Gave up waiting for root file system device." then "ALERT!  UUID=... does not exist.
     // Dropping to a shell!"; dracut: "Warning: /dev/mapper/rhel-root does not exist", "Could not boot.",
     // "Generating "/run/initramfs/rdsosreport.txt"", "Entering emergency mode. Exit the shell to continue.";
     // mkinitcpio: "You are now being dropped into an emergency shell."
-    pattern: /Gave up waiting for root (?:file ?system |file-system )?device|ALERT! {1,2}(?<device>[^\s]{1,200}) does not exist|Dropping to a shell|dropped into an emergency shell|Could not boot\.|Warning: (?<device2>\/dev\/[^\s]{1,200}) does not exist|Generating "\/run\/initramfs\/rdsosreport\.txt"|Entering emergency mode[.,] Exit the shell to continue|Starting Dracut Emergency Shell/,
+    pattern: /Gave up waiting for root (?:file ?system |file-system )?device|ALERT! {1,2}(?<device>[^\s]{1,200}) does not exist|Dropping to a shell|dropped into an emergency shell|Could not boot\.|Warning: (?<device2>\/dev\/[^\s]{1,200}) does not exist|Generating "\/run\/initramfs\/rdsosreport\.txt"|Entering emergency mode[.,] Exit the shell to continue|Starting Dracut Emergency Shell|Boot has failed\. To debug this issue|No root device "(?<device3>[^"\r\n]{1,200})" found|dracut: FATAL: (?<reason>[^\r\n]{1,200})|No init found\. {1,2}Try passing init= bootarg/,
     severity: 'high', terminal: true, precedence: 80, evidence: 'around',
     summary: 'The initramfs did not find the root file system ({device|root device missing}) and stopped in its emergency shell.',
+  },
+  {
+    id: 'initrd-root-missing',
+    category: 'initramfs-timeout',
+    keywords: ['Dependency failed for'],
+    // systemd in the initrd: the root device never appeared, so the units mounting /sysroot fail and it
+    // goes to emergency mode. That emergency shell is the initramfs's, not the installed system's.
+    pattern: /Dependency failed for (?<device>Initrd Root Device|Initrd Root File System|\/sysroot|sysroot\.mount|initrd-root-device\.target|initrd-root-fs\.target)/,
+    severity: 'high', terminal: true, precedence: 80, evidence: 'around',
+    summary: 'The initramfs did not find the root file system ({device} failed) and stopped in its emergency shell.',
   },
   {
     id: 'initramfs-timeout',
@@ -274,11 +359,11 @@ export const RULES: readonly Rule[] = [
   {
     id: 'emergency-mode',
     category: 'emergency-mode',
-    keywords: ['emergency mode', 'rescue mode', 'Emergency Mode', 'Emergency Shell', 'root password for maintenance', 'Press Enter for maintenance'],
+    keywords: ['emergency mode', 'rescue mode', 'Emergency Mode', 'Emergency Shell', 'root password for maintenance', 'Press Enter for maintenance', 'root account is locked'],
     // systemd: "You are in emergency mode. After logging in, type "journalctl -xb" ..." (older: "Welcome to
     // emergency mode!"), "[  OK  ] Reached target Emergency Mode."; sulogin (sysvinit and systemd):
     // "Give root password for maintenance"; locked root: "Press Enter for maintenance".
-    pattern: /You are in (?<reason>emergency|rescue) mode|Welcome to (?<reason2>emergency|rescue) mode|Reached target Emergency Mode|Starting Emergency Shell|Give root password for maintenance|Press Enter for maintenance/,
+    pattern: /You are in (?<reason>emergency|rescue) mode|Welcome to (?<reason2>emergency|rescue) mode|Reached target Emergency Mode|Starting Emergency Shell|Give root password for maintenance|Press Enter for maintenance|Cannot open access to console, the root account is locked/,
     severity: 'high', terminal: true, precedence: 70, evidence: 'around',
     summary: 'Boot stopped in {reason|emergency} mode waiting for a root password (usually a failed mount in /etc/fstab).',
   },
@@ -288,9 +373,21 @@ export const RULES: readonly Rule[] = [
     keywords: ['Failed to start'],
     // "[FAILED] Failed to start Initial cloud-init job (metadata service crawler)." (systemd < 250),
     // "Failed to start cloud-final.service - Execute cloud user/final scripts." (250+).
-    pattern: /Failed to start (?<module>[^\r\n]{0,60}?(?:cloud-init|cloud-config|cloud-final|Initial cloud-init job|Apply the settings specified in cloud-config|Execute cloud user\/final scripts)[^\r\n]{0,80})/,
+    pattern: /Failed to start (?<module>[^\r\n]{0,60}?(?:[Cc]loud-init|cloud-config|cloud-final|Initial cloud-init job|Apply the settings specified in cloud-config|Execute cloud user\/final scripts)[^\r\n]{0,80})/,
     severity: 'medium', terminal: false, precedence: 30, survivesLogin: true, evidence: 'around',
     summary: 'cloud-init failed: Failed to start {module}',
+  },
+  {
+    id: 'cloud-init-no-datasource',
+    category: 'cloud-init-failure',
+    keywords: ['No instance datasource found', 'Used fallback datasource', 'Giving up on md from', 'failed to get instance-id of datasource', 'failed to read iid from metadata'],
+    // cloud-init found no metadata service: no SSH keys, no user data, often no network configuration.
+    // "DataSourceEc2.py[CRITICAL]: Giving up on md from ['http://169.254.169.254/...'] after 123 seconds";
+    // CirrOS (OpenStack's test image) says "failed to read iid from metadata. tried 20" and
+    // "failed to get instance-id of datasource".
+    pattern: /No instance datasource found|Used fallback datasource|Giving up on md from|failed to get instance-id of datasource|failed to read iid from metadata/,
+    severity: 'medium', terminal: false, precedence: 30, survivesLogin: true, evidence: 'around',
+    summary: 'cloud-init found no datasource (no metadata, SSH keys or user data): the instance is not configured.',
   },
   {
     id: 'cloud-init-module-failed',
@@ -307,11 +404,12 @@ export const RULES: readonly Rule[] = [
   {
     id: 'kernel-warning',
     category: 'healthy',
-    keywords: ['WARNING: '],
+    keywords: ['WARNING: ', 'BUG: sleeping function', 'UBSAN: '],
     // "WARNING: CPU: 1 PID: 31758 at kernel/watchdog.c:265 ..." (3.x+), "WARNING: at fs/.. ()" (2.6):
-    // WARN_ON() prints a call trace and the kernel carries on.
-    pattern: /WARNING: (?:CPU: \d{1,5} PID: \d{1,8} at |at )(?<file>[^\s]{1,200})/,
+    // WARN_ON() prints a call trace and the kernel carries on; so do lockdep ("WARNING: possible circular
+    // locking dependency detected"), might_sleep ("BUG: sleeping function called from invalid context") and UBSAN.
+    pattern: /WARNING: (?:CPU: \d{1,5} PID: \d{1,8} at |at )(?<file>[^\s]{1,200})|WARNING: (?<file2>possible circular locking dependency detected|suspicious RCU usage|inconsistent lock state|possible recursive locking detected)|BUG: (?<file3>sleeping function called from invalid context) at|UBSAN: (?<file4>[\w-]{1,60})/,
     severity: 'low', terminal: false, precedence: 0, evidence: 'call-trace',
-    summary: 'The kernel printed a WARNING at {file} and carried on.',
+    summary: 'The kernel printed a warning ({file}) and carried on.',
   },
 ];

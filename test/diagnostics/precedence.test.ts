@@ -68,7 +68,7 @@ describe('noise stays healthy or low', () => {
     const lines = text('hard-lockup-warning-debian-3.16.log').split('\n');
     const d = diagnoseConsole([...lines.slice(0, 2), ...lines.slice(3)].join('\n'));
     expect(d).toMatchObject({ category: 'healthy', severity: 'low', findings: [{ rule: 'kernel-warning', category: 'healthy', line: 2 }] });
-    expect(d.summary).toMatch(/^No crash signature in boot 1 of 1; the kernel printed a WARNING at \/build\/linux-xkTWug/);
+    expect(d.summary).toMatch(/^No crash signature in boot 1 of 1; the kernel printed a warning \(\/build\/linux-xkTWug\/.*\) and carried on\.$/);
     expect(d.evidence.context.kind).toBe('call-trace');
   });
 
@@ -82,6 +82,12 @@ describe('noise stays healthy or low', () => {
     expect(diagnoseConsole(beforePanic)).toMatchObject({ category: 'healthy', severity: 'info', findings: [] });
   });
 
+  it('a non-critical unit failing to start is not a problem by itself', () => {
+    // The first line of emergency-mode-fsck-riscv.log, without the emergency mode that followed it there.
+    const failed = text('emergency-mode-fsck-riscv.log').split('\n').slice(0, 2).join('\n');
+    expect(diagnoseConsole(failed)).toMatchObject({ category: 'healthy', severity: 'info', findings: [] });
+  });
+
   it('words that contain a keyword are not matches', () => {
     const noise = [
       'Setting up libkernel-panic-error-perl (1.0-1) ...',
@@ -92,6 +98,19 @@ describe('noise stays healthy or low', () => {
       'Oops, could not find the configuration file',
     ].join('\n');
     expect(diagnoseConsole(noise)).toMatchObject({ category: 'healthy', findings: [] });
+  });
+});
+
+describe('a boot loader or firmware complaint followed by a kernel did not stop the boot', () => {
+  it('GRUB failing to load one file, then the kernel starting, is low', () => {
+    // fedup's "error: file '/upgrade/vmlinuz' not found" as if the default entry then booted (the real VFS-panic boot).
+    const grub = text('grub-file-not-found-fedup.log').split('\n').slice(0, 2).join('\n') + '\n';
+    const d = diagnoseConsole(grub + cleanBootPanic.split('\n').slice(0, 250).join('\n'));
+    expect(d).toMatchObject({ category: 'grub-error', severity: 'low', findings: [{ rule: 'grub-file-not-found', severity: 'low', continued: true }] });
+  });
+
+  it('the same GRUB error with nothing after it stops the boot', () => {
+    expect(diagnoseConsole(text('grub-file-not-found-fedup.log'))).toMatchObject({ category: 'grub-error', severity: 'high', findings: [{ continued: false }] });
   });
 });
 
