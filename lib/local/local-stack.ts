@@ -172,6 +172,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       VMCONSOLE_LOG_ROOTS: instancesDir,
       VMCONSOLE_HEARTBEAT_MS: String(options.heartbeatMs ?? 5_000),
       VMCONSOLE_CLIENT_REPLY_URL_PREFIXES: clientReplyUrlPrefix,
+      VMCONSOLE_EVENTS_QUEUE_URL: diagnostics.eventsQueueUrl,
       POWERTOOLS_LOG_LEVEL: logLevel('INFO'),
       ...options.agentEnv,
     };
