@@ -120,32 +120,30 @@ async function publishPending(serverId: string, current: DiagnosisRecord, deps: 
 }
 
 /**
- * Events for one server that arrive together (a storm: the agent, an alarm and a retry for one
- * panic; a batch of ten copies) share one analysis: the first reads the console, the others wait
- * for it, and its result stands for `reuseMs` after. The store's conditional put is what makes a
- * crash diagnosed once across execution environments; this spares the hosts 1,000 reads of one log.
+ * Events for one server handled at the same time (a storm: the agent, an alarm and SQS's duplicates
+ * for one panic; a batch of ten copies, whose records run concurrently) share one analysis: the
+ * first reads the console, the others wait for its result. Only analyses in flight are shared, never
+ * a finished one: an event that comes after an analysis may be about a crash that analysis could
+ * not see yet (the alarm came first, the panic line after), so it reads the console again. The
+ * store's conditional put is what makes a crash diagnosed once across execution environments; this
+ * spares the host most reads of one log in a storm (1,000 events in batches of 10: at most one read
+ * per batch in flight).
  */
 export class RecentAnalyses {
-  readonly #reuseMs: number;
-  readonly #entries = new Map<string, { at: number; outcome: Promise<DiagnoseOutcome> }>();
-
-  constructor(reuseMs = 2_000) {
-    this.#reuseMs = reuseMs;
-  }
+  readonly #inFlight = new Map<string, Promise<DiagnoseOutcome>>();
 
   async share(serverId: string, analyse: () => Promise<DiagnoseOutcome>): Promise<DiagnoseOutcome> {
-    const now = Date.now();
-    for (const [id, entry] of this.#entries) if (now - entry.at > this.#reuseMs) this.#entries.delete(id);
-    const entry = this.#entries.get(serverId);
-    if (entry) {
-      const shared = await entry.outcome;
+    const running = this.#inFlight.get(serverId);
+    if (running) {
+      const shared = await running;
       return { record: shared.record, created: false };
     }
     const outcome = analyse();
-    const mine = { at: now, outcome };
-    this.#entries.set(serverId, mine);
-    // A failed analysis is not reused: the next event tries again.
-    outcome.catch(() => this.#entries.get(serverId) === mine && this.#entries.delete(serverId));
+    this.#inFlight.set(serverId, outcome);
+    const done = () => {
+      if (this.#inFlight.get(serverId) === outcome) this.#inFlight.delete(serverId);
+    };
+    outcome.then(done, done);
     return outcome;
   }
 }
