@@ -10,6 +10,7 @@ import { crashKey } from './crash-key.ts';
 import type { DiagnosisRecord, DiagnosisTrigger } from './diagnosis-record.ts';
 import type { DiagnosesStore } from './diagnoses-store.ts';
 import type { DiagnosisPublisher } from './publish-diagnosis.ts';
+import { takeScreenshot, type ScreenshotStore } from './screenshots.ts';
 
 export interface DiagnoseDeps {
   directory: HostLookup;
@@ -20,6 +21,8 @@ export interface DiagnoseDeps {
   now?: () => number;
   /** Recent analyses shared by events for one server (see `diagnoseServer`). */
   recent?: RecentAnalyses;
+  /** Where screenshots of guests with graphics go; none taken when absent. */
+  screenshots?: ScreenshotStore;
 }
 
 export interface DiagnoseRequest {
@@ -42,7 +45,8 @@ const PUBLISH_LEASE_MS = 30_000;
  * 1. read the server's console window through its host's agent (askHost `console.output`, the
  *    whole log as the Nova API shapes it);
  * 2. analyse it (lib/diagnostics);
- * 3. store it unless its crash is stored already (crash-key.ts; a conditional put);
+ * 3. store it unless its crash is stored already (crash-key.ts; a conditional put), with a
+ *    screenshot for guests with graphics (screenshots.ts);
  * 4. publish what is not published yet, this one and older ones of the server (SNS down earlier):
  *    stored first, published after, so a publishing failure loses nothing. A failure to publish
  *    throws after the diagnosis is stored when `publish: 'required'` (the queue: the record comes
@@ -94,6 +98,14 @@ async function analyseAndStore(server: ServerRecord, trigger: DiagnosisTrigger, 
     diagnosis,
   };
   const claimed = await deps.store.claim(record, key);
+  // A new crash of a guest with graphics: its screen too, linked before the diagnosis is published.
+  if (claimed.created && diagnosis.category !== 'healthy' && deps.screenshots) {
+    const screenshot = await takeScreenshot(server, record, request, { ...deps, screenshots: deps.screenshots });
+    if (screenshot) {
+      await deps.store.attachScreenshot(record, screenshot);
+      record.screenshot = screenshot;
+    }
+  }
   if (claimed.created) deps.logger.info('diagnosis stored', { serverId: server.id, diagnosisId: record.id, category: diagnosis.category, severity: diagnosis.severity, source: trigger.source, requestId: request.requestId });
   return claimed;
 }

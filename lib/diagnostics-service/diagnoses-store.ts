@@ -139,6 +139,15 @@ export class DiagnosesStore {
     })).catch(unavailable);
   }
 
+  async attachScreenshot(record: DiagnosisRecord, screenshot: NonNullable<DiagnosisRecord['screenshot']>): Promise<void> {
+    await this.#doc.send(new UpdateCommand({
+      TableName: this.#table,
+      Key: { pk: record.serverId, sk: diagnosisSortKey(record) },
+      UpdateExpression: 'SET screenshot = :s',
+      ExpressionAttributeValues: { ':s': screenshot },
+    })).catch(unavailable);
+  }
+
   /** Publishing failed: let the next attempt take the lease at once. */
   async releasePublish(record: DiagnosisRecord): Promise<void> {
     await this.#doc.send(new UpdateCommand({

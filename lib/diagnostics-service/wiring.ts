@@ -1,3 +1,4 @@
+import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { awsClientOptions } from '../aws-client-options.ts';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
@@ -12,6 +13,7 @@ import { RecentAnalyses } from './diagnose-server.ts';
 import { DiagnosesStore } from './diagnoses-store.ts';
 import type { EventDeps } from './handle-crash-event.ts';
 import { SnsDiagnosisPublisher } from './publish-diagnosis.ts';
+import { S3ScreenshotStore } from './screenshots.ts';
 
 /**
  * Crash diagnostics' dependencies, built once per execution environment: the edge's directory and
@@ -31,6 +33,10 @@ export function createDiagnoseDependencies(env: NodeJS.ProcessEnv = process.env,
     publisher: overrides.publisher ?? new SnsDiagnosisPublisher(new SNSClient(awsClientOptions(config.snsEndpoint, env)), config.topicArn),
     logger: overrides.logger ?? createLogger('vmconsole-diagnose'),
     recent: overrides.recent ?? new RecentAnalyses(),
+    ...((overrides.screenshots ?? config.screenshotBucket) && {
+      // Path-style against an emulator (fauxqs), as S3 clients must address it.
+      screenshots: overrides.screenshots ?? new S3ScreenshotStore(new S3Client({ ...awsClientOptions(config.s3Endpoint, env), forcePathStyle: config.s3Endpoint !== undefined }), config.screenshotBucket!),
+    }),
     ...(overrides.now && { now: overrides.now }),
   };
 }

@@ -3,6 +3,7 @@ import { appendFile, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { awsClientOptions } from '../aws-client-options.ts';
@@ -160,8 +161,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // Crash diagnostics: fauxqs serves SNS on the SQS endpoint.
     sns = new SNSClient(awsClientOptions(aws.sqsEndpoint, baseEnv));
     const dynamodb = new DynamoDBClient(awsClientOptions(aws.dynamodbEndpoint, baseEnv));
-    const diagnostics = await ensureDiagnosticsResources({ sqs, sns, dynamodb }, { service: 'vmconsole', stage: 'local', visibilityTimeoutS: LOCAL_REQUEST_VISIBILITY_S })
-      .finally(() => dynamodb.destroy());
+    const s3 = new S3Client({ ...awsClientOptions(aws.sqsEndpoint, baseEnv), forcePathStyle: true });
+    const diagnostics = await ensureDiagnosticsResources({ sqs, sns, dynamodb, s3 }, { service: 'vmconsole', stage: 'local', visibilityTimeoutS: LOCAL_REQUEST_VISIBILITY_S })
+      .finally(() => {
+        dynamodb.destroy();
+        s3.destroy();
+      });
     // Where demo automation clients (examples/collect-console-logs.ts) create their reply queues.
     const clientReplyUrlPrefix = `${accountUrlOf(requestQueue.queueUrl)}vmconsole-local-client-`;
 
@@ -212,6 +217,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       VMCONSOLE_QUEUE_REQUIRE_TOKEN: process.env.VMCONSOLE_QUEUE_REQUIRE_TOKEN ?? 'false',
       VMCONSOLE_ESBUILD_FOLDER: esbuildFolder,
       VMCONSOLE_DIAGNOSES_TABLE: diagnostics.tableName,
+      VMCONSOLE_SCREENSHOT_BUCKET: diagnostics.screenshotBucket!,
     };
     const lambdaPort = await freePort();
     const offline = spawn(process.execPath, [OSLS, 'offline', 'start', '--stage', 'local', '--httpPort', String(httpPort), '--lambdaPort', String(lambdaPort), ...OFFLINE_FLAGS], edgeEnv, offlineLog);
