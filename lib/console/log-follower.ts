@@ -196,8 +196,6 @@ export class LogFollower {
       this.#ensureWatch();
       this.#kick();
     }, this.#pollMs);
-    // A follower does not by itself keep a process alive: its owner does.
-    this.#pollTimer.unref();
     this.#kick();
   }
 
@@ -262,7 +260,9 @@ export class LogFollower {
       const live = statName(this.#files[0]!);
       const held = this.#held;
       if (held && live && keyOf(live) === held.key) {
-        const { size } = await held.handle.stat();
+        // The name still names the held file, so its stat is the file's: no fstat round trip
+        // through the thread pool on the path every follower takes every second.
+        const { size } = live;
         if (size < held.position) {
           held.position = 0;
           this.#emit('reset', { offset: this.#offset, reason: 'truncated' });
@@ -447,7 +447,8 @@ export class LogFollower {
       return;
     }
     try {
-      const watcher = watch(this.#dir, { persistent: false }, (_event, name) => {
+      // Persistent, like the poll timer: a process following a console stays up until stop().
+      const watcher = watch(this.#dir, { persistent: true }, (_event, name) => {
         if (name === null || this.#names.has(name)) this.#kick();
       });
       watcher.on('error', (err) => {
