@@ -482,6 +482,8 @@ export class LogFollower {
 
   #once(key: string, report: () => void): void {
     if (this.#reported.has(key)) return;
+    // Errors whose text keeps changing must not grow the set without end: start afresh (a repeat, at worst).
+    if (this.#reported.size >= 64) this.#reported.clear();
     this.#reported.add(key);
     report();
   }
