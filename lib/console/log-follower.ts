@@ -183,13 +183,17 @@ export class LogFollower {
   async start(): Promise<void> {
     if (this.#started) throw new Error('a log follower starts once');
     this.#started = true;
-    for (const backup of this.#statBackups()) this.#seen.add(backup.key);
     const live = await this.#open(this.#files[0]!);
     if (live.log) {
       if (this.#from === 'end') live.log.position = live.size;
       this.#held = live.log;
       this.#seen.add(live.log.key);
     }
+    // Backups are looked at after the live file is opened: one rotated since then (newer than
+    // the held file) is new output, read at the next pass; the older ones were there before.
+    const backups = this.#statBackups();
+    const heldIndex = live.log ? backups.findIndex((b) => b.key === live.log!.key) : -1;
+    for (const backup of backups.slice(Math.max(0, heldIndex))) this.#seen.add(backup.key);
     if (this.#stopped) return this.#release();
     this.#ensureWatch();
     this.#pollTimer = setInterval(() => {
