@@ -4,7 +4,7 @@
  * followed into its own consumer, servers that appear or leave are followed or let go at the next
  * listing, and stop() ends it all. With it off, nothing is followed.
  */
-import { appendFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -85,12 +85,12 @@ async function agentFor(host: string, follow: 'on' | 'off') {
 describe('the agent follows consoles into the console consumer', () => {
   it('hands each server\'s new output to its own consumer, from the first listing on', async () => {
     const { servers, instancesDir, consumerOf, logger } = await agentFor('follow-on', 'on');
-    await waitFor(() => servers.every((s) => consumerOf(s.id) !== undefined), 5_000, 'a consumer per server');
+    await waitFor(() => servers.every((s) => consumerOf(s.id) !== undefined), 15_000, 'a consumer per server');
     const [a, b] = servers;
     await appendFile(join(instancesDir, a!.id, 'console.log'), 'Kernel panic - not syncing: VFS: Unable to mount root fs\n');
     await appendFile(join(instancesDir, b!.id, 'console.log'), 'login: \n');
-    await waitFor(() => consumerOf(a!.id)!.text === 'Kernel panic - not syncing: VFS: Unable to mount root fs\n', 5_000, 'a\'s panic line');
-    await waitFor(() => consumerOf(b!.id)!.text === 'login: \n', 5_000, 'b\'s prompt');
+    await waitFor(() => consumerOf(a!.id)!.text === 'Kernel panic - not syncing: VFS: Unable to mount root fs\n', 15_000, 'a\'s panic line');
+    await waitFor(() => consumerOf(b!.id)!.text === 'login: \n', 15_000, 'b\'s prompt');
     // What was in the log before the agent started is not handed over again: offsets start at 0 with the new bytes.
     expect(consumerOf(a!.id)!.chunks[0]!.info.offset).toBe(0);
     expect(consumerOf(a!.id)!.server).toEqual({ id: a!.id, instanceName: a!.id });
@@ -99,15 +99,18 @@ describe('the agent follows consoles into the console consumer', () => {
 
   it('follows a server that appears and lets go of one that leaves, at the next listing; stop() closes every consumer', async () => {
     const { agent, servers, instancesDir, consumers, consumerOf } = await agentFor('follow-churn', 'on');
-    await waitFor(() => servers.every((s) => consumerOf(s.id) !== undefined), 5_000, 'a consumer per server');
-    const [added] = await writeNamedInstances(instancesDir, 1, 'rel', 5);
-    await waitFor(() => consumerOf(added!.id) !== undefined, 5_000, 'the new server to be followed');
+    await waitFor(() => servers.every((s) => consumerOf(s.id) !== undefined), 15_000, 'a consumer per server');
+    // Made aside and moved in whole: a listing between mkdir and the first write would rightly
+    // follow the fixture's boot lines as new output.
+    const [added] = await writeNamedInstances(join(work, 'staging'), 1, 'rel', 5);
+    await rename(join(work, 'staging', added!.id), join(instancesDir, added!.id));
+    await waitFor(() => consumerOf(added!.id) !== undefined, 15_000, 'the new server to be followed');
     await appendFile(join(instancesDir, added!.id, 'console.log'), 'new guest\n');
-    await waitFor(() => consumerOf(added!.id)!.text === 'new guest\n', 5_000, 'the new server\'s line');
+    await waitFor(() => consumerOf(added!.id)!.text === 'new guest\n', 15_000, 'the new server\'s line');
 
     const gone = consumerOf(servers[0]!.id)!;
     await rm(join(instancesDir, servers[0]!.id), { recursive: true });
-    await waitFor(() => gone.closed, 5_000, 'the removed server\'s consumer to be closed');
+    await waitFor(() => gone.closed, 15_000, 'the removed server\'s consumer to be closed');
 
     await agent.stop();
     running.splice(running.indexOf(agent), 1);
