@@ -1,4 +1,4 @@
-import { FollowerPool, type ConsoleConsumer } from '../console/follower-pool.ts';
+import { FollowerPool, type ConsoleConsumer, type FollowerPoolOptions } from '../console/follower-pool.ts';
 import type { DiscoveredServer, HypervisorDriver, ServerHandle } from '../hypervisors/driver.ts';
 import type { Logger } from '../logger.ts';
 
@@ -26,6 +26,8 @@ export function followConsoles(options: {
   roots: readonly string[];
   consumerFor: ConsoleConsumerFactory;
   logger: Logger;
+  /** The pool's limits and report period (defaults in follower-pool.ts); tests shorten the period. */
+  limits?: Pick<FollowerPoolOptions<DiscoveredServer>, 'maxFollowers' | 'totalBytesPerSecond' | 'perFollowerBytesPerSecond' | 'reportEveryMs'>;
 }): ConsoleFollowing | undefined {
   const { driver, roots, consumerFor, logger } = options;
   if (!driver.consoleLogSet) {
@@ -34,6 +36,7 @@ export function followConsoles(options: {
   }
   const consoleLogSet = driver.consoleLogSet.bind(driver);
   const pool = new FollowerPool<DiscoveredServer>({
+    ...options.limits,
     roots,
     locate: (server) => consoleLogSet({ id: server.id, instanceName: server.instanceName }),
     consumerFor: (server) => consumerFor({ id: server.id, instanceName: server.instanceName }),
