@@ -4,8 +4,10 @@
  * write to the consumer seeing it, through inotify and through the polling fallback.
  *
  * The writer of the CPU rows is a separate Node process rotating the log the way virtlogd does
- * (2 MiB max_size, 3 backups, renames oldest first), so process.cpuUsage of this process is the
- * follower's alone, as in the agent. The consumer only counts bytes: the analyser's scan is its
+ * (2 MiB max_size, renames oldest first), so process.cpuUsage of this process is the follower's
+ * alone, as in the agent. It keeps 8 backups, not virtlogd's default 3: on a loaded machine the
+ * writer catches up on its rate in bursts of several rotations, and files that fall off the set
+ * before the follower is scheduled are lost to any reader (the row would then say delivered < written). The consumer only counts bytes: the analyser's scan is its
  * own figure.
  */
 import { spawn } from 'node:child_process';
@@ -21,14 +23,14 @@ import { summarize } from './stats.ts';
 
 const MiB = 1024 * 1024;
 
-/** virtlogd at a steady rate: lines appended in 64 KiB writes, rotated at 2 MiB keeping 3 backups. */
+/** virtlogd at a steady rate: lines appended in 64 KiB writes, rotated at 2 MiB keeping 8 backups. */
 const WRITER = `
 const fs = require('node:fs');
 const [log, total, rate] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
 const line = Buffer.from('[    1.234567] a console line of ordinary length, as kernels print them\\r\\n');
 const chunk = Buffer.alloc(64 * 1024);
 for (let at = 0; at < chunk.length; at += line.length) line.copy(chunk, at);
-const MAX = 2 * 1024 * 1024, BACKUPS = 3;
+const MAX = 2 * 1024 * 1024, BACKUPS = 8;
 let fd = fs.openSync(log, 'a'), size = 0, sent = 0;
 const started = Date.now();
 const rotate = () => {
@@ -72,7 +74,7 @@ async function cpuRow(work: string, label: string, totalBytes: number, rate: num
   let delivered = 0;
   let skipped = 0;
   const follower = new LogFollower({
-    log: virtlogdRotation(log, 3),
+    log: virtlogdRotation(log, 8),
     roots: [work],
     bytesPerSecond,
     onChunk: (chunk) => {
