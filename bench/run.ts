@@ -22,11 +22,14 @@ import { benchHyperV } from './hyperv.ts';
 import { DEFAULT_HIGH_WATER_BYTES } from '../lib/hypervisors/hyperv/capped-log-writer.ts';
 import { benchAutomationBatch } from './automation-batch.ts';
 import { benchFollower } from './follower.ts';
+import { benchDiagnose } from './diagnose.ts';
 import { downAfterMs } from '../lib/directory/host-liveness.ts';
 import { round } from './stats.ts';
 
 /** Issue 8: the agent's peak RSS with 64 requests in flight stays under this. */
 const AGENT_RSS_TARGET_MIB = 100;
+/** Issue 11: the crash analyser's p50 on a 100 KiB window. */
+const DIAGNOSE_P50_TARGET_MS = 5;
 /** Issue 8: what an idle host may cost a month. */
 const IDLE_COST_TARGET = 0.10;
 /** The heartbeat before issue 8, for the before/after idle cost. */
@@ -65,6 +68,18 @@ function printRoundTrips(ctx: BenchContext, rows: RoundTripRow[], extra: (r: Rou
 }
 
 const SECTIONS: Section[] = [
+  {
+    key: 'diagnose',
+    title: `Crash analyser (diagnoseConsole) on a 100 KiB console window, and the follower's first stage per MiB (target p50 < ${DIAGNOSE_P50_TARGET_MS} ms)`,
+    async run() {
+      const bench = benchDiagnose();
+      console.table(bench.rows.map((r) => ({ window: r.case, KiB: r.windowBytes / 1024, lines: r.lines, diagnosis: r.category, 'p50 ms': round(r.p50Ms, 3), 'p99 ms': round(r.p99Ms, 3), samples: r.samples })));
+      console.table(bench.firstStage.map((r) => ({ 'first stage on': r.case, 'ms per MiB (4 KiB chunks)': round(r.msPerMiB, 2), 'says crash?': r.answer })));
+      const worst = Math.max(...bench.rows.map((r) => r.p50Ms));
+      console.log(`   target p50 < ${DIAGNOSE_P50_TARGET_MS} ms: worst window p50 ${round(worst, 3)} ms (${worst < DIAGNOSE_P50_TARGET_MS ? 'met' : 'missed'})`);
+      return { ...bench, targetP50Ms: DIAGNOSE_P50_TARGET_MS, met: worst < DIAGNOSE_P50_TARGET_MS };
+    },
+  },
   {
     key: 'logRead',
     title: 'Reading the 100 KiB window (read + Nova shaping) against log size',

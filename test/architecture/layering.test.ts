@@ -104,6 +104,12 @@ const RULES: readonly Rule[] = [
   { name: 'the edge reaches hosts through the transport, never a driver or the agent', from: EDGE, mayNotImport: ['lib/hypervisors/', 'lib/agent/'] },
   { name: 'the agent answers the transport; it knows no HTTP handler', from: ['lib/agent/'], mayNotImport: ['functions/', 'lib/nova-api/'] },
   { name: 'use cases know no HTTP adapter', from: USE_CASES, mayNotImport: ['lib/nova-api/'] },
+  {
+    // The follower (lib/console/), the diagnose function and the CLI all call it: text in, diagnosis out.
+    name: 'the crash analyser is pure: no I/O, no AWS, no other layer',
+    from: ['lib/diagnostics/'],
+    mayNotImport: ['lib/agent/', 'lib/transport/', 'lib/directory/', 'lib/cli/', ...DRIVERS, ...EDGE, '@aws-sdk/', '@middy/', 'node:fs', 'node:http', 'node:https', 'node:child_process', 'node:net'],
+  },
 ];
 
 describe('the checker itself', () => {
