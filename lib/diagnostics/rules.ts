@@ -226,7 +226,9 @@ export const RULES: readonly Rule[] = [
     id: 'hung-task',
     category: 'hung-task',
     keywords: ['blocked for more than'],
-    pattern: /task (?<task>[^\s:]{1,64}):(?<pid>\d{1,8}) blocked for more than (?<seconds>\d{1,7}) seconds/,
+    // The kernel prints "task %s:%d": a comm may itself hold colons and spaces (kworker/0:1, kworker/u4:2),
+    // so the name runs lazily up to the last ":<pid> blocked"; 64 characters bound the backtracking.
+    pattern: /task (?<task>[^\n]{1,64}?):(?<pid>\d{1,8}) blocked for more than (?<seconds>\d{1,7}) seconds/,
     severity: 'medium', terminal: false, precedence: 40, evidence: 'call-trace',
     summary: 'Task {task} was blocked in the kernel for more than {seconds} s (hung task, usually stuck I/O).',
   },

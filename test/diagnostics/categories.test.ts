@@ -129,3 +129,16 @@ describe('evidence around the proving line', () => {
     expect(d.evidence.context.lines.map((l) => l.line)).toEqual([2, 3, 4, 6, 7, 8, 9, 10]);
   });
 });
+
+describe('task names as the kernel prints them', () => {
+  // "INFO: task %s:%d blocked for more than %ld seconds." with comms that hold colons (workqueue workers).
+  it.each([
+    ['kworker/0:1', 45],
+    ['kworker/u4:2', 123],
+    ['jbd2/vda1-8', 245],
+  ])('reads %s:%i as a hung task with its whole name', (task, pid) => {
+    const d = diagnoseConsole(`[  242.1] INFO: task ${task}:${pid} blocked for more than 120 seconds.\n[  242.2]       Not tainted 5.15.0-91-generic #101-Ubuntu\n`);
+    expect(d).toMatchObject({ category: 'hung-task', severity: 'medium', reason: task });
+    expect(d.summary).toContain(task);
+  });
+});
