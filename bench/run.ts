@@ -21,6 +21,7 @@ import { benchRateLimiter } from './rate-limiter.ts';
 import { benchHyperV } from './hyperv.ts';
 import { DEFAULT_HIGH_WATER_BYTES } from '../lib/hypervisors/hyperv/capped-log-writer.ts';
 import { benchAutomationBatch } from './automation-batch.ts';
+import { benchFollower } from './follower.ts';
 import { benchDiagnose } from './diagnose.ts';
 import { benchDetection } from './detection.ts';
 import { downAfterMs } from '../lib/directory/host-liveness.ts';
@@ -216,6 +217,19 @@ const SECTIONS: Section[] = [
         console.log(`   ${r.case}: 512 KiB read p50 / libvirt window read p50 = ${round(r.p50Ms / libvirt.p50Ms, 2)} (with shaping: ${round(r.shapedP50Ms / libvirt.shapedP50Ms, 2)})`);
       }
       return hv;
+    },
+  },
+  {
+    key: 'follower',
+    title: 'Log follower: agent CPU per MiB of console output followed across virtlogd rotation (writer in its own process), idle followers, and notice latency from a write to the consumer',
+    async run() {
+      const f = await benchFollower();
+      console.table(f.cpu.map((r) => ({
+        case: r.case, 'written MiB': r.writtenMiB, 'delivered MiB': round(r.deliveredMiB, 1), 'skipped MiB': round(r.skippedMiB, 1), s: round(r.seconds, 1), 'CPU ms per MiB': round(r.cpuMsPerMiB, 2),
+      })));
+      console.log(`   ${f.idle.followers} idle followers: ${round(f.idle.cpuMsPerSecond, 2)} ms CPU per second together (a stat per follower per second, inotify otherwise quiet)`);
+      console.table(f.latency.map((r) => ({ mode: r.mode, samples: r.samples, 'p50 ms': round(r.p50Ms, 2), 'p99 ms': round(r.p99Ms, 2) })));
+      return f;
     },
   },
 ];

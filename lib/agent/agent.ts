@@ -10,6 +10,7 @@ import type { Logger } from '../logger.ts';
 import type { AgentConfig } from './config.ts';
 import { createDriver } from './create-driver.ts';
 import { CrashEventSender } from './crash-events.ts';
+import { followConsoles, type ConsoleConsumerFactory } from './follow-consoles.ts';
 import { createRequestHandler } from './handle-request.ts';
 import { syncInventory } from './sync-inventory.ts';
 
@@ -21,16 +22,31 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
+/** What plugs into a running agent from outside its configuration. */
+export interface AgentSeams {
+  /**
+   * Where followed console output goes, one consumer per console (the crash analyser's first
+   * stage). Consoles are followed only with VMCONSOLE_FOLLOW=on and a consumer plugged in here.
+   */
+  consoleConsumer?: ConsoleConsumerFactory;
+}
+
 /**
  * Start serving one host: provision its queue, publish its inventory and heartbeat, follow the
- * hypervisor's events, and answer requests until stopped.
+ * hypervisor's events (and, when configured, its consoles' output), and answer requests until stopped.
  */
-export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<RunningAgent> {
+export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env, seams: AgentSeams = {}): Promise<RunningAgent> {
   const sqs = createSqsClient(env);
   const dynamodb = createDocumentClient(env);
   const directory = new Directory(dynamodb, config.tableName, { logger });
   const driver = await createDriver(config);
+  if (config.follow && !seams.consoleConsumer) logger.warn('VMCONSOLE_FOLLOW is on but no console consumer is plugged in; not following');
+  const following = config.follow && seams.consoleConsumer
+    ? followConsoles({ driver, roots: config.logRoots, consumerFor: seams.consoleConsumer, logger })
+    : undefined;
   const release = async () => {
+    // Followers go first: they read what the driver's collectors write.
+    await following?.stop();
     await driver.stop?.();
     sqs.destroy();
     dynamodb.destroy();
@@ -57,7 +73,8 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
 
   const lifetime = new AbortController();
   const inventory = serialized(async () => {
-    const counts = await syncInventory({ directory, driver, host: config.host });
+    // Every listing also tells the followers which consoles there are.
+    const counts = await syncInventory({ directory, driver: following ? following.tap(driver) : driver, host: config.host });
     if (counts.written + counts.removed > 0) logger.info('inventory synced', counts);
   });
   const heartbeat = () => directory.putHost({
@@ -104,7 +121,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   });
   logResponderEvents(responder, logger);
   responder.start();
-  logger.info('agent started', { host: config.host, driver: config.driver, queueUrl, eventsQueueUrl: config.eventsQueueUrl, replyDestinations: replyDestinations.prefixes, clientReplyDestinations: clientReplies.prefixes, roots: config.logRoots });
+  logger.info('agent started', { host: config.host, driver: config.driver, queueUrl, eventsQueueUrl: config.eventsQueueUrl, replyDestinations: replyDestinations.prefixes, clientReplyDestinations: clientReplies.prefixes, roots: config.logRoots, followingConsoles: following !== undefined });
 
   return {
     queueUrl,

@@ -5,9 +5,9 @@ import { SEVERITIES, severityRank, type Diagnosis, type Evidence, type EvidenceL
 import { RULES, type Rule } from './rules.ts';
 
 /**
- * ("Reached target Login Prompts" is not one: systemd reaches it on the way into emergency mode too.)
  * Lines showing the boot reached userspace and someone could log in: a problem before one of these
  * did not end the boot. Literal keywords first (found in the same pass as the rules), then a check.
+ * "Reached target Login Prompts" is not one: systemd reaches it on the way into emergency mode too.
  */
 const READY_KEYWORDS = ['login:', 'Reached target', 'finished at', 'Getty on', 'SAC started', 'Ready to use'];
 const READY = /\blogin: ?|Reached target (?:[\w.-]{1,40} - )?(?:Multi-User System|Graphical Interface)|Cloud-init v\. \S{1,40} finished at|Started (?:Serial )?Getty on|SAC started and initialized|Windows is Ready to use/;
@@ -15,6 +15,8 @@ const READY = /\blogin: ?|Reached target (?:[\w.-]{1,40} - )?(?:Multi-User Syste
 /** How far around a keyword a rule's pattern looks: a kernel line is at most 1,024 characters. */
 const BEFORE_KEYWORD = 300;
 const AFTER_KEYWORD = 1024;
+/** On a line longer than a kernel line, how many occurrences of a keyword a rule is tried at. */
+const MAX_TRIES_PER_LINE = 32;
 const TRACE_MAX_LINES = 60;
 const TRACE_HEADER_WITHIN = 40;
 const AROUND_BEFORE = 3;
@@ -137,20 +139,29 @@ function scan(lines: ConsoleLines): { hits: Hit[]; markers: BootMarkerHit[]; rea
 }
 
 function matchRule(rule: Rule, line: string, present: ReadonlySet<string>): Record<string, string> | undefined {
+  const short = line.length <= BEFORE_KEYWORD + AFTER_KEYWORD;
   for (const keyword of rule.keywords) {
     if (!present.has(keyword)) continue;
-    const at = line.indexOf(keyword);
-    const window = line.length <= BEFORE_KEYWORD + AFTER_KEYWORD ? line : line.slice(Math.max(0, at - BEFORE_KEYWORD), at + keyword.length + AFTER_KEYWORD);
-    const m = rule.pattern.exec(window);
-    if (!m) continue;
-    if (rule.unless?.test(window)) return undefined;
-    const fields: Record<string, string> = {};
-    // `device2` and `device3` are `device` in other alternatives of the same pattern.
-    for (const [name, value] of Object.entries(m.groups ?? {})) {
-      const base = name.replace(/\d+$/, '');
-      if (value !== undefined && fields[base] === undefined) fields[base] = value.trim();
+    // A short line is tried whole, once. A long one around the first few occurrences of the keyword
+    // and its last one: garbage holding the keyword must not hide the real message, which a dying
+    // guest's console usually has at the end of the line.
+    const offsets: number[] = [];
+    for (let at = line.indexOf(keyword); at !== -1 && offsets.length < (short ? 1 : MAX_TRIES_PER_LINE); at = line.indexOf(keyword, at + 1)) offsets.push(at);
+    const last = line.lastIndexOf(keyword);
+    if (!short && !offsets.includes(last)) offsets.push(last);
+    for (const at of offsets) {
+      const window = short ? line : line.slice(Math.max(0, at - BEFORE_KEYWORD), at + keyword.length + AFTER_KEYWORD);
+      const m = rule.pattern.exec(window);
+      if (!m) continue;
+      if (rule.unless?.test(window)) return undefined;
+      const fields: Record<string, string> = {};
+      // `device2` and `device3` are `device` in other alternatives of the same pattern.
+      for (const [name, value] of Object.entries(m.groups ?? {})) {
+        const base = name.replace(/\d+$/, '');
+        if (value !== undefined && fields[base] === undefined) fields[base] = value.trim();
+      }
+      return fields;
     }
-    return fields;
   }
   return undefined;
 }

@@ -181,8 +181,8 @@ export const RULES: readonly Rule[] = [
     // arm, arm64, powerpc: "Unable to handle kernel paging request at virtual address", "... execute from
     // non-executable memory at", "BUG: Kernel NULL pointer dereference on write at"; the oops line itself:
     // "Oops: 0000 [#1] SMP", "Internal error: Oops: 817 [#1] ARM", "Oops: Kernel access of bad area, sig: 11 [#1]",
-    // "Oops - bad mode: 0 [#4]", "Oops[#1]:" (MIPS).
-    pattern: /BUG: (?<reason>unable to handle (?:kernel )?(?:NULL pointer dereference|paging request|page fault)|[Kk]ernel NULL pointer dereference|KASAN: [\w-]{1,40}|scheduling while atomic|Bad page (?:state|map))|Unable to handle kernel (?<reason2>[a-zA-Z -]{1,60})(?= at | for )|Internal error: Oops|\bOops(?:\[#\d{1,3}\]|: [^\[\r\n]{1,80}\[#\d{1,3}\]| - [^\[\r\n]{1,60}\[#\d{1,3}\])|general protection fault(?::|,)|kernel BUG at (?<file>[^\s!]{1,200})|(?:invalid opcode|divide error|stack segment|double fault|segment not present): [0-9a-f]{4} \[#/,
+    // "Oops - bad mode: 0 [#4]", "Oops[#1]:" (MIPS), 2.6.18 x86_64's "Oops: 0000 [1] SMP".
+    pattern: /BUG: (?<reason>unable to handle (?:kernel )?(?:NULL pointer dereference|paging request|page fault)|[Kk]ernel NULL pointer dereference|KASAN: [\w-]{1,40}|scheduling while atomic|Bad page (?:state|map))|Unable to handle kernel (?<reason2>[a-zA-Z -]{1,60})(?= at | for )|Internal error: Oops|\bOops(?:\[#\d{1,3}\]|: [^\[\r\n]{1,80}\[#?\d{1,3}\]| - [^\[\r\n]{1,60}\[#\d{1,3}\])|general protection fault(?::|,)|kernel BUG at (?<file>[^\s!]{1,200})|(?:invalid opcode|divide error|stack segment|double fault|segment not present): [0-9a-f]{4} \[#/,
     severity: 'high', terminal: false, precedence: 60, evidence: 'call-trace',
     summary: 'The kernel oopsed ({reason|kernel BUG}); the task was killed and the kernel is tainted.',
   },
@@ -226,7 +226,9 @@ export const RULES: readonly Rule[] = [
     id: 'hung-task',
     category: 'hung-task',
     keywords: ['blocked for more than'],
-    pattern: /task (?<task>[^\s:]{1,64}):(?<pid>\d{1,8}) blocked for more than (?<seconds>\d{1,7}) seconds/,
+    // The kernel prints "task %s:%d": a comm may itself hold colons and spaces (kworker/0:1, kworker/u4:2),
+    // so the name runs lazily up to the last ":<pid> blocked"; 64 characters bound the backtracking.
+    pattern: /task (?<task>[^\n]{1,64}?):(?<pid>\d{1,8}) blocked for more than (?<seconds>\d{1,7}) seconds/,
     severity: 'medium', terminal: false, precedence: 40, evidence: 'call-trace',
     summary: 'Task {task} was blocked in the kernel for more than {seconds} s (hung task, usually stuck I/O).',
   },
@@ -267,8 +269,9 @@ export const RULES: readonly Rule[] = [
     category: 'fs-error',
     keywords: ['Remounting filesystem read-only', 'Shutting down filesystem', 'xfs_do_force_shutdown', 'forced shutdown', 'Transaction aborted', 'has been shut down', 'Aborting journal on device'],
     // "EXT4-fs (sda1): Remounting filesystem read-only", "XFS (dm-0): Filesystem has been shut down due to log
-    // error", "Aborting journal on device sda1-8." (jbd2, just before ext4 goes read-only).
-    pattern: /(?:EXT[234]-fs|XFS|BTRFS)[^\r\n]{0,20}\((?<device>[^)\r\n]{1,40})\)[^\r\n]{0,200}(?:Remounting filesystem read-only|Shutting down filesystem|xfs_do_force_shutdown|forced shutdown|Transaction aborted|has been shut down)|Aborting journal on device (?<device2>[\w-]{1,40})/,
+    // error", "Aborting journal on device sda1-8." (jbd2, just before ext4 goes read-only); 2.6's ext3 prints
+    // "Remounting filesystem read-only" on a line of its own.
+    pattern: /(?:EXT[234]-fs|XFS|BTRFS)[^\r\n]{0,20}\((?<device>[^)\r\n]{1,40})\)[^\r\n]{0,200}(?:Remounting filesystem read-only|Shutting down filesystem|xfs_do_force_shutdown|forced shutdown|Transaction aborted|has been shut down)|Aborting journal on device (?<device2>[\w-]{1,40})|^(?:\[[^\]]{1,20}\] ?)?Remounting filesystem read-only/,
     severity: 'high', terminal: false, precedence: 50, evidence: 'around',
     summary: 'The file system on {device} hit an error and was remounted read-only or shut down.',
   },

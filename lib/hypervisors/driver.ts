@@ -1,3 +1,4 @@
+import type { RotatedLog } from '../console/rotated-log.ts';
 import type { ServerRecord } from '../contracts/records.ts';
 
 /** How the agent names a server to its driver: the id and the hypervisor's own name for it. */
@@ -71,6 +72,13 @@ export interface HypervisorDriver {
    * subprocess and wait the driver starts for the read must end with it.
    */
   readConsoleLog(server: ServerHandle, window: number, signal?: AbortSignal): Promise<Buffer>;
+  /**
+   * Where the server's console log set is and how it is named, without reading it: what a log
+   * follower watches. Undefined when the server has no console log (no console device, a
+   * shielded VM); ServerNotFound as for readConsoleLog. Optional: servers of drivers without it
+   * are not followed.
+   */
+  consoleLogSet?(server: ServerHandle, signal?: AbortSignal): Promise<RotatedLog | undefined>;
   /**
    * Every server event as it happens, until `signal` aborts; any number of subscribers. Optional:
    * drivers without events are polled at every heartbeat. Events come in bursts (a start reports

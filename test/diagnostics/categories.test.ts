@@ -39,6 +39,7 @@ const CASES: Record<string, Expected> = {
   'oom-systemd-oomd-ubuntu-22.04.log': { category: 'oom', severity: 'low', line: 1, reason: '/user.slice/user-1001.slice/user@1001.service/app.slice/app-org.gnome.Terminal.slice/vte-spawn-dbb4a75e-031f-480d-924b-5de5af7579d2.scope', findings: ['oomd-kill@1'] },
   'fs-ext4-error-raspibolt.log': { category: 'fs-error', severity: 'medium', line: 1, reason: 'sda', findings: ['fs-error@1'] },
   'fs-ext4-io-error-kr260.log': { category: 'fs-error', severity: 'medium', line: 2, reason: 'sda2', findings: ['fs-error@2', 'block-io-error@3'] },
+  'fs-ext4-aborted-journal-readonly.log': { category: 'fs-error', severity: 'high', line: 1, reason: 'dm-4-8', findings: ['fs-readonly@1', 'fs-error@2'] },
   'fs-xfs-shutdown.log': { category: 'fs-error', severity: 'high', line: 4, reason: 'dm-4', findings: ['fs-error@1', 'fs-readonly@4'] },
   'fs-xfs-metadata-corruption-fcos.log': { category: 'fs-error', severity: 'medium', line: 3, reason: 'vda4', findings: ['fs-error@3'] },
   'fs-blk-io-error-nvme-boot.log': { category: 'fs-error', severity: 'medium', line: 2, reason: 'nvme1n1', findings: ['block-io-error@2'] },
@@ -126,5 +127,18 @@ describe('evidence around the proving line', () => {
     const d = diagnoseConsole(consoleFixture('initramfs-alert-uuid-ubuntu.log'));
     expect(d.evidence.context).toMatchObject({ kind: 'around' });
     expect(d.evidence.context.lines.map((l) => l.line)).toEqual([2, 3, 4, 6, 7, 8, 9, 10]);
+  });
+});
+
+describe('task names as the kernel prints them', () => {
+  // "INFO: task %s:%d blocked for more than %ld seconds." with comms that hold colons (workqueue workers).
+  it.each([
+    ['kworker/0:1', 45],
+    ['kworker/u4:2', 123],
+    ['jbd2/vda1-8', 245],
+  ])('reads %s:%i as a hung task with its whole name', (task, pid) => {
+    const d = diagnoseConsole(`[  242.1] INFO: task ${task}:${pid} blocked for more than 120 seconds.\n[  242.2]       Not tainted 5.15.0-91-generic #101-Ubuntu\n`);
+    expect(d).toMatchObject({ category: 'hung-task', severity: 'medium', reason: task });
+    expect(d.summary).toContain(task);
   });
 });

@@ -45,6 +45,11 @@ describe('hostile input never throws and is bounded', () => {
     expect(d.evidence.lines[0]!.text.length).toBe(512);
   });
 
+  it('a keyword in garbage early on a long line does not hide the real message later on it', GUARD, () => {
+    const line = 'STOP: zz '.repeat(500) + 'x'.repeat(5000) + '*** STOP: 0x0000007B (0xF78D2524,0xC0000034,0x00000000,0x00000000)';
+    expect(diagnoseConsole(line)).toMatchObject({ category: 'windows-bugcheck', code: '0x0000007B' });
+  });
+
   it('NUL bytes and ANSI escapes inside a signature do not hide it, and do not move line numbers', () => {
     const bytes = Buffer.concat([Buffer.from('\x00\x00[   36.537323] watchdog: BUG: soft \x00lockup - CPU#3 stuck for 27s! [swapper/3:0]\r\n'), Buffer.from('\x1b[0;1;31m[   36.560762] Kernel \x1b[1mpanic\x1b[0m - not syncing: softlockup: hung tasks\x1b[0m\r\n')]);
     const d = diagnoseConsole(bytes);

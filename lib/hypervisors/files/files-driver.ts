@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { openConfined, resolveRoots } from '../../console/open-confined.ts';
 import { readLogWindow } from '../../console/read-log-window.ts';
-import { virtlogdRotation } from '../../console/rotated-log.ts';
+import { virtlogdRotation, type RotatedLog } from '../../console/rotated-log.ts';
 import { ServerId, ServerRecord, ServerState } from '../../contracts/records.ts';
 import { VmconsoleError, isVmconsoleError } from '../../errors.ts';
 import { createLogger, type Logger } from '../../logger.ts';
@@ -69,11 +69,7 @@ export class FilesDriver implements HypervisorDriver {
   }
 
   async readConsoleLog(server: ServerHandle, window: number): Promise<Buffer> {
-    const name = server.instanceName;
-    if (!ServerId.safeParse(name).success || name.toLowerCase() !== server.id.toLowerCase()) {
-      throw notFound(server);
-    }
-    const dir = join(this.#instancesDir, name);
+    const dir = this.#instanceDir(server);
     const bytes = await readLogWindow(virtlogdRotation(join(dir, 'console.log')).files, window, this.#roots);
     // Bytes came from inside the directory, so it exists; only an empty answer needs the question
     // asked (a server without its directory is not on this host; one without a log yet has "").
@@ -81,6 +77,20 @@ export class FilesDriver implements HypervisorDriver {
     const isDir = await stat(dir).then((st) => st.isDirectory(), () => false);
     if (!isDir) throw notFound(server);
     return bytes;
+  }
+
+  /** `<instancesDir>/<uuid>/console.log` with virtlogd's naming, whether or not it exists yet. */
+  async consoleLogSet(server: ServerHandle): Promise<RotatedLog> {
+    return virtlogdRotation(join(this.#instanceDir(server), 'console.log'));
+  }
+
+  /** The server's directory, named by its UUID: an instance name that is not the id names nothing of ours. */
+  #instanceDir(server: ServerHandle): string {
+    const name = server.instanceName;
+    if (!ServerId.safeParse(name).success || name.toLowerCase() !== server.id.toLowerCase()) {
+      throw notFound(server);
+    }
+    return join(this.#instancesDir, name);
   }
 
   async #describe(dirName: string, roots: readonly string[]): Promise<DiscoveredServer> {

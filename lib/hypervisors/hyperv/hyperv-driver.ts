@@ -1,5 +1,5 @@
 import { readLogWindow } from '../../console/read-log-window.ts';
-import { hypervRotation } from '../../console/rotated-log.ts';
+import { hypervRotation, type RotatedLog } from '../../console/rotated-log.ts';
 import { VmconsoleError } from '../../errors.ts';
 import { createLogger, type Logger } from '../../logger.ts';
 import type { DiscoveredServer, DriverEvent, HypervisorDriver, ServerHandle } from '../driver.ts';
@@ -128,6 +128,19 @@ export class HyperVDriver implements HypervisorDriver {
     }
     signal?.throwIfAborted();
     return this.#read(vm, window);
+  }
+
+  /**
+   * The collector's `console.log` and its `.1` under the VM's instance directory (Nova's own when
+   * collection is off); none for a shielded VM or one without a serial pipe.
+   */
+  async consoleLogSet(server: ServerHandle): Promise<RotatedLog | undefined> {
+    const vm = this.#inventory.known?.get(server.id.toLowerCase());
+    if (!vm) {
+      throw new VmconsoleError('ServerNotFound', 'the server is not on this host', { detail: `no Hyper-V VM with server id ${server.id} in the last listing` });
+    }
+    if (vm.secure || !vm.logPipe) return undefined;
+    return hypervRotation(consoleLogPath(this.#options.instancesDir, vm));
   }
 
   watch(onEvent: (event: DriverEvent) => void, signal: AbortSignal): void {

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readLogWindow } from '../../console/read-log-window.ts';
-import { virtlogdRotation } from '../../console/rotated-log.ts';
+import { virtlogdRotation, type RotatedLog } from '../../console/rotated-log.ts';
 import type { ServerState } from '../../contracts/records.ts';
 import { VmconsoleError, isVmconsoleError } from '../../errors.ts';
 import type { DiscoveredServer, DriverEvent, HypervisorDriver, Screenshot, ServerHandle } from '../driver.ts';
@@ -124,6 +124,25 @@ export class LibvirtDriver implements HypervisorDriver {
     // (watch not running, or the change raced it). One fresh look settles it either way.
     this.#cache.delete(uuid);
     return this.#read(await this.#fetch(uuid, signal), window);
+  }
+
+  /**
+   * The log the domain XML names (a file console, or virtlogd's log of a tcp or pty console), or
+   * for a pty without a log the instance's console.log it is drained into (written only when a
+   * read drains the pty, as in Nova). From the cached XML when there is one: an event drops it.
+   */
+  async consoleLogSet(server: ServerHandle, signal?: AbortSignal): Promise<RotatedLog | undefined> {
+    const uuid = server.id.toLowerCase();
+    const info = this.#cache.get(uuid)?.info ?? await this.#fetch(uuid, signal);
+    const where = info.console;
+    switch (where.kind) {
+      case 'none':
+        return undefined;
+      case 'file':
+        return virtlogdRotation(where.path);
+      case 'pty':
+        return virtlogdRotation(join(this.#options.instancesDir, info.uuid, 'console.log'));
+    }
   }
 
   /**

@@ -206,3 +206,17 @@ describe('FilesDriver.readConsoleLog', () => {
     expect((await rejection(confined.readConsoleLog({ id: A, instanceName: A }, 100))).code).toBe('Forbidden');
   });
 });
+
+describe('FilesDriver.consoleLogSet', () => {
+  it("names the instance's console.log and its virtlogd-style backups, before the log exists, without reading it", async () => {
+    instance(A);
+    const set = await driver.consoleLogSet({ id: A, instanceName: A });
+    expect(set.files.slice(0, 3)).toEqual([join(dir, A, 'console.log'), join(dir, A, 'console.log.0'), join(dir, A, 'console.log.1')]);
+  });
+
+  it('answers ServerNotFound for instance names that are not the server id', async () => {
+    for (const instanceName of ['..', `../${A}`, B, 'instance-00000001']) {
+      expect((await rejection(driver.consoleLogSet({ id: A, instanceName }))).code).toBe('ServerNotFound');
+    }
+  });
+});

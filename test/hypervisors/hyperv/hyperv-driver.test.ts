@@ -167,6 +167,18 @@ describe('reading', () => {
     await expect(driver.readConsoleLog({ id: '00000000-0000-4000-8000-000000000000', instanceName: 'x' }, 10)).rejects.toMatchObject({ code: 'ServerNotFound' });
   });
 
+  it("names the log set a follower watches: the collector's console.log and its .1; none for a shielded VM or one without a pipe", async () => {
+    const vm = await host.addVm({ name: 'instance-00000009' });
+    const shielded = await host.addVm({ name: 'instance-0000000a', secure: true });
+    const bare = await host.addVm({ name: 'instance-0000000b', ports: [] });
+    await startDriver();
+    const log = join(host.instancesDir, 'instance-00000009', 'console.log');
+    expect((await driver.consoleLogSet(handle(vm)))?.files).toEqual([log, `${log}.1`]);
+    expect(await driver.consoleLogSet(handle(shielded))).toBeUndefined();
+    expect(await driver.consoleLogSet(handle(bare))).toBeUndefined();
+    await expect(driver.consoleLogSet({ id: '00000000-0000-4000-8000-000000000000', instanceName: 'x' })).rejects.toMatchObject({ code: 'ServerNotFound' });
+  });
+
   it('a VM whose log is outside the roots is refused without naming the path to the tenant', async () => {
     const vm = await host.addVm({ name: 'instance-00000007' });
     const logger = recordingLogger();

@@ -142,6 +142,24 @@ describe.runIf(requireToolsOrSkip(['virsh']))('LibvirtDriver on libvirt test dri
     expect((await driver().readConsoleLog(ref(uuid(1)), 100)).toString()).toBe('rotated\ndrained earlier\n');
   });
 
+  it('names the log set a follower watches: the XML\'s log file, the drained console.log of a bare pty, none without a console', async () => {
+    const log = join(logs, 'console.log');
+    await define([
+      { name: 'logged', uuid: uuid(1), console: ptyWithLog(log) },
+      { name: 'file', uuid: uuid(2), console: fileConsole(join(logs, 'file.log')) },
+      { name: 'bare-pty', uuid: uuid(3), runstate: 5, console: ptyOnly },
+      { name: 'bare', uuid: uuid(4) },
+    ]);
+    const d = driver();
+    expect((await d.consoleLogSet(ref(uuid(1))))?.files.slice(0, 2)).toEqual([log, `${log}.0`]);
+    expect((await d.consoleLogSet(ref(uuid(2))))?.files[0]).toBe(join(logs, 'file.log'));
+    expect((await d.consoleLogSet(ref(uuid(3))))?.files[0]).toBe(join(instances, uuid(3), 'console.log'));
+    expect(await d.consoleLogSet(ref(uuid(4)))).toBeUndefined();
+    expect((await failure(d.consoleLogSet(ref(uuid(9))))).code).toBe('ServerNotFound');
+    // Nothing was read or drained: naming the set is no reason to create the log.
+    await expect(readFile(log)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('no console -> NoConsole; unknown domain -> ServerNotFound', async () => {
     await define([{ name: 'bare', uuid: uuid(1) }]);
     const d = driver();
