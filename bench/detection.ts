@@ -18,7 +18,14 @@ export interface DetectionResult {
   eventToPublishedMs: Summary;
   /** The same, from just before the crashing boot was appended to the guest's log. */
   logWriteToPublishedMs: Summary;
+  /** No event sent by the bench: the agent's follower sees the panic line and sends it (VMCONSOLE_FOLLOW=on). */
+  followerRounds: number;
+  panicWrittenToPublishedMs: Summary;
 }
+
+/** The agent sends one event per server within 10 s (lib/agent/crash-events.ts): rounds take turns over three servers. */
+const FOLLOWER_ROUNDS = 12;
+const FOLLOWER_SPACING_MS = 3_600;
 
 /**
  * Detection latency on the `npm start` stack: each round a demo server's console log gets a new
@@ -27,12 +34,13 @@ export interface DetectionResult {
  * when the diagnosis arrives on an SQS queue subscribed to the diagnoses topic (raw delivery, a
  * filter on serverId). Everything between is real: the local poller, serverless-offline running
  * the diagnose function, askHost to the agent process, the analyser over the whole log, DynamoDB,
- * SNS. What it leaves out: the log follower noticing the panic line (not built on this branch), so
- * the event is sent by this script instead of the agent.
+ * SNS. Then the whole path the issue measures: the demo agent follows its consoles
+ * (VMCONSOLE_FOLLOW=on), so writing the panic is all the bench does, and the clock runs from the
+ * write to the diagnosis published.
  */
 export async function benchDetection(): Promise<DetectionResult> {
   const workDir = await mkdtemp(join(tmpdir(), 'vmconsole-bench-detection-'));
-  const stack = await startLocalStack({ workDir });
+  const stack = await startLocalStack({ workDir, agentEnv: { VMCONSOLE_FOLLOW: 'on' } });
   const sqs = createSqsClient(stack.env);
   const sns = new SNSClient(awsClientOptions(stack.aws.sqsEndpoint, stack.env));
   try {
@@ -64,7 +72,32 @@ export async function benchDetection(): Promise<DetectionResult> {
       fromEvent.push(arrived - sent);
       fromWrite.push(arrived - written);
     }
-    return { rounds: ROUNDS, eventToPublishedMs: summarize(fromEvent), logWriteToPublishedMs: summarize(fromWrite) };
+    // The whole path: nothing but the panic written; the agent's follower sends the event.
+    const followed = stack.demoServers.filter((s) => s.projectId === 'demo');
+    await new Promise((resolve) => setTimeout(resolve, 11_000)); // the sender's quiet time after the rounds above
+    const { QueueUrl: all } = await sqs.send(new CreateQueueCommand({ QueueName: 'bench-diagnoses-all' }));
+    const { Attributes: allAttributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: all, AttributeNames: ['QueueArn'] }));
+    await sns.send(new SubscribeCommand({ TopicArn: stack.diagnosesTopicArn, Protocol: 'sqs', Endpoint: allAttributes!.QueueArn!, Attributes: { RawMessageDelivery: 'true', FilterPolicy: JSON.stringify({ category: ['kernel-panic'] }) } }));
+    const fromPanic: number[] = [];
+    for (let round = 0; round < FOLLOWER_ROUNDS; round++) {
+      const target = followed[round % followed.length]!;
+      const marker = `unknown-block(${100 + round},0)`;
+      const started = performance.now();
+      await appendFile(join(stack.instancesDir, target.id, 'console.log'), boot.replaceAll('unknown-block(0,0)', marker));
+      for (;;) {
+        const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: all, WaitTimeSeconds: 20, MaxNumberOfMessages: 1 }));
+        const message = Messages[0];
+        if (!message) throw new Error(`follower round ${round}: no diagnosis published within 20 s`);
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: all, ReceiptHandle: message.ReceiptHandle! }));
+        if ((JSON.parse(message.Body!) as { reason?: string }).reason?.includes(marker)) break;
+      }
+      fromPanic.push(performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, FOLLOWER_SPACING_MS - (performance.now() - started))));
+    }
+    return {
+      rounds: ROUNDS, eventToPublishedMs: summarize(fromEvent), logWriteToPublishedMs: summarize(fromWrite),
+      followerRounds: FOLLOWER_ROUNDS, panicWrittenToPublishedMs: summarize(fromPanic),
+    };
   } finally {
     sqs.destroy();
     sns.destroy();

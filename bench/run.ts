@@ -195,12 +195,16 @@ const SECTIONS: Section[] = [
   },
   {
     key: 'detection',
-    title: 'Crash detection on the local stack: an event sent to the events queue -> the diagnosis published on SNS (the follower that would send it is not built here)',
+    title: 'Crash detection on the local stack: the diagnosis published on SNS, from an event sent to the events queue, and from the panic line written (the agent\'s follower sends the event)',
     async run() {
       const d = await benchDetection();
-      const row = (path: string, s: { p50: number; p99: number; mean: number }) => ({ path, rounds: d.rounds, 'p50 ms': round(s.p50), 'p99 ms': round(s.p99), 'mean ms': round(s.mean) });
-      console.table([row('event sent -> diagnosis published', d.eventToPublishedMs), row('crashing boot appended to the log -> published', d.logWriteToPublishedMs)]);
-      console.log(`   target p50 < ${DETECTION_P50_TARGET_MS} ms from the panic line: ${d.logWriteToPublishedMs.p50 < DETECTION_P50_TARGET_MS ? 'met' : 'missed'} for what exists (the event is sent by the bench, not yet by the agent's follower)`);
+      const row = (path: string, rounds: number, s: { p50: number; p99: number; mean: number }) => ({ path, rounds, 'p50 ms': round(s.p50), 'p99 ms': round(s.p99), 'mean ms': round(s.mean) });
+      console.table([
+        row('event sent -> diagnosis published', d.rounds, d.eventToPublishedMs),
+        row('crashing boot appended, event sent -> published', d.rounds, d.logWriteToPublishedMs),
+        row('panic written -> published (follower sends the event)', d.followerRounds, d.panicWrittenToPublishedMs),
+      ]);
+      console.log(`   target p50 < ${DETECTION_P50_TARGET_MS} ms from the panic line: ${d.panicWrittenToPublishedMs.p50 < DETECTION_P50_TARGET_MS ? 'met' : 'missed'}`);
       return d;
     },
   },
