@@ -23,6 +23,7 @@ import { DEFAULT_HIGH_WATER_BYTES } from '../lib/hypervisors/hyperv/capped-log-w
 import { benchAutomationBatch } from './automation-batch.ts';
 import { benchFollower } from './follower.ts';
 import { benchDiagnose } from './diagnose.ts';
+import { benchDetection } from './detection.ts';
 import { downAfterMs } from '../lib/directory/host-liveness.ts';
 import { round } from './stats.ts';
 
@@ -30,6 +31,8 @@ import { round } from './stats.ts';
 const AGENT_RSS_TARGET_MIB = 100;
 /** Issue 11: the crash analyser's p50 on a 100 KiB window. */
 const DIAGNOSE_P50_TARGET_MS = 5;
+/** Issue 11: from a panic to its diagnosis being published, p50. */
+const DETECTION_P50_TARGET_MS = 2_000;
 /** Issue 8: what an idle host may cost a month. */
 const IDLE_COST_TARGET = 0.10;
 /** The heartbeat before issue 8, for the before/after idle cost. */
@@ -188,6 +191,21 @@ const SECTIONS: Section[] = [
       console.table([row('before', before), row('now', now)]);
       console.log(`   target <= $${IDLE_COST_TARGET}: ${now.dollarsPerMonth.total <= IDLE_COST_TARGET ? 'met' : 'missed'}; a dead host is reported down within ${downAfterMs({ heartbeatIntervalMs: now.heartbeatMs }) / 1000} s`);
       return { before, now };
+    },
+  },
+  {
+    key: 'detection',
+    title: 'Crash detection on the local stack: the diagnosis published on SNS, from an event sent to the events queue, and from the panic line written (the agent\'s follower sends the event)',
+    async run() {
+      const d = await benchDetection();
+      const row = (path: string, rounds: number, s: { p50: number; p99: number; mean: number }) => ({ path, rounds, 'p50 ms': round(s.p50), 'p99 ms': round(s.p99), 'mean ms': round(s.mean) });
+      console.table([
+        row('event sent -> diagnosis published', d.rounds, d.eventToPublishedMs),
+        row('crashing boot appended, event sent -> published', d.rounds, d.logWriteToPublishedMs),
+        row('panic written -> published (follower sends the event)', d.followerRounds, d.panicWrittenToPublishedMs),
+      ]);
+      console.log(`   target p50 < ${DETECTION_P50_TARGET_MS} ms from the panic line: ${d.panicWrittenToPublishedMs.p50 < DETECTION_P50_TARGET_MS ? 'met' : 'missed'}`);
+      return d;
     },
   },
   {

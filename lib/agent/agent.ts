@@ -9,6 +9,8 @@ import { coalesceEvents } from '../hypervisors/coalesce-events.ts';
 import type { Logger } from '../logger.ts';
 import type { AgentConfig } from './config.ts';
 import { createDriver } from './create-driver.ts';
+import { consoleCrashScanner } from './console-crash-scanner.ts';
+import { CrashEventSender } from './crash-events.ts';
 import { followConsoles, type ConsoleConsumerFactory } from './follow-consoles.ts';
 import { createRequestHandler } from './handle-request.ts';
 import { syncInventory } from './sync-inventory.ts';
@@ -39,9 +41,13 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   const dynamodb = createDocumentClient(env);
   const directory = new Directory(dynamodb, config.tableName, { logger });
   const driver = await createDriver(config);
-  if (config.follow && !seams.consoleConsumer) logger.warn('VMCONSOLE_FOLLOW is on but no console consumer is plugged in; not following');
-  const following = config.follow && seams.consoleConsumer
-    ? followConsoles({ driver, roots: config.logRoots, consumerFor: seams.consoleConsumer, logger })
+  // Crash diagnostics: crashes the hypervisor reports, and with VMCONSOLE_FOLLOW=on crash
+  // signatures on the consoles, go to the events queue (when VMCONSOLE_EVENTS_QUEUE_URL is set).
+  const crashes = config.eventsQueueUrl === undefined ? undefined : new CrashEventSender({ sqs, queueUrl: config.eventsQueueUrl, host: config.host, logger });
+  const consoleConsumer = seams.consoleConsumer ?? (crashes && consoleCrashScanner(crashes));
+  if (config.follow && !consoleConsumer) logger.warn('VMCONSOLE_FOLLOW is on but no console consumer is plugged in (set VMCONSOLE_EVENTS_QUEUE_URL for crash events); not following');
+  const following = config.follow && consoleConsumer
+    ? followConsoles({ driver, roots: config.logRoots, consumerFor: consoleConsumer, logger })
     : undefined;
   const release = async () => {
     // Followers go first: they read what the driver's collectors write.
@@ -96,7 +102,10 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   // Drivers with events keep the directory current within seconds; the periodic sync is the
   // safety net (and the only source for drivers without events).
   const resync = coalesceEvents(() => void inventory().catch((err) => logger.error('inventory sync failed', { err })), 150, lifetime.signal);
-  driver.watch?.(resync, lifetime.signal);
+  driver.watch?.((event) => {
+    resync(event);
+    crashes?.onDriverEvent(event);
+  }, lifetime.signal);
   const fullSyncEvery = driver.watch ? 6 : 1;
   let beats = 0;
   const timer = setInterval(() => {
@@ -115,7 +124,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   });
   logResponderEvents(responder, logger);
   responder.start();
-  logger.info('agent started', { host: config.host, driver: config.driver, queueUrl, replyDestinations: replyDestinations.prefixes, clientReplyDestinations: clientReplies.prefixes, roots: config.logRoots, followingConsoles: following !== undefined });
+  logger.info('agent started', { host: config.host, driver: config.driver, queueUrl, eventsQueueUrl: config.eventsQueueUrl, replyDestinations: replyDestinations.prefixes, clientReplyDestinations: clientReplies.prefixes, roots: config.logRoots, followingConsoles: following !== undefined });
 
   return {
     queueUrl,

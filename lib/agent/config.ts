@@ -1,6 +1,6 @@
 import path, { type PlatformPath } from 'node:path';
 import { z } from 'zod';
-import { HostName } from '../contracts/records.ts';
+import { HostName, QueueUrl } from '../contracts/records.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, MAX_HEARTBEAT_INTERVAL_MS } from '../directory/host-liveness.ts';
 import { QUEUE_URL_PREFIX } from '../transport/queue-naming.ts';
 
@@ -43,6 +43,7 @@ export const AGENT_VARIABLES: readonly AgentVariable[] = [
   { name: 'VMCONSOLE_REPLY_QUEUE_PREFIX', required: false, default: 'vmconsole-reply-', help: 'prefix of the edge\'s reply queue names (must match the edge)', rule: PREFIX_RULE },
   { name: 'VMCONSOLE_REPLY_QUEUE_URL_PREFIX', required: false, help: 'full URL prefix replies may go to (default: derived from this host\'s queue URL)', rule: 'be an SQS queue URL prefix (https://host/account/name-prefix)' },
   { name: 'VMCONSOLE_CLIENT_REPLY_URL_PREFIXES', required: false, help: 'comma-separated SQS queue URL prefixes of automation clients\' reply queues this agent may answer (queue-driven automation; unset: none)', rule: 'be a comma-separated list of SQS queue URL prefixes (https://host/account/name-prefix)' },
+  { name: 'VMCONSOLE_EVENTS_QUEUE_URL', required: false, help: 'crash diagnostics\' events queue: a crash the hypervisor reports is sent there (unset: none sent)', rule: 'be an SQS queue URL' },
   { name: 'VMCONSOLE_SQS_ENDPOINT', required: false, help: 'SQS endpoint (default: the region\'s; set for a local emulator)' },
   { name: 'VMCONSOLE_DYNAMODB_ENDPOINT', required: false, help: 'DynamoDB endpoint (default: the region\'s; set for a local emulator)' },
   { name: 'AWS_REGION', required: false, default: 'us-east-1', help: 'AWS region' },
@@ -66,6 +67,8 @@ export interface AgentConfig {
   replyQueueUrlPrefix?: string;
   /** Queue URL prefixes of automation clients' reply queues (console.output.batch); none when absent. */
   clientReplyUrlPrefixes?: string[];
+  /** Crash diagnostics' events queue: crashes the driver reports are sent there; none when absent. */
+  eventsQueueUrl?: string;
   /** Directories console logs may be read from, whatever the driver. */
   logRoots: string[];
   concurrency: number;
@@ -115,6 +118,7 @@ const SCHEMAS: Record<string, z.ZodType> = {
   VMCONSOLE_REPLY_QUEUE_PREFIX: Prefix,
   VMCONSOLE_REPLY_QUEUE_URL_PREFIX: z.string().regex(QUEUE_URL_PREFIX),
   VMCONSOLE_CLIENT_REPLY_URL_PREFIXES: z.string().transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean)).pipe(z.array(z.string().regex(QUEUE_URL_PREFIX)).min(1)),
+  VMCONSOLE_EVENTS_QUEUE_URL: QueueUrl,
 };
 
 /** SQS queue names are at most 80 characters and the host's dead-letter queue adds "-dlq". */
@@ -174,6 +178,7 @@ export function readAgentConfig(env: NodeJS.ProcessEnv = process.env, platformPa
     replyQueuePrefix: replyQueuePrefix!,
     ...(replyQueueUrlPrefix !== undefined && { replyQueueUrlPrefix }),
     ...(clientReplyUrlPrefixes !== undefined && { clientReplyUrlPrefixes }),
+    ...(values.has('VMCONSOLE_EVENTS_QUEUE_URL') && { eventsQueueUrl: get<string>('VMCONSOLE_EVENTS_QUEUE_URL') }),
     logRoots: get('VMCONSOLE_LOG_ROOTS'),
     concurrency: get('VMCONSOLE_CONCURRENCY'),
     heartbeatMs: get('VMCONSOLE_HEARTBEAT_MS'),

@@ -1,5 +1,6 @@
 import { AUTOMATION_VERSION, type AutomationReply } from '../contracts/automation.ts';
-import { MAX_CONSOLE_WINDOW, PROTOCOL_VERSION, type AgentRequest, type RequestKind, type RequestOf, type ResultOf } from '../contracts/messages.ts';
+import { MAX_CONSOLE_WINDOW, MAX_SCREENSHOT_PNG_BYTES, PROTOCOL_VERSION, type AgentRequest, type RequestKind, type RequestOf, type ResultOf } from '../contracts/messages.ts';
+import { screenshotToPng } from '../console/screenshot-png.ts';
 import { shapeConsoleOutput } from '../console/shape-console-output.ts';
 import { tenantSafe, VmconsoleError } from '../errors.ts';
 import type { HypervisorDriver } from '../hypervisors/driver.ts';
@@ -32,6 +33,17 @@ const consoleOutput: KindHandler<'console.output'> = async (request, { driver, s
   // Truncation and decoding happen here, on the host, so only the window travels back.
   const raw = await driver.readConsoleLog(request.server, MAX_CONSOLE_WINDOW, signal);
   return { output: shapeConsoleOutput(raw, request.length) };
+};
+
+/** The screen as PNG (drivers return what the hypervisor gives; the agent converts), or none. */
+const consoleScreenshot: KindHandler<'console.screenshot'> = async (request, { driver, signal }) => {
+  const shot = await driver.screenshot?.(request.server, signal);
+  if (!shot) return { image: null, contentType: null };
+  const png = screenshotToPng(shot.bytes);
+  if (png.length > MAX_SCREENSHOT_PNG_BYTES) {
+    throw new VmconsoleError('Internal', 'The screenshot is too large to send.', { detail: `PNG of ${png.length} bytes (at most ${MAX_SCREENSHOT_PNG_BYTES})` });
+  }
+  return { image: png.toString('base64'), contentType: 'image/png' };
 };
 
 /**
@@ -78,6 +90,7 @@ const consoleOutputBatch: KindHandler<'console.output.batch'> = async (request, 
 const HANDLERS: { [K in RequestKind]: KindHandler<K> } = {
   'console.output': consoleOutput,
   'console.output.batch': consoleOutputBatch,
+  'console.screenshot': consoleScreenshot,
 };
 
 /** The agent's request handler: the kind's handler, given the request's deadline as an AbortSignal. */

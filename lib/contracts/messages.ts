@@ -55,13 +55,31 @@ export const ConsoleOutputBatchRequest = z.strictObject({
 /** The seqs whose reply the agent sent to the client. */
 export const ConsoleOutputBatchResult = z.strictObject({ sent: z.array(z.number().int().min(1).max(MAX_SERVERS_PER_REQUEST)).max(MAX_BATCH_CHUNK) });
 
+/** A PNG of at most this many bytes travels back (base64: a third more); a larger screen is refused. */
+export const MAX_SCREENSHOT_PNG_BYTES = 512 * 1024;
+
+/**
+ * The server's screen now (crash diagnostics, for guests with graphics). `image` is a base64 PNG,
+ * null when the guest has no screen (no graphics device, or a driver without screens): not an error.
+ */
+export const ConsoleScreenshotRequest = z.strictObject({
+  ...Versioned,
+  kind: z.literal('console.screenshot'),
+  server: ServerRef,
+});
+export const ConsoleScreenshotResult = z.strictObject({
+  image: z.string().max(Math.ceil(MAX_SCREENSHOT_PNG_BYTES / 3) * 4).regex(/^[A-Za-z0-9+/]*={0,2}$/).nullable(),
+  contentType: z.literal('image/png').nullable(),
+});
+
 export const REQUEST_KINDS = {
   'console.output': { request: ConsoleOutputRequest, result: ConsoleOutputResult },
+  'console.screenshot': { request: ConsoleScreenshotRequest, result: ConsoleScreenshotResult },
   'console.output.batch': { request: ConsoleOutputBatchRequest, result: ConsoleOutputBatchResult },
 } as const;
 export type RequestKind = keyof typeof REQUEST_KINDS;
 export type RequestOf<K extends RequestKind> = z.infer<(typeof REQUEST_KINDS)[K]['request']>;
 export type ResultOf<K extends RequestKind> = z.infer<(typeof REQUEST_KINDS)[K]['result']>;
 
-export const AgentRequest = z.discriminatedUnion('kind', [ConsoleOutputRequest, ConsoleOutputBatchRequest]);
+export const AgentRequest = z.discriminatedUnion('kind', [ConsoleOutputRequest, ConsoleOutputBatchRequest, ConsoleScreenshotRequest]);
 export type AgentRequest = z.infer<typeof AgentRequest>;

@@ -42,6 +42,13 @@ export type DriverEvent =
       at: number;
     };
 
+/** A guest's screen as the hypervisor gave it (libvirt: PPM from QEMU's screendump, or PNG). */
+export interface Screenshot {
+  bytes: Buffer;
+  /** The MIME type the hypervisor named, e.g. image/x-portable-pixmap. */
+  contentType: string;
+}
+
 /**
  * One hypervisor's capabilities, Nova's virt-driver split: drivers find and return raw bytes
  * (or, later, connection info); lib/console shapes them. Drivers know nothing of SQS or HTTP.
@@ -79,4 +86,10 @@ export interface HypervisorDriver {
    * `onEvent` runs on the driver's own event path: it must return quickly and never throw.
    */
   watch?(onEvent: (event: DriverEvent) => void, signal: AbortSignal): void;
+  /**
+   * The guest's screen now, as the hypervisor encodes it (shared code converts and stores it).
+   * Undefined when the guest has no graphics device: not an error. Optional: drivers without
+   * screens (files, Hyper-V so far) have none. `signal` as for readConsoleLog.
+   */
+  screenshot?(server: ServerHandle, signal?: AbortSignal): Promise<Screenshot | undefined>;
 }

@@ -2,7 +2,12 @@ import type { ChildProcess } from 'node:child_process';
 import { appendFile, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
+import { awsClientOptions } from '../aws-client-options.ts';
+import { ensureDiagnosticsResources } from '../diagnostics-service/local-resources.ts';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { Directory } from '../directory/directory.ts';
 import { accountUrlOf, hostQueueName, ReplyDestinations } from '../transport/queue-naming.ts';
@@ -38,6 +43,8 @@ const OFFLINE_FLAGS = ['--useInProcess', '--noTimeout'];
 
 /** The router function as serverless-offline names it (`<service>-<stage>-<function>`). */
 const ROUTER_FUNCTION = 'vmconsole-local-routeConsoleRequests';
+/** The diagnose function (crash diagnostics), fed from the events queue the same way. */
+const DIAGNOSE_FUNCTION = 'vmconsole-local-diagnoseConsole';
 /**
  * Short, because the poller keeps a batch hidden while the router works on it: a record the router
  * failed comes back within seconds (and reaches the DLQ after three receives) instead of minutes.
@@ -82,6 +89,12 @@ export interface LocalStack {
   /** Clients' reply queues must be named under this URL prefix (the agents and the router allow it). */
   clientReplyUrlPrefix: string;
   poller: RequestQueuePoller;
+  /** Crash diagnostics: the events queue (fed to the diagnose function by a local poller), its DLQ, the topic and table. */
+  eventsQueueUrl: string;
+  eventsDlqUrl: string;
+  diagnosesTopicArn: string;
+  diagnosesTable: string;
+  eventsPoller: RequestQueuePoller;
   /**
    * Start one more agent process (e.g. after killing one) from the env file, as a user would;
    * by default the demo host over the demo instances. Resolves once it is serving.
@@ -117,10 +130,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const children = superviseChildren();
   let aws: EmbeddedAws | undefined;
   let poller: RequestQueuePoller | undefined;
+  let eventsPoller: RequestQueuePoller | undefined;
   let sqs: ReturnType<typeof createSqsClient> | undefined;
+  let sns: SNSClient | undefined;
   const stop = async () => {
-    await poller?.stop();
+    await Promise.all([poller?.stop(), eventsPoller?.stop()]);
     sqs?.destroy();
+    sns?.destroy();
     await children.stop();
     await aws?.stop();
     await rm(join(ROOT, esbuildFolder), { recursive: true, force: true });
@@ -142,6 +158,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const directory = new Directory(createDocumentClient({ ...process.env, ...baseEnv }), baseEnv.VMCONSOLE_TABLE!);
     sqs = createSqsClient(baseEnv);
     const requestQueue = await ensureRequestQueue(sqs, { name: requestQueueName('vmconsole', 'local'), visibilityTimeoutS: LOCAL_REQUEST_VISIBILITY_S });
+    // Crash diagnostics: fauxqs serves SNS on the SQS endpoint.
+    sns = new SNSClient(awsClientOptions(aws.sqsEndpoint, baseEnv));
+    const dynamodb = new DynamoDBClient(awsClientOptions(aws.dynamodbEndpoint, baseEnv));
+    const s3 = new S3Client({ ...awsClientOptions(aws.sqsEndpoint, baseEnv), forcePathStyle: true });
+    const diagnostics = await ensureDiagnosticsResources({ sqs, sns, dynamodb, s3 }, { service: 'vmconsole', stage: 'local', visibilityTimeoutS: LOCAL_REQUEST_VISIBILITY_S })
+      .finally(() => {
+        dynamodb.destroy();
+        s3.destroy();
+      });
     // Where demo automation clients (examples/collect-console-logs.ts) create their reply queues.
     const clientReplyUrlPrefix = `${accountUrlOf(requestQueue.queueUrl)}vmconsole-local-client-`;
 
@@ -152,6 +177,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       VMCONSOLE_LOG_ROOTS: instancesDir,
       VMCONSOLE_HEARTBEAT_MS: String(options.heartbeatMs ?? 5_000),
       VMCONSOLE_CLIENT_REPLY_URL_PREFIXES: clientReplyUrlPrefix,
+      VMCONSOLE_EVENTS_QUEUE_URL: diagnostics.eventsQueueUrl,
       POWERTOOLS_LOG_LEVEL: logLevel('INFO'),
       ...options.agentEnv,
     };
@@ -171,6 +197,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       VMCONSOLE_REPLY_QUEUE_URL_PREFIX: await replyQueueUrlPrefix(baseEnv, host),
       VMCONSOLE_CLIENT_REPLY_URL_PREFIXES: clientReplyUrlPrefix,
       VMCONSOLE_REQUEST_QUEUE_URL: requestQueue.queueUrl,
+      VMCONSOLE_EVENTS_QUEUE_URL: diagnostics.eventsQueueUrl,
+      VMCONSOLE_DIAGNOSES_TOPIC_ARN: diagnostics.topicArn,
     };
     const startAgent = async (extraEnv: Record<string, string> = {}) => launchAgent({ ...demoAgentEnv, ...(await readStackEnv(envFile)), ...extraEnv });
 
@@ -188,6 +216,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       VMCONSOLE_QUEUE_RATE_API_PER_S: process.env.VMCONSOLE_QUEUE_RATE_API_PER_S ?? '0',
       VMCONSOLE_QUEUE_REQUIRE_TOKEN: process.env.VMCONSOLE_QUEUE_REQUIRE_TOKEN ?? 'false',
       VMCONSOLE_ESBUILD_FOLDER: esbuildFolder,
+      VMCONSOLE_DIAGNOSES_TABLE: diagnostics.tableName,
+      VMCONSOLE_SCREENSHOT_BUCKET: diagnostics.screenshotBucket!,
     };
     const lambdaPort = await freePort();
     const offline = spawn(process.execPath, [OSLS, 'offline', 'start', '--stage', 'local', '--httpPort', String(httpPort), '--lambdaPort', String(lambdaPort), ...OFFLINE_FLAGS], edgeEnv, offlineLog);
@@ -202,15 +232,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // Lambda's SQS event source mapping, locally: serverless-offline-sqs would delete records the
     // router asked to retry (it ignores batchItemFailures).
     const invoke = invokeThroughOffline(`http://127.0.0.1:${lambdaPort}`, ROUTER_FUNCTION);
-    await warmUpRouter(invoke, offlineLog);
+    const invokeDiagnose = invokeThroughOffline(`http://127.0.0.1:${lambdaPort}`, DIAGNOSE_FUNCTION);
+    await Promise.all([warmUpRouter(invoke, ROUTER_FUNCTION, offlineLog), warmUpRouter(invokeDiagnose, DIAGNOSE_FUNCTION, offlineLog)]);
     poller = new RequestQueuePoller({ sqs, queueUrl: requestQueue.queueUrl, queueArn: requestQueue.queueArn, invoke, visibilityTimeoutS: LOCAL_REQUEST_VISIBILITY_S, batchSize: 5 });
     logPollerEvents(poller, offlineLog);
     poller.start();
+    eventsPoller = new RequestQueuePoller({ sqs, queueUrl: diagnostics.eventsQueueUrl, queueArn: diagnostics.eventsQueueArn, invoke: invokeDiagnose, visibilityTimeoutS: LOCAL_REQUEST_VISIBILITY_S, batchSize: 10 });
+    logPollerEvents(eventsPoller, offlineLog);
+    eventsPoller.start();
 
     await writeStackEnv(envFile, joinEnv);
     return {
       url, aws, env: joinEnv, envFile, host, instancesDir, workDir, directory, demoServers: DEMO_SERVERS, agent, startAgent, stop,
       requestQueueUrl: requestQueue.queueUrl, requestDlqUrl: requestQueue.dlqUrl, clientReplyUrlPrefix, poller,
+      eventsQueueUrl: diagnostics.eventsQueueUrl, eventsDlqUrl: diagnostics.eventsDlqUrl, diagnosesTopicArn: diagnostics.topicArn, diagnosesTable: diagnostics.tableName, eventsPoller,
     };
   } catch (err) {
     await stop();
@@ -252,6 +287,9 @@ async function warmUp(url: string, offlineLog: string): Promise<void> {
     // A malformed action loads the console function without sending anything to the agent.
     [`${server}/action`, { method: 'POST', headers: { ...token, 'Content-Type': 'application/json' }, body: '{}' }],
     [`${url}/v2.1/no-such-route`, { headers: token }],
+    [`${url}/vmconsole/v1/servers/${DEMO_SERVERS[0].id}/diagnoses`, { headers: token }],
+    // An unknown server loads the on-demand diagnose function without asking the agent anything.
+    [`${url}/vmconsole/v1/servers/00000000-0000-0000-0000-000000000000/diagnose`, { method: 'POST', headers: token }],
   ];
   await Promise.all(requests.map(async ([target, init]) => {
     const res = await fetch(target, init);
@@ -262,13 +300,13 @@ async function warmUp(url: string, offlineLog: string): Promise<void> {
   }));
 }
 
-/** The router's bundle loads and answers an empty batch as Lambda would, before the poller feeds it. */
-async function warmUpRouter(invoke: ReturnType<typeof invokeThroughOffline>, offlineLog: string): Promise<void> {
+/** An SQS-triggered function's bundle loads and answers an empty batch as Lambda would, before a poller feeds it. */
+async function warmUpRouter(invoke: ReturnType<typeof invokeThroughOffline>, name: string, offlineLog: string): Promise<void> {
   try {
     const response = await invoke({ Records: [] });
     if (!Array.isArray(response.batchItemFailures)) throw new Error(`answered ${JSON.stringify(response)}`);
   } catch (err) {
-    throw new Error(`the queue router (${ROUTER_FUNCTION}) does not run: ${(err as Error).message}\n${await logTail(offlineLog)}`, { cause: err });
+    throw new Error(`the queue-triggered function ${name} does not run: ${(err as Error).message}\n${await logTail(offlineLog)}`, { cause: err });
   }
 }
 

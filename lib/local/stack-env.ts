@@ -14,6 +14,9 @@ export const JOIN_VARIABLES = [
   // Queue-driven automation: agents answer clients under this prefix; clients send requests here.
   'VMCONSOLE_CLIENT_REPLY_URL_PREFIXES',
   'VMCONSOLE_REQUEST_QUEUE_URL',
+  // Crash diagnostics: agents send crash events here; subscribers take diagnoses from the topic.
+  'VMCONSOLE_EVENTS_QUEUE_URL',
+  'VMCONSOLE_DIAGNOSES_TOPIC_ARN',
 ] as const;
 
 /**

@@ -76,6 +76,11 @@ console.log(`
   HTTP API            ${stack.url}/v2.1   (Nova compute API)
   request queue       VMCONSOLE_REQUEST_QUEUE_URL=${stack.requestQueueUrl}
                       (queue-driven automation; reply queues under ${stack.clientReplyUrlPrefix})
+  events queue        VMCONSOLE_EVENTS_QUEUE_URL=${stack.eventsQueueUrl}
+                      (crash diagnostics: {"v":1,"serverId":"...","reason":"...","source":"..."} or CloudWatch alarms)
+  diagnoses topic     VMCONSOLE_DIAGNOSES_TOPIC_ARN=${stack.diagnosesTopicArn}
+                      (SNS on ${stack.aws.sqsEndpoint}; message attributes category, severity, projectId, serverId)
+  vmconsole API       ${stack.url}/vmconsole/v1   (diagnoses; docs/openapi.yaml)
   logs                ${stack.workDir}/agent.log, ${stack.workDir}/offline.log
 
   AUTH MODE IS noauth: X-Auth-Token "user:project" is trusted as is (user "admin" is admin). Local use only.
@@ -87,6 +92,12 @@ console.log(`
       -H 'X-Auth-Token: demo:demo' -H 'Content-Type: application/json' \\
       -d '{"os-getConsoleOutput": {"length": 20}}'
     openstack --os-auth-type admin_token --os-token demo:demo --os-endpoint ${stack.url}/v2.1 console log show --lines 20 ${server.name}
+
+  Diagnose a crash: send an event, then read the diagnosis (web-1's log ends in a kernel panic):
+    aws --endpoint-url ${stack.aws.sqsEndpoint} sqs send-message --queue-url ${stack.eventsQueueUrl} \\
+      --message-body '{"v":1,"serverId":"${server.id}","reason":"trying it","source":"me"}'
+    curl -s ${stack.url}/vmconsole/v1/servers/${server.id}/diagnoses -H 'X-Auth-Token: demo:demo'
+    curl -s -X POST ${stack.url}/vmconsole/v1/servers/${server.id}/diagnose -H 'X-Auth-Token: demo:demo'
 
   Collect the console logs of a whole project through the request queue:
     env $(cat ${envFile}) npm run --silent collect-console-logs -- --project demo --length 5 --token demo:demo

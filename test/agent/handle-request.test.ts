@@ -39,6 +39,7 @@ const context = () => ({ deadline: Date.now() + 5_000, signal: new AbortControll
 const SAMPLES: { [K in RequestKind]: RequestOf<K> } = {
   'console.output': { v: PROTOCOL_VERSION, kind: 'console.output', server, length: 2 },
   'console.output.batch': { v: PROTOCOL_VERSION, kind: 'console.output.batch', servers: [{ server, seq: 1 }], total: 1, clientRequestId: 'client-1', replyTo: `${CLIENT_PREFIX}1`, length: 2 },
+  'console.screenshot': { v: PROTOCOL_VERSION, kind: 'console.screenshot', server },
 };
 
 /**
@@ -80,7 +81,7 @@ describe('the request-kind table', () => {
 
   it('refuses a kind missing from the table as Internal instead of throwing out of the agent', async () => {
     const driver = new ScriptedDriver(async () => Buffer.from('never read'));
-    const unknown = { ...SAMPLES['console.output'], kind: 'console.screenshot' } as unknown as AgentRequest;
+    const unknown = { ...SAMPLES['console.output'], kind: 'console.not-yet-invented' } as unknown as AgentRequest;
     const failure = await createRequestHandler(driver)(unknown, context()).catch((err: unknown) => err);
     expect(failure).toMatchObject({ code: 'Internal', message: 'The request failed on the compute host.' });
     expect(driver.reads).toEqual([]);

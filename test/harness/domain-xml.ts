@@ -31,6 +31,8 @@ export interface DomainSpec {
   cmdline?: string;
   /** 'restart' boots again after each panic (panic=-1); default 'destroy' keeps the panicked guest up (panic=0). */
   onReboot?: 'restart' | 'destroy';
+  /** A VNC display on 127.0.0.1 (autoport), as Nova gives guests with graphics: the guest has a screen. */
+  graphics?: 'vnc';
 }
 
 const NOVA_NS = 'http://openstack.org/xmlns/libvirt/nova/1.1';
@@ -45,7 +47,7 @@ export function renderDomainXml(spec: DomainSpec, kernelPath: string): string {
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type><kernel>${esc(kernelPath)}</kernel><cmdline>console=ttyS0,115200n8 ${panic} ${esc(spec.cmdline ?? '')}</cmdline></os>
   <on_reboot>${spec.onReboot ?? 'destroy'}</on_reboot>
-  <devices>${consoleDevices(spec.console)}</devices>
+  <devices>${consoleDevices(spec.console)}${spec.graphics === 'vnc' ? "<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/><video><model type='vga'/></video>" : ''}</devices>
 </domain>`;
 }
 

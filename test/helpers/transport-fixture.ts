@@ -11,7 +11,7 @@ import type { LocalAws } from './aws-local.ts';
 export type ConsoleRequest = RequestOf<'console.output'>;
 
 /** The server a console request names: what the transport suites' handlers echo back. */
-export const serverIdOf = (request: AgentRequest): string => (request.kind === 'console.output' ? request.server.id : request.servers[0]!.server.id);
+export const serverIdOf = (request: AgentRequest): string => (request.kind === 'console.output.batch' ? request.servers[0]!.server.id : request.server.id);
 
 export const consoleRequest = (id: string = randomUUID()): ConsoleRequest => ({
   v: PROTOCOL_VERSION,

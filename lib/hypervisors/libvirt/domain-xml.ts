@@ -18,6 +18,8 @@ export interface DomainInfo {
   /** Present when Nova wrote `<nova:instance>` metadata. */
   nova?: { name: string; projectId: string; userId: string };
   console: ConsoleLocation;
+  /** A `<graphics>` device (vnc, spice, ...): the guest has a screen to take a picture of. */
+  graphics: boolean;
 }
 
 type Element = Record<string, unknown>;
@@ -54,7 +56,8 @@ export function parseDomainXml(xml: string): DomainInfo {
   const nova = novaInstance(domain);
   const devices = first(domain.devices);
   const consoles = isElement(devices) ? elements(devices.console).map(consoleDevice) : [];
-  return { uuid, name, ...(nova && { nova }), console: consoleLocation(consoles) };
+  const graphics = isElement(devices) && elements(devices.graphics).length > 0;
+  return { uuid, name, ...(nova && { nova }), console: consoleLocation(consoles), graphics };
 }
 
 function consoleDevice(el: Element): ConsoleDevice {

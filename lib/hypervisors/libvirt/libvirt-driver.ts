@@ -1,9 +1,11 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readLogWindow } from '../../console/read-log-window.ts';
 import { virtlogdRotation, type RotatedLog } from '../../console/rotated-log.ts';
 import type { ServerState } from '../../contracts/records.ts';
 import { VmconsoleError, isVmconsoleError } from '../../errors.ts';
-import type { DiscoveredServer, DriverEvent, HypervisorDriver, ServerHandle } from '../driver.ts';
+import type { DiscoveredServer, DriverEvent, HypervisorDriver, Screenshot, ServerHandle } from '../driver.ts';
 import { parseDomainXml, type DomainInfo } from './domain-xml.ts';
 import { drainPty } from './drain-pty.ts';
 import { listDomains, type ListedDomain } from './list-domains.ts';
@@ -31,6 +33,8 @@ const UNASSIGNED = 'unassigned';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** dumpxml calls in flight during a listing: a host with hundreds of new domains must not fork hundreds of virsh. */
 const DUMPXML_CONCURRENCY = 8;
+/** A 4K screen as PPM is 25 MB; anything past this is not a console screen. */
+const MAX_SCREENSHOT_BYTES = 32 * 1024 * 1024;
 
 /**
  * libvirt through virsh. Parsed domain XML is cached per domain and dropped on every libvirt
@@ -78,6 +82,31 @@ export class LibvirtDriver implements HypervisorDriver {
    * libvirt no longer knows means the domain is gone, and another domain under the same name is
    * another guest whose output must not be served under this id.
    */
+  /**
+   * `virsh screenshot` into a private temporary file: QEMU's screendump of the first screen, as PPM
+   * (or PNG, as newer libvirt may give it), with the type virsh names. A domain without a
+   * `<graphics>` device has no screen: undefined, without asking libvirt for a picture. Fresh XML
+   * each time (a graphics device can be hot-plugged; this runs once per crash, not per request).
+   */
+  async screenshot(server: ServerHandle, signal?: AbortSignal): Promise<Screenshot | undefined> {
+    const uuid = server.id.toLowerCase();
+    const info = await this.#fetch(uuid, signal);
+    if (!info.graphics) return undefined;
+    const dir = await mkdtemp(join(tmpdir(), 'vmconsole-screenshot-'));
+    try {
+      const file = join(dir, 'screen');
+      const said = await this.#virsh(['screenshot', uuid, file], signal);
+      const { size } = await stat(file);
+      if (size > MAX_SCREENSHOT_BYTES) throw new VmconsoleError('Internal', 'the screenshot is too large', { detail: `virsh screenshot ${uuid} wrote ${size} bytes (at most ${MAX_SCREENSHOT_BYTES})` });
+      const bytes = await readFile(file);
+      // virsh names the type ("... with type of image/x-portable-pixmap") except under -q: then by its magic.
+      const contentType = /type of (\S+)/.exec(said)?.[1] ?? (bytes.subarray(0, 2).toString('latin1') === 'P6' ? 'image/x-portable-pixmap' : bytes.subarray(1, 4).toString('latin1') === 'PNG' ? 'image/png' : 'application/octet-stream');
+      return { bytes, contentType };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
   async readConsoleLog(server: ServerHandle, window: number, signal?: AbortSignal): Promise<Buffer> {
     const uuid = server.id.toLowerCase();
     const cached = this.#cache.get(uuid);
@@ -190,7 +219,7 @@ export class LibvirtDriver implements HypervisorDriver {
       } catch (err) {
         if (!isVmconsoleError(err)) throw err;
         // XML vmconsole cannot read: the domain stays visible to admins under its libvirt name.
-        info = { uuid: domain.uuid, name: domain.name, console: { kind: 'none' } };
+        info = { uuid: domain.uuid, name: domain.name, console: { kind: 'none' }, graphics: false };
       }
     }
     return {

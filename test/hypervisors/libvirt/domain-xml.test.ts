@@ -27,6 +27,7 @@ describe('parseDomainXml on XML captured from real libvirt', () => {
       name: 'xml-pty-virtlogd-nova',
       nova: NOVA_OWNER,
       console: { kind: 'file', path: `${LOGS}/pty.log` },
+      graphics: false,
     });
   });
 
@@ -36,6 +37,7 @@ describe('parseDomainXml on XML captured from real libvirt', () => {
       name: 'xml-stopped',
       nova: NOVA_OWNER,
       console: { kind: 'file', path: `${LOGS}/stopped.log` },
+      graphics: false,
     });
   });
 
@@ -50,6 +52,7 @@ describe('parseDomainXml on XML captured from real libvirt', () => {
       uuid: '028a25a6-337c-4981-bfd0-ee4768b8d12a',
       name: 'xml-file',
       console: { kind: 'file', path: `${LOGS}/file.log` },
+      graphics: false,
     });
   });
 
@@ -59,7 +62,13 @@ describe('parseDomainXml on XML captured from real libvirt', () => {
       name: 'instance-0000000c',
       nova: { name: 'legacy-db', userId: '6d2f0b7a1c9e4e3f8a5b4c3d2e1f0a9b', projectId: '9a8b7c6d5e4f40312a1b0c9d8e7f6a5b' },
       console: { kind: 'file', path: '/var/lib/nova/instances/5c3b0e7a-91d2-4f6b-8a0e-2d4c6b8a0f13/console.log' },
+      graphics: false,
     });
+  });
+
+  it('a <graphics> device (VNC, as Nova gives guests with a screen): graphics', () => {
+    const xml = `<domain type='qemu'><name>g</name><uuid>028a25a6-337c-4981-bfd0-ee4768b8d12a</uuid><devices><graphics type='vnc' port='5900' autoport='yes' listen='127.0.0.1'/></devices></domain>`;
+    expect(parseDomainXml(xml).graphics).toBe(true);
   });
 
   it('no console element: none', () => {

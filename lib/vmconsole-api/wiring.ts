@@ -1,0 +1,46 @@
+import type { AuthConfig } from '../auth/config.ts';
+import type { EventDeps } from '../diagnostics-service/handle-crash-event.ts';
+import { createDiagnoseDependencies } from '../diagnostics-service/wiring.ts';
+import type { KeyedRateLimiter } from '../limits/token-bucket.ts';
+import { createLogger, type Logger } from '../logger.ts';
+import { createEdgeDependencies, type EdgeDependencies } from '../nova-api/wiring.ts';
+import { failingApi, type ApiHandler } from './middleware.ts';
+
+/** What a /vmconsole/v1 function needs: the edge's auth, limiter and host access, and the diagnoses. */
+export interface ApiDependencies {
+  auth: AuthConfig;
+  limiter: KeyedRateLimiter;
+  logger: Logger;
+  replyTimeoutMs: number;
+  diagnoses: EventDeps;
+}
+
+export function createApiDependencies(env: NodeJS.ProcessEnv = process.env, overrides: { edge?: Partial<EdgeDependencies>; diagnoses?: Partial<EventDeps> } = {}): ApiDependencies {
+  const edge = createEdgeDependencies(env, overrides.edge);
+  return {
+    auth: edge.auth,
+    limiter: edge.limiter,
+    logger: edge.logger,
+    replyTimeoutMs: edge.config.replyTimeoutMs,
+    diagnoses: createDiagnoseDependencies(env, { directory: edge.directory, requester: edge.requester, logger: edge.logger, ...overrides.diagnoses }),
+  };
+}
+
+let shared: ApiDependencies | undefined;
+
+/**
+ * A /vmconsole/v1 function's Lambda entry point (as lib/nova-api/wiring.ts's perEnvironment):
+ * dependencies built on the first invocation; a bad configuration answers a 500 in this API's
+ * error format, its reason in the log under the request id.
+ */
+export function perApiEnvironment(createHandler: (deps: ApiDependencies) => ApiHandler): ApiHandler {
+  let handler: ApiHandler | undefined;
+  return (event, context) => {
+    try {
+      handler ??= createHandler((shared ??= createApiDependencies()));
+    } catch (err) {
+      return failingApi(err, createLogger('vmconsole-api'))(event, context);
+    }
+    return handler(event, context);
+  };
+}
