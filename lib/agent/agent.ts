@@ -27,7 +27,7 @@ export interface RunningAgent {
 export interface AgentSeams {
   /**
    * Where followed console output goes, one consumer per console (the crash analyser's first
-   * stage). Consoles are followed only with VMCONSOLE_FOLLOW=on and a consumer plugged in here.
+   * stage). Consoles are followed when a consumer is plugged in here, unless VMCONSOLE_FOLLOW=off.
    */
   consoleConsumer?: ConsoleConsumerFactory;
 }
@@ -41,12 +41,13 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   const dynamodb = createDocumentClient(env);
   const directory = new Directory(dynamodb, config.tableName, { logger });
   const driver = await createDriver(config);
-  // Crash diagnostics: crashes the hypervisor reports, and with VMCONSOLE_FOLLOW=on crash
-  // signatures on the consoles, go to the events queue (when VMCONSOLE_EVENTS_QUEUE_URL is set).
+  // Crash diagnostics: crashes the hypervisor reports, and crash signatures on the consoles
+  // (followed unless VMCONSOLE_FOLLOW=off), go to the events queue when VMCONSOLE_EVENTS_QUEUE_URL
+  // is set. Following with nothing to consume the output would only cost CPU.
   const crashes = config.eventsQueueUrl === undefined ? undefined : new CrashEventSender({ sqs, queueUrl: config.eventsQueueUrl, host: config.host, logger });
   const consoleConsumer = seams.consoleConsumer ?? (crashes && consoleCrashScanner(crashes));
-  if (config.follow && !consoleConsumer) logger.warn('VMCONSOLE_FOLLOW is on but no console consumer is plugged in (set VMCONSOLE_EVENTS_QUEUE_URL for crash events); not following');
-  const following = config.follow && consoleConsumer
+  if (config.follow === 'on' && !consoleConsumer) logger.warn('VMCONSOLE_FOLLOW is on but no console consumer is plugged in (set VMCONSOLE_EVENTS_QUEUE_URL for crash events); not following');
+  const following = config.follow !== 'off' && consoleConsumer
     ? followConsoles({ driver, roots: config.logRoots, consumerFor: consoleConsumer, logger })
     : undefined;
   const release = async () => {

@@ -36,7 +36,7 @@ export const AGENT_VARIABLES: readonly AgentVariable[] = [
   { name: 'VMCONSOLE_HYPERV_COLLECT', required: false, default: 'on', drivers: ['hyperv'], help: 'on: the agent collects each VM\'s serial pipe into its console log; off: nova-compute (compute-hyperv) still does on this host, the agent only reads its logs', rule: 'be on or off' },
   { name: 'VMCONSOLE_HYPERV_POLL_MS', required: false, default: '10000', drivers: ['hyperv'], help: 'how often Hyper-V is asked for its VMs (state changes show within this)', rule: 'be an integer from 1000 to 300000' },
   { name: 'VMCONSOLE_LIBVIRT_URI', required: false, default: 'qemu:///system', drivers: ['libvirt'], help: 'libvirt connection URI', rule: 'not be empty' },
-  { name: 'VMCONSOLE_FOLLOW', required: false, default: 'off', help: 'on: follow every console log as it is written and hand new output to the agent\'s console consumer (the crash analyser)', rule: 'be on or off' },
+  { name: 'VMCONSOLE_FOLLOW', required: false, default: 'auto', help: 'follow every console log as it is written and hand new output to the crash analyser\'s first stage: auto (whenever VMCONSOLE_EVENTS_QUEUE_URL is set), on, off', rule: 'be auto, on or off' },
   { name: 'VMCONSOLE_CONCURRENCY', required: false, default: '16', help: 'requests served at once (the agent\'s 64 MiB heap is sized for 64 full windows in flight)', rule: 'be an integer from 1 to 64' },
   { name: 'VMCONSOLE_HEARTBEAT_MS', required: false, default: String(DEFAULT_HEARTBEAT_INTERVAL_MS), help: 'heartbeat interval; the edge calls the host down after interval + min(2 x interval, 20 s) of silence', rule: `be an integer from 200 to ${MAX_HEARTBEAT_INTERVAL_MS}` },
   { name: 'VMCONSOLE_HOST_QUEUE_PREFIX', required: false, default: 'vmconsole-host-', help: 'prefix of this host\'s SQS queue name (must match the edge)', rule: PREFIX_RULE },
@@ -73,8 +73,12 @@ export interface AgentConfig {
   logRoots: string[];
   concurrency: number;
   heartbeatMs: number;
-  /** VMCONSOLE_FOLLOW: console logs are followed (lib/console/follower-pool.ts) and handed to the agent's console consumer. */
-  follow: boolean;
+  /**
+   * VMCONSOLE_FOLLOW: console logs are followed (lib/console/follower-pool.ts) and handed to the
+   * agent's console consumer: `auto` whenever there is one (crash events are configured), `on`
+   * says so in the log when there is none.
+   */
+  follow: 'auto' | 'on' | 'off';
   driver: DriverConfig;
 }
 
@@ -111,7 +115,7 @@ const SCHEMAS: Record<string, z.ZodType> = {
   VMCONSOLE_HYPERV_LOG_CAP_BYTES: z.coerce.number().int().min(4096).max(64 * 1024 * 1024),
   VMCONSOLE_HYPERV_POLL_MS: z.coerce.number().int().min(1000).max(300_000),
   VMCONSOLE_HYPERV_COLLECT: z.enum(['on', 'off']).transform((v) => v === 'on'),
-  VMCONSOLE_FOLLOW: z.enum(['on', 'off']).transform((v) => v === 'on'),
+  VMCONSOLE_FOLLOW: z.enum(['auto', 'on', 'off']),
   VMCONSOLE_CONCURRENCY: z.coerce.number().int().min(1).max(64),
   VMCONSOLE_HEARTBEAT_MS: z.coerce.number().int().min(200).max(MAX_HEARTBEAT_INTERVAL_MS),
   VMCONSOLE_HOST_QUEUE_PREFIX: Prefix,

@@ -17,7 +17,7 @@ describe('agent configuration', () => {
     expect(readAgentConfig(base)).toEqual({
       host: 'compute-1', tableName: 'vmconsole-prod-directory',
       hostQueuePrefix: 'vmconsole-host-', replyQueuePrefix: 'vmconsole-reply-',
-      logRoots: ['/var/log/libvirt/qemu', '/var/lib/nova/instances'], concurrency: 16, heartbeatMs: 40_000, follow: false,
+      logRoots: ['/var/log/libvirt/qemu', '/var/lib/nova/instances'], concurrency: 16, heartbeatMs: 40_000, follow: 'auto',
       driver: { kind: 'libvirt', uri: 'qemu:///system', instancesDir: '/var/lib/nova/instances' },
     });
   });

@@ -1,6 +1,6 @@
 /**
  * The agent's console-consumer seam (what the crash analyser plugs into), on fauxqs + dynalite
- * with the files driver, in process: with VMCONSOLE_FOLLOW=on every listed server's console is
+ * with the files driver, in process: with VMCONSOLE_FOLLOW=auto (the default) or on, every listed server's console is
  * followed into its own consumer, servers that appear or leave are followed or let go at the next
  * listing, and stop() ends it all. With it off, nothing is followed.
  */
@@ -56,7 +56,7 @@ class RecordingConsumer implements ConsoleConsumer {
   }
 }
 
-async function agentFor(host: string, follow: 'on' | 'off') {
+async function agentFor(host: string, follow: 'auto' | 'on' | 'off') {
   const instancesDir = join(work, host);
   const servers = await writeNamedInstances(instancesDir, 2);
   const config = readAgentConfig({
@@ -84,7 +84,8 @@ async function agentFor(host: string, follow: 'on' | 'off') {
 
 describe('the agent follows consoles into the console consumer', () => {
   it('hands each server\'s new output to its own consumer, from the first listing on', async () => {
-    const { servers, instancesDir, consumerOf, logger } = await agentFor('follow-on', 'on');
+    // The default (auto): a consumer is plugged in, so consoles are followed.
+    const { servers, instancesDir, consumerOf, logger } = await agentFor('follow-auto', 'auto');
     await waitFor(() => servers.every((s) => consumerOf(s.id) !== undefined), 15_000, 'a consumer per server');
     const [a, b] = servers;
     await appendFile(join(instancesDir, a!.id, 'console.log'), 'Kernel panic - not syncing: VFS: Unable to mount root fs\n');
@@ -117,7 +118,7 @@ describe('the agent follows consoles into the console consumer', () => {
     expect(consumers.every((c) => c.closed)).toBe(true);
   });
 
-  it('with VMCONSOLE_FOLLOW=off (the default) no console is followed, whatever is plugged in', async () => {
+  it('with VMCONSOLE_FOLLOW=off no console is followed, whatever is plugged in', async () => {
     const { servers, instancesDir, consumers, logger } = await agentFor('follow-off', 'off');
     await mkdir(join(instancesDir, servers[0]!.id), { recursive: true });
     await appendFile(join(instancesDir, servers[0]!.id, 'console.log'), 'unheard\n');
@@ -125,6 +126,6 @@ describe('the agent follows consoles into the console consumer', () => {
     await new Promise((resolve) => setTimeout(resolve, 3 * HEARTBEAT_MS));
     expect(consumers).toEqual([]);
     expect(logger.entries.find((e) => e.message === 'agent started')!.data).toMatchObject({ followingConsoles: false });
-    expect(readAgentConfig({ VMCONSOLE_HOST: 'h', VMCONSOLE_TABLE: 'table' }).follow).toBe(false);
+    expect(readAgentConfig({ VMCONSOLE_HOST: 'h', VMCONSOLE_TABLE: 'table' }).follow).toBe('auto');
   });
 });
