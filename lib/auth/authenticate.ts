@@ -120,6 +120,7 @@ function verificationFailure(err: unknown): VmconsoleError {
 export async function authenticate(headers: Readonly<Record<string, string | undefined>>, config: AuthConfig): Promise<Principal> {
   const token = tokenFrom(headers);
   if (config.mode === 'noauth') return noauthPrincipal(token);
+  if (config.mode === 'keystone') return config.keystone.principalFor(token);
 
   let verified: { payload: JWTPayload; protectedHeader: JWTHeaderParameters };
   try {

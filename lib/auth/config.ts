@@ -1,8 +1,9 @@
 import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import { KeystoneTokenValidator, type KeystoneCredentials } from './keystone.ts';
 
 /**
  * How the edge authenticates callers, read once per execution environment from:
- *   VMCONSOLE_AUTH_MODE      `noauth` (Nova's noauth2: token `user:project`) or `jwt`
+ *   VMCONSOLE_AUTH_MODE      `noauth` (Nova's noauth2: token `user:project`), `jwt` or `keystone`
  *   VMCONSOLE_STAGE          the serverless stage (serverless.yml sets it); any stage but `local`
  *                            is deployed, and a deployed jwt mode must check iss and aud.
  *                            Unset (tests, tools) counts as local.
@@ -16,6 +17,13 @@ import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
  *                            aud in its tokens, so they are not required (and may not be set)
  *   VMCONSOLE_JWT_MAX_LIFETIME_S  jwt: the longest a token may live (exp - iat, and exp - now);
  *                            default 86400 (24 h)
+ *   VMCONSOLE_KEYSTONE_URL   keystone: the identity endpoint (`https://keystone.example.com` or its
+ *                            `/v3`; https, or http on a loopback host)
+ *   VMCONSOLE_KEYSTONE_APP_CREDENTIAL_ID, _SECRET           } keystone: vmconsole's own
+ *   or VMCONSOLE_KEYSTONE_USERNAME, _PASSWORD, _PROJECT_NAME, } credentials, exactly one kind
+ *      _USER_DOMAIN_NAME, _PROJECT_DOMAIN_NAME (both `Default`) }
+ *   VMCONSOLE_KEYSTONE_TIMEOUT_MS  keystone: bound on each call to Keystone (default 2000)
+ *   VMCONSOLE_KEYSTONE_CACHE_S     keystone: how long a validated token is trusted (default 300)
  * Empty strings count as unset (serverless.yml passes '' for unset variables). Anything else
  * invalid throws at start-up, so a misconfigured function never serves a request.
  */
@@ -32,6 +40,11 @@ export type AuthConfig =
       maxLifetimeS: number;
       /** `keystone-jws`: the keys are Keystone's JWS keys, whose tokens carry no iss, aud or roles. */
       profile: JwtProfile;
+    }
+  | {
+      mode: 'keystone';
+      /** Holds the service token and the token cache: one per execution environment. */
+      keystone: KeystoneTokenValidator;
     };
 
 export type JwtProfile = 'standard' | 'keystone-jws';
@@ -83,8 +96,56 @@ export function deployedStage(env: NodeJS.ProcessEnv): string | undefined {
 export function readAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig {
   const mode = setting(env, 'VMCONSOLE_AUTH_MODE');
   if (mode === 'noauth') return { mode };
-  if (mode !== 'jwt') fail(`VMCONSOLE_AUTH_MODE must be "noauth" or "jwt", got ${JSON.stringify(mode ?? '')}`);
+  if (mode === 'keystone') return { mode, keystone: new KeystoneTokenValidator(readKeystoneOptions(env)) };
+  if (mode !== 'jwt') fail(`VMCONSOLE_AUTH_MODE must be "noauth", "jwt" or "keystone", got ${JSON.stringify(mode ?? '')}`);
   return readJwtConfig(env);
+}
+
+/** A refused token stays refused this long without asking Keystone again (bounded by the cache time). */
+const KEYSTONE_NEGATIVE_CACHE_MS = 30_000;
+/** ~300 bytes each: a few MB at most, whatever a flood of distinct tokens does. */
+const KEYSTONE_CACHE_ENTRIES = 5_000;
+
+export function readKeystoneOptions(env: NodeJS.ProcessEnv): ConstructorParameters<typeof KeystoneTokenValidator>[0] {
+  const urlText = setting(env, 'VMCONSOLE_KEYSTONE_URL');
+  if (!urlText) fail('keystone mode needs VMCONSOLE_KEYSTONE_URL (the identity endpoint, https://keystone.example.com or its /v3)');
+  const url = serviceUrl('VMCONSOLE_KEYSTONE_URL', urlText);
+  const root = url.href.replace(/\/+$/, '');
+  const v3 = root.endsWith('/v3') ? root : `${root}/v3`;
+
+  const named = (suffix: string) => setting(env, `VMCONSOLE_KEYSTONE_${suffix}`);
+  const appId = named('APP_CREDENTIAL_ID');
+  const appSecret = named('APP_CREDENTIAL_SECRET');
+  const username = named('USERNAME');
+  const password = named('PASSWORD');
+  const projectName = named('PROJECT_NAME');
+  let credentials: KeystoneCredentials;
+  if (appId || appSecret) {
+    if (username || password) fail('set either VMCONSOLE_KEYSTONE_APP_CREDENTIAL_ID/_SECRET or VMCONSOLE_KEYSTONE_USERNAME/_PASSWORD, not both');
+    if (!appId || !appSecret) fail('an application credential needs both VMCONSOLE_KEYSTONE_APP_CREDENTIAL_ID and VMCONSOLE_KEYSTONE_APP_CREDENTIAL_SECRET');
+    credentials = { method: 'application_credential', id: appId, secret: appSecret };
+  } else {
+    if (!username || !password || !projectName) {
+      fail('keystone mode needs service credentials: VMCONSOLE_KEYSTONE_APP_CREDENTIAL_ID and _SECRET, or VMCONSOLE_KEYSTONE_USERNAME, _PASSWORD and _PROJECT_NAME');
+    }
+    credentials = {
+      method: 'password',
+      username,
+      password,
+      projectName,
+      userDomainName: named('USER_DOMAIN_NAME') ?? 'Default',
+      projectDomainName: named('PROJECT_DOMAIN_NAME') ?? 'Default',
+    };
+  }
+  const cacheMs = integerSetting(env, 'VMCONSOLE_KEYSTONE_CACHE_S', 300, 0, 3600) * 1000;
+  return {
+    url: v3,
+    credentials,
+    timeoutMs: integerSetting(env, 'VMCONSOLE_KEYSTONE_TIMEOUT_MS', 2000, 100, 30_000),
+    cacheMs,
+    negativeCacheMs: Math.min(cacheMs, KEYSTONE_NEGATIVE_CACHE_MS),
+    cacheEntries: KEYSTONE_CACHE_ENTRIES,
+  };
 }
 
 function readJwtConfig(env: NodeJS.ProcessEnv): AuthConfig & { mode: 'jwt' } {

@@ -6,7 +6,7 @@ const SECRET = 'a'.repeat(32);
 describe('auth configuration fails fast', () => {
   it.each([
     [{}, /VMCONSOLE_AUTH_MODE must be/],
-    [{ VMCONSOLE_AUTH_MODE: 'keystone' }, /VMCONSOLE_AUTH_MODE must be/],
+    [{ VMCONSOLE_AUTH_MODE: 'kerberos' }, /VMCONSOLE_AUTH_MODE must be "noauth", "jwt" or "keystone"/],
     [{ VMCONSOLE_AUTH_MODE: 'jwt' }, /needs VMCONSOLE_JWT_SECRET or VMCONSOLE_JWKS_URL/],
     [{ VMCONSOLE_AUTH_MODE: 'jwt', VMCONSOLE_JWT_SECRET: '', VMCONSOLE_JWKS_URL: '' }, /needs VMCONSOLE_JWT_SECRET/],
     [{ VMCONSOLE_AUTH_MODE: 'jwt', VMCONSOLE_JWT_SECRET: 'short' }, /at least 32 bytes/],
