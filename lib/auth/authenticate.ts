@@ -1,4 +1,4 @@
-import { errors as joseErrors, jwtVerify, type JWTHeaderParameters, type JWTPayload } from 'jose';
+import { errors as joseErrors, jwtVerify, type JWTHeaderParameters, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { VmconsoleError } from '../errors.ts';
 import type { AuthConfig } from './config.ts';
 import type { Principal } from './principal.ts';
@@ -117,6 +117,27 @@ function verificationFailure(err: unknown): VmconsoleError {
   return unauthorized('The token is not a valid signed JWT.');
 }
 
+/**
+ * jwtVerify, also when the token names no `kid` and several keys of the JWKS fit its algorithm:
+ * jose then hands the candidates over (JWKSMultipleMatchingKeys) and each is tried. Keystone's JWS
+ * tokens never carry a kid, and its key repository holds several keys while they rotate.
+ */
+async function verifyWithAnyKey(token: string, key: JWTVerifyGetKey, options: JWTVerifyOptions) {
+  try {
+    return await jwtVerify(token, key, options);
+  } catch (err) {
+    if (!(err instanceof joseErrors.JWKSMultipleMatchingKeys)) throw err;
+    for await (const candidate of err as unknown as AsyncIterable<Parameters<typeof jwtVerify>[1]>) {
+      try {
+        return await jwtVerify(token, candidate, options);
+      } catch (inner) {
+        if (!(inner instanceof joseErrors.JWSSignatureVerificationFailed)) throw inner;
+      }
+    }
+    throw new joseErrors.JWSSignatureVerificationFailed();
+  }
+}
+
 export async function authenticate(headers: Readonly<Record<string, string | undefined>>, config: AuthConfig): Promise<Principal> {
   const token = tokenFrom(headers);
   if (config.mode === 'noauth') return noauthPrincipal(token);
@@ -130,7 +151,7 @@ export async function authenticate(headers: Readonly<Record<string, string | und
       ...(config.issuer ? { issuer: config.issuer } : {}),
       ...(config.audience ? { audience: config.audience } : {}),
     };
-    verified = await jwtVerify(token, config.key, options);
+    verified = await verifyWithAnyKey(token, config.key, options);
   } catch (err) {
     throw verificationFailure(err);
   }

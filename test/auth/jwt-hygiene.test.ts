@@ -1,5 +1,7 @@
 import { createHmac } from 'node:crypto';
-import { SignJWT, type JWTPayload } from 'jose';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, exportSPKI, generateKeyPair, importSPKI, SignJWT, type JWTPayload } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { authenticate, CLOCK_SKEW_S } from '../../lib/auth/authenticate.ts';
 import { readAuthConfig, type AuthConfig } from '../../lib/auth/config.ts';
@@ -118,5 +120,36 @@ describe('Keystone JWS tokens in jwt mode', () => {
   it('openstack_project_id must agree with project_id when both are present, and be a string', async () => {
     expect(await refusal(await sign({ ...keystoneClaims(), project_id: 'other' }))).toMatch(/disagree/);
     expect(await refusal(await sign({ ...keystoneClaims(), openstack_project_id: 7 }))).toBe('The token claim openstack_project_id must be a string.');
+  });
+});
+
+describe('Keystone JWS tokens with the keystone-jws profile (Keystone\'s public keys as a JWKS)', () => {
+  it('verifies ES256 tokens without kid (PyJWT sets only alg and typ) against several keys, as during Keystone key rotation', async () => {
+    // keystone-manage create_jws_keypair writes PEM (SPKI) public keys; the README turns them into
+    // a JWKS with importSPKI + exportJWK, as here.
+    const older = await generateKeyPair('ES256', { extractable: true });
+    const current = await generateKeyPair('ES256', { extractable: true });
+    const pems = [await exportSPKI(older.publicKey), await exportSPKI(current.publicKey)];
+    const keys = await Promise.all(pems.map(async (pem) => ({ ...(await exportJWK(await importSPKI(pem, 'ES256', { extractable: true }))), alg: 'ES256', use: 'sig' })));
+    const server = createServer((_, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys })));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const config = readAuthConfig({
+        VMCONSOLE_AUTH_MODE: 'jwt',
+        VMCONSOLE_JWT_PROFILE: 'keystone-jws',
+        VMCONSOLE_STAGE: 'prod',
+        VMCONSOLE_JWKS_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/keystone-jwks.json`,
+      });
+      const claims = { sub: 'ee4dfb6e5540447cb3741905149d9b6e', iat: now(), exp: now() + 3600, openstack_methods: ['password'], openstack_audit_ids: ['x'], openstack_project_id: 'proj-k' };
+      for (const key of [older.privateKey, current.privateKey]) {
+        const token = await new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'JWT' }).sign(key);
+        expect(await authenticate({ 'x-auth-token': token }, config)).toEqual({ userId: claims.sub, projectId: 'proj-k', roles: [], isAdmin: false });
+      }
+      const rogue = await generateKeyPair('ES256');
+      const forged = await new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'JWT' }).sign(rogue.privateKey);
+      expect(await refusal(forged, config)).toBe('The token signature is not valid.');
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
