@@ -11,6 +11,8 @@ import type { AddressInfo } from 'node:net';
  *                         -> 200 `{"token": {...}}` with `X-Subject-Token`; 404 for an unknown,
  *                         revoked or expired subject; 401 for a bad service token; 403 when the
  *                         service token's user has neither the service nor the admin role
+ *   GET  /, GET /v3       version discovery (300 with `versions.values`, 200 with `version`), what
+ *                         keystoneauth asks first when a client (openstack CLI) authenticates
  * `?nocatalog` leaves the catalog out, as Keystone does. Bodies follow the Keystone API reference
  * ("Password authentication with scoped authorization", "Validate and show information for
  * token"; keystone's api-ref/source/v3/samples/admin/auth-password-project-scoped-response.json):
@@ -203,7 +205,20 @@ export async function startKeystoneStandIn(): Promise<KeystoneStandIn> {
     if (mode === 'error') return done(keystoneError(res, 500, 'Internal Server Error', 'An unexpected error prevented the server from fulfilling your request.'));
     const { pathname, searchParams } = new URL(req.url ?? '/', 'http://keystone');
     const nocatalog = searchParams.has('nocatalog');
-    if (pathname.replace(/\/$/, '') !== '/v3/auth/tokens') return done(keystoneError(res, 404, 'Not Found', 'The resource could not be found.'));
+    const path = pathname.replace(/\/$/, '');
+    if (req.method === 'GET' && (path === '' || path === '/v3')) {
+      const version = {
+        id: 'v3.14',
+        status: 'stable',
+        updated: '2020-04-07T00:00:00Z',
+        links: [{ rel: 'self', href: `${url}/v3/` }],
+        'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.identity-v3+json' }],
+      };
+      res.writeHead(path === '' ? 300 : 200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(path === '' ? { versions: { values: [version] } } : { version }));
+      return done(path === '' ? 300 : 200);
+    }
+    if (path !== '/v3/auth/tokens') return done(keystoneError(res, 404, 'Not Found', 'The resource could not be found.'));
     if (req.method === 'POST') return void authenticate(req, res, nocatalog).then(done);
     if (req.method === 'GET') return done(validate(req, res, nocatalog));
     return done(keystoneError(res, 405, 'Method Not Allowed', 'The method is not allowed for the requested URL.'));
@@ -214,8 +229,8 @@ export async function startKeystoneStandIn(): Promise<KeystoneStandIn> {
   return {
     url,
     calls,
-    validations: (subject) => calls.filter((c) => c.method === 'GET' && (subject === undefined || c.subjectToken === subject)),
-    issues: () => calls.filter((c) => c.method === 'POST'),
+    validations: (subject) => calls.filter((c) => c.method === 'GET' && c.path.startsWith('/v3/auth/tokens') && (subject === undefined || c.subjectToken === subject)),
+    issues: () => calls.filter((c) => c.method === 'POST' && c.path.startsWith('/v3/auth/tokens')),
     issue(name, options = {}) {
       const user = USERS[name]!;
       const kind = options.scope ?? 'project';
