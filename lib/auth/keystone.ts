@@ -16,7 +16,7 @@ export interface KeystoneOptions {
   /** The identity API's v3 root, `https://keystone.example.com/v3`, no trailing slash. */
   url: string;
   credentials: KeystoneCredentials;
-  /** Bound on each call to Keystone; past it the caller gets a 503. */
+  /** Bound on each call to Keystone, and twice this on all the calls for one token; past it, a 503. */
   timeoutMs: number;
   /** The longest a validated token is trusted without asking again (keystonemiddleware's token_cache_time). */
   cacheMs: number;
@@ -112,14 +112,17 @@ export class KeystoneTokenValidator {
   }
 
   async #validate(token: string): Promise<Verdict> {
-    let service = await this.#serviceToken();
-    let res = await this.#call('GET', service, token);
+    // A cold start asks for a service token and validates (two calls); a replaced service token
+    // makes four. All of them share one budget so a slow Keystone cannot outlast the function.
+    const deadline = this.#now() + 2 * this.#options.timeoutMs;
+    let service = await this.#serviceToken(deadline);
+    let res = await this.#call('GET', deadline, service, token);
     if (res.status === 401) {
       // Our service token is no longer good (revoked, expired early, keys rotated): get another once.
       await res.body?.cancel();
       if (this.#service?.token === service) this.#service = undefined;
-      service = await this.#serviceToken();
-      res = await this.#call('GET', service, token);
+      service = await this.#serviceToken(deadline);
+      res = await this.#call('GET', deadline, service, token);
     }
     if (res.status === 404) {
       await res.body?.cancel();
@@ -152,16 +155,16 @@ export class KeystoneTokenValidator {
   }
 
   /** The service token, fetched at most once at a time. */
-  async #serviceToken(): Promise<string> {
+  async #serviceToken(deadline: number): Promise<string> {
     if (this.#service && this.#service.refreshAt > this.#now()) return this.#service.token;
-    this.#serviceInFlight ??= this.#issueServiceToken().finally(() => {
+    this.#serviceInFlight ??= this.#issueServiceToken(deadline).finally(() => {
       this.#serviceInFlight = undefined;
     });
     return this.#serviceInFlight;
   }
 
-  async #issueServiceToken(): Promise<string> {
-    const res = await this.#call('POST', undefined, undefined, JSON.stringify({ auth: this.#authRequest() }));
+  async #issueServiceToken(deadline: number): Promise<string> {
+    const res = await this.#call('POST', deadline, undefined, undefined, JSON.stringify({ auth: this.#authRequest() }));
     if (res.status !== 201) {
       await res.body?.cancel();
       throw unavailable(res.status === 401
@@ -189,7 +192,9 @@ export class KeystoneTokenValidator {
     };
   }
 
-  async #call(method: 'GET' | 'POST', serviceToken: string | undefined, subjectToken: string | undefined, body?: string): Promise<Response> {
+  async #call(method: 'GET' | 'POST', deadline: number, serviceToken: string | undefined, subjectToken: string | undefined, body?: string): Promise<Response> {
+    const waitMs = Math.min(this.#options.timeoutMs, deadline - this.#now());
+    if (waitMs <= 0) throw unavailable(`no answer within ${2 * this.#options.timeoutMs} ms for this token`);
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'vmconsole' };
     if (serviceToken !== undefined) headers['x-auth-token'] = serviceToken;
     if (subjectToken !== undefined) headers['x-subject-token'] = subjectToken;
@@ -200,11 +205,11 @@ export class KeystoneTokenValidator {
         headers,
         ...(body === undefined ? {} : { body }),
         redirect: 'error',
-        signal: AbortSignal.timeout(this.#options.timeoutMs),
+        signal: AbortSignal.timeout(waitMs),
       });
     } catch (err) {
       const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-      throw unavailable(timedOut ? `no answer within ${this.#options.timeoutMs} ms` : `unreachable (${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)})`, err);
+      throw unavailable(timedOut ? `no answer within ${waitMs} ms` : `unreachable (${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)})`, err);
     }
   }
 
