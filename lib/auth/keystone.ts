@@ -87,10 +87,6 @@ export class KeystoneTokenValidator {
     this.#verdicts = new TtlCache(options.cacheEntries, this.#now);
   }
 
-  get url(): string {
-    return this.#options.url;
-  }
-
   async principalFor(token: string): Promise<Principal> {
     const key = createHash('sha256').update(token).digest('base64url');
     let verdict = this.#verdicts.get(key);
