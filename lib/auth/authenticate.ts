@@ -92,6 +92,10 @@ function jwtPrincipal(payload: JWTPayload): Principal {
   const userId: unknown = payload.sub;
   if (typeof userId !== 'string' || !userId || userId.length > MAX_ID_LENGTH) throw unauthorized('The token has no valid sub claim.');
   const projectId = projectOf(payload);
+  if (projectId === undefined && (payload.openstack_domain_id !== undefined || payload.openstack_system !== undefined)) {
+    // A genuine Keystone JWS token scoped to a domain or the system: valid, for no project (as in keystone mode).
+    throw new VmconsoleError('Forbidden', 'The token is not scoped to a project: ask Keystone for a project-scoped token (for example with --os-project-name).');
+  }
   if (!projectId || projectId.length > MAX_ID_LENGTH) throw unauthorized('The token has no project_id claim.');
   const roles = payload.roles ?? [];
   if (!Array.isArray(roles) || !roles.every((r): r is string => typeof r === 'string')) {

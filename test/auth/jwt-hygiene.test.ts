@@ -112,9 +112,13 @@ describe('Keystone JWS tokens in jwt mode', () => {
     });
   });
 
-  it('a domain-scoped JWS token (openstack_domain_id, no project) is refused', async () => {
+  it('a domain- or system-scoped JWS token is a 403, as in keystone mode; no scope at all is a 401', async () => {
     const { openstack_project_id: _, ...claims } = keystoneClaims();
-    expect(await refusal(await sign({ ...claims, openstack_domain_id: 'default' }))).toBe('The token has no project_id claim.');
+    for (const scope of [{ openstack_domain_id: 'default' }, { openstack_system: 'all' }]) {
+      const err = await authenticate({ 'x-auth-token': await sign({ ...claims, ...scope }) }, hs).then(() => undefined, (e: unknown) => e);
+      expect(err).toMatchObject({ code: 'Forbidden', status: 403, message: expect.stringMatching(/not scoped to a project/) });
+    }
+    expect(await refusal(await sign(claims))).toBe('The token has no project_id claim.');
   });
 
   it('openstack_project_id must agree with project_id when both are present, and be a string', async () => {

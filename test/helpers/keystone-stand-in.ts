@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
  *                         keystoneauth asks first when a client (openstack CLI) authenticates
  * `?nocatalog` leaves the catalog out, as Keystone does. Bodies follow the Keystone API reference
  * ("Password authentication with scoped authorization", "Validate and show information for
- * token"; keystone's api-ref/source/v3/samples/admin/auth-password-project-scoped-response.json):
+ * token"; openstack/keystone at 30ef2ffa, api-ref/source/v3/samples/admin/auth-password-project-scoped-response.json):
  * methods, user {domain, id, name, password_expires_at}, audit_ids, expires_at and issued_at with
  * microseconds, then project {domain, id, name} + is_domain + roles [{id, name}] + catalog for a
  * project-scoped token, domain {id, name} + roles for a domain-scoped one, neither for an unscoped
