@@ -1,4 +1,4 @@
-import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { errors as joseErrors, jwtVerify, type JWTHeaderParameters, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { VmconsoleError } from '../errors.ts';
 import type { AuthConfig } from './config.ts';
 import type { Principal } from './principal.ts';
@@ -6,6 +6,13 @@ import type { Principal } from './principal.ts';
 /** Real tokens (Keystone Fernet, JWTs with a few claims) are far smaller; anything bigger is abuse. */
 export const MAX_TOKEN_BYTES = 8192;
 const MAX_ID_LENGTH = 255;
+/** How far ahead of ours an issuer's clock may be (iat), in seconds. */
+export const CLOCK_SKEW_S = 60;
+/**
+ * The `typ` header values a token may carry when it carries one (RFC 7519 `JWT`, RFC 9068
+ * `at+jwt`), compared case-insensitively and without an `application/` prefix (RFC 7515 4.1.9).
+ */
+const ACCEPTED_TYPES = new Set(['jwt', 'at+jwt']);
 
 function unauthorized(message: string): VmconsoleError {
   return new VmconsoleError('Unauthorized', message);
@@ -40,26 +47,55 @@ function noauthPrincipal(token: string): Principal {
 }
 
 /**
- * The project comes from `project_id`; a Keystone-style `project: {id}` object is accepted too,
- * because identity providers that mimic Keystone tokens emit that shape. When both are present
- * they must agree: a token naming two projects is refused rather than guessed at.
+ * The project comes from `project_id`; a Keystone-style `project: {id}` object and Keystone's own
+ * JWS claim `openstack_project_id` (keystone/token/providers/jws/core.py) are accepted too. When
+ * several are present they must agree: a token naming two projects is refused rather than guessed at.
  */
 function projectOf(payload: JWTPayload): string | undefined {
-  const flat = payload.project_id;
   const nested = payload.project;
-  const nestedId = typeof nested === 'object' && nested !== null && !Array.isArray(nested) ? (nested as Record<string, unknown>).id : undefined;
-  if (flat !== undefined && typeof flat !== 'string') throw unauthorized('The token claim project_id must be a string.');
-  if (nestedId !== undefined && typeof nestedId !== 'string') throw unauthorized('The token claim project.id must be a string.');
-  if (flat !== undefined && nestedId !== undefined && flat !== nestedId) {
-    throw unauthorized('The token claims project_id and project.id disagree.');
+  const candidates: [string, unknown][] = [
+    ['project_id', payload.project_id],
+    ['project.id', typeof nested === 'object' && nested !== null && !Array.isArray(nested) ? (nested as Record<string, unknown>).id : undefined],
+    ['openstack_project_id', payload.openstack_project_id],
+  ];
+  let project: string | undefined;
+  for (const [claim, value] of candidates) {
+    if (value === undefined) continue;
+    if (typeof value !== 'string') throw unauthorized(`The token claim ${claim} must be a string.`);
+    if (project !== undefined && project !== value) throw unauthorized("The token's project claims disagree.");
+    project = value;
   }
-  return flat ?? nestedId;
+  return project;
+}
+
+/**
+ * What the signature alone does not settle: the header type, a sane lifetime (a token valid for
+ * centuries, or issued in the future, is a minted credential, not a session) and claim types.
+ */
+function checkHygiene(header: JWTHeaderParameters, payload: JWTPayload, maxLifetimeS: number, now = Date.now() / 1000): void {
+  if (header.typ !== undefined) {
+    const typ = typeof header.typ === 'string' ? header.typ.toLowerCase().replace(/^application\//, '') : '';
+    if (!ACCEPTED_TYPES.has(typ)) throw unauthorized('The token type (typ header) is not JWT or at+jwt.');
+  }
+  const { exp, iat } = payload;
+  // jose checked that exp is a number in the future; 1e300 or Infinity (JSON's 1e400) still pass that.
+  if (typeof exp !== 'number' || !Number.isFinite(exp) || exp - now > maxLifetimeS + CLOCK_SKEW_S) {
+    throw unauthorized(`The token expires more than ${maxLifetimeS} s from now; this service accepts shorter-lived tokens only.`);
+  }
+  if (iat !== undefined) {
+    if (!Number.isFinite(iat) || iat > now + CLOCK_SKEW_S) throw unauthorized('The token claim iat is in the future.');
+    if (exp - iat > maxLifetimeS) throw unauthorized(`The token lifetime (exp - iat) is longer than ${maxLifetimeS} s.`);
+  }
 }
 
 function jwtPrincipal(payload: JWTPayload): Principal {
-  const userId = payload.sub;
-  if (!userId || userId.length > MAX_ID_LENGTH) throw unauthorized('The token has no valid sub claim.');
+  const userId: unknown = payload.sub;
+  if (typeof userId !== 'string' || !userId || userId.length > MAX_ID_LENGTH) throw unauthorized('The token has no valid sub claim.');
   const projectId = projectOf(payload);
+  if (projectId === undefined && (payload.openstack_domain_id !== undefined || payload.openstack_system !== undefined)) {
+    // A genuine Keystone JWS token scoped to a domain or the system: valid, for no project (as in keystone mode).
+    throw new VmconsoleError('Forbidden', 'The token is not scoped to a project: ask Keystone for a project-scoped token (for example with --os-project-name).');
+  }
   if (!projectId || projectId.length > MAX_ID_LENGTH) throw unauthorized('The token has no project_id claim.');
   const roles = payload.roles ?? [];
   if (!Array.isArray(roles) || !roles.every((r): r is string => typeof r === 'string')) {
@@ -85,11 +121,33 @@ function verificationFailure(err: unknown): VmconsoleError {
   return unauthorized('The token is not a valid signed JWT.');
 }
 
+/**
+ * jwtVerify, also when the token names no `kid` and several keys of the JWKS fit its algorithm:
+ * jose then hands the candidates over (JWKSMultipleMatchingKeys) and each is tried. Keystone's JWS
+ * tokens never carry a kid, and its key repository holds several keys while they rotate.
+ */
+async function verifyWithAnyKey(token: string, key: JWTVerifyGetKey, options: JWTVerifyOptions) {
+  try {
+    return await jwtVerify(token, key, options);
+  } catch (err) {
+    if (!(err instanceof joseErrors.JWKSMultipleMatchingKeys)) throw err;
+    for await (const candidate of err as unknown as AsyncIterable<Parameters<typeof jwtVerify>[1]>) {
+      try {
+        return await jwtVerify(token, candidate, options);
+      } catch (inner) {
+        if (!(inner instanceof joseErrors.JWSSignatureVerificationFailed)) throw inner;
+      }
+    }
+    throw new joseErrors.JWSSignatureVerificationFailed();
+  }
+}
+
 export async function authenticate(headers: Readonly<Record<string, string | undefined>>, config: AuthConfig): Promise<Principal> {
   const token = tokenFrom(headers);
   if (config.mode === 'noauth') return noauthPrincipal(token);
+  if (config.mode === 'keystone') return config.keystone.principalFor(token);
 
-  let payload: JWTPayload;
+  let verified: { payload: JWTPayload; protectedHeader: JWTHeaderParameters };
   try {
     const options = {
       algorithms: config.algorithms,
@@ -97,9 +155,10 @@ export async function authenticate(headers: Readonly<Record<string, string | und
       ...(config.issuer ? { issuer: config.issuer } : {}),
       ...(config.audience ? { audience: config.audience } : {}),
     };
-    payload = (await jwtVerify(token, config.key, options)).payload;
+    verified = await verifyWithAnyKey(token, config.key, options);
   } catch (err) {
     throw verificationFailure(err);
   }
-  return jwtPrincipal(payload);
+  checkHygiene(verified.protectedHeader, verified.payload, config.maxLifetimeS);
+  return jwtPrincipal(verified.payload);
 }
