@@ -44,5 +44,10 @@ export const HostRecord = z.object({
   /** How often the agent promises to heartbeat; lib/directory/host-liveness.ts says when the edge calls it down. */
   heartbeatIntervalMs: z.number().int().positive(),
   agentVersion: z.string(),
+  /**
+   * Set by an agent stopped normally (SIGTERM/SIGINT, systemd stop) as its last write: the host is
+   * in maintenance, not dead. The next start's first heartbeat rewrites the record without it.
+   */
+  maintenance: z.strictObject({ since: z.number().int(), reason: z.string().max(255) }).optional(),
 });
 export type HostRecord = z.infer<typeof HostRecord>;

@@ -252,6 +252,7 @@ async function warmUp(url: string, offlineLog: string): Promise<void> {
     // A malformed action loads the console function without sending anything to the agent.
     [`${server}/action`, { method: 'POST', headers: { ...token, 'Content-Type': 'application/json' }, body: '{}' }],
     [`${url}/v2.1/no-such-route`, { headers: token }],
+    [`${url}/v2.1/os-services`, { headers: { 'X-Auth-Token': 'admin' } }],
   ];
   await Promise.all(requests.map(async ([target, init]) => {
     const res = await fetch(target, init);
