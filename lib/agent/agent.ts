@@ -6,6 +6,7 @@ import { createSqsClient } from '../transport/sqs-client.ts';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { Directory } from '../directory/directory.ts';
 import { coalesceEvents } from '../hypervisors/coalesce-events.ts';
+import type { HostRecord } from '../contracts/records.ts';
 import type { Logger } from '../logger.ts';
 import type { AgentConfig } from './config.ts';
 import { createDriver } from './create-driver.ts';
@@ -14,6 +15,11 @@ import { createRequestHandler } from './handle-request.ts';
 import { syncInventory } from './sync-inventory.ts';
 
 export const AGENT_VERSION = '0.1.0';
+
+/** What os-services shows as the disabled reason of a host whose agent was stopped on purpose. */
+export const MAINTENANCE_REASON = 'maintenance: agent stopped';
+/** A stop does not wait longer than this for the maintenance mark (DynamoDB out of reach). */
+const MAINTENANCE_WRITE_MS = 3_000;
 
 export interface RunningAgent {
   queueUrl: string;
@@ -76,7 +82,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     const counts = await syncInventory({ directory, driver: following ? following.tap(driver) : driver, host: config.host });
     if (counts.written + counts.removed > 0) logger.info('inventory synced', counts);
   });
-  const heartbeat = () => directory.putHost({
+  const hostRecord = (): HostRecord => ({
     host: config.host,
     queueUrl,
     hypervisor: driver.kind,
@@ -84,6 +90,32 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     heartbeatIntervalMs: config.heartbeatMs,
     agentVersion: AGENT_VERSION,
   });
+  // The beat in flight, so a stop's maintenance mark is written after it, never overwritten by it.
+  let beating: Promise<void> = Promise.resolve();
+  const heartbeat = () => (beating = directory.putHost(hostRecord()));
+  /**
+   * A normal stop says so: the host record keeps its queue but is marked in maintenance, so the
+   * edge answers its servers' requests 409 "in maintenance" at once and os-services shows it
+   * disabled, instead of a host that looks dead after the liveness window. Best effort and bounded:
+   * a stop never hangs on DynamoDB; without the mark the host is simply found down as after a crash.
+   */
+  const markMaintenance = async () => {
+    await beating.catch(() => undefined);
+    const now = Date.now();
+    const write = directory.putHost({ ...hostRecord(), heartbeatAt: now, maintenance: { since: now, reason: MAINTENANCE_REASON } });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${MAINTENANCE_WRITE_MS} ms`)), MAINTENANCE_WRITE_MS);
+    });
+    try {
+      await Promise.race([write, timeout]);
+      logger.info('host marked in maintenance', { host: config.host });
+    } catch (err) {
+      logger.warn('could not mark the host in maintenance; it will look down once its heartbeat is stale', { err: String(err) });
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 
   try {
     await inventory();
@@ -123,6 +155,8 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     async stop() {
       clearInterval(timer);
       lifetime.abort();
+      // First, so the edge stops sending while the requests in flight are finished.
+      await markMaintenance();
       await responder.stop();
       await release();
     },

@@ -149,9 +149,12 @@ async function principalOf(request: AutomationRequest, deps: RouterDeps): Promis
   return OPERATORS;
 }
 
-/** Why a host will not be asked: it never registered, or its heartbeat is stale. */
+/** Why a host will not be asked: it never registered, its agent was stopped, or its heartbeat is stale. */
 function hostProblem(name: string, host: HostRecord | undefined, now: number): VmconsoleError | undefined {
   if (!host) return new VmconsoleError('NoHost', 'This server is not ready: its compute host is not registered.', { detail: `host ${name} has no host record` });
+  if (host.maintenance) {
+    return new VmconsoleError('HostMaintenance', 'The compute host of this server is in maintenance. Try again later.', { detail: `host ${name}: ${host.maintenance.reason}` });
+  }
   if (isHostDown(host, now)) {
     return new VmconsoleError('HostDown', 'The compute host of this server is down.', { detail: `host ${name}: last heartbeat ${Math.round(silentFor(host, now) / 1000)}s ago` });
   }

@@ -40,6 +40,12 @@ export async function getConsoleOutput(input: GetConsoleOutputInput, deps: GetCo
       detail: `host ${server.host} has no host record`,
     });
   }
+  if (host.maintenance) {
+    // The agent said it stopped (an upgrade, a reboot): not a failure, and no use waiting for it.
+    throw new VmconsoleError('HostMaintenance', 'The compute host of this server is in maintenance. Try again later.', {
+      detail: `host ${host.host}: ${host.maintenance.reason} at ${new Date(host.maintenance.since).toISOString()}`,
+    });
+  }
   if (isHostDown(host, now())) {
     throw new VmconsoleError('HostDown', 'The compute host of this server is down.', {
       detail: `host ${host.host}: last heartbeat ${Math.round(silentFor(host, now()) / 1000)}s ago`,
