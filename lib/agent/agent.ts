@@ -6,6 +6,7 @@ import { createSqsClient } from '../transport/sqs-client.ts';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { Directory } from '../directory/directory.ts';
 import { coalesceEvents } from '../hypervisors/coalesce-events.ts';
+import { MIN_PROTOCOL_VERSION } from '../contracts/messages.ts';
 import type { HostRecord } from '../contracts/records.ts';
 import type { Logger } from '../logger.ts';
 import type { AgentConfig } from './config.ts';
@@ -89,6 +90,8 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     heartbeatAt: Date.now(),
     heartbeatIntervalMs: config.heartbeatMs,
     agentVersion: AGENT_VERSION,
+    // Agents of protocol 1 advertised nothing; one pinned to 1 writes the same record they did.
+    ...(config.protocolMax > 1 && { protocolMin: MIN_PROTOCOL_VERSION, protocolMax: config.protocolMax }),
   });
   // The beat in flight, so a stop's maintenance mark is written after it, never overwritten by it.
   let beating: Promise<void> = Promise.resolve();
@@ -144,10 +147,11 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     concurrency: config.concurrency,
     handle: createRequestHandler(driver, clientReplies),
     recreateQueue: async () => (await provision()).queueUrl,
+    protocolMax: config.protocolMax,
   });
   logResponderEvents(responder, logger);
   responder.start();
-  logger.info('agent started', { host: config.host, driver: config.driver, queueUrl, replyDestinations: replyDestinations.prefixes, clientReplyDestinations: clientReplies.prefixes, roots: config.logRoots, followingConsoles: following !== undefined });
+  logger.info('agent started', { host: config.host, protocol: `${MIN_PROTOCOL_VERSION}-${config.protocolMax}`, driver: config.driver, queueUrl, replyDestinations: replyDestinations.prefixes, clientReplyDestinations: clientReplies.prefixes, roots: config.logRoots, followingConsoles: following !== undefined });
 
   return {
     queueUrl,

@@ -12,6 +12,7 @@ import type { HostRequester } from '../transport/ask-host.ts';
 import type { AutomationReplies } from '../transport/automation-replies.ts';
 import { decodeAutomationRequest } from '../transport/envelope.ts';
 import { isMissingQueue } from '../transport/sqs-errors.ts';
+import { versionFor } from '../transport/protocol-version.ts';
 import { askHostsInChunks, type ChunkPlan, type HostShare, type RouterAnswer } from './ask-hosts-in-chunks.ts';
 import { expandTargets, type Target } from './expand-targets.ts';
 
@@ -136,9 +137,10 @@ async function sharesByHost(targets: readonly Target[], directory: RouterDeps['d
     }
     const name = target.server.host;
     if (!hosts.has(name)) hosts.set(name, directory.getHost(name));
-    const down = hostProblem(name, await hosts.get(name)!, now);
+    const record = await hosts.get(name)!;
+    const down = hostProblem(name, record, now);
     if (down) failures.push({ seq: target.seq, serverId: target.serverId, error: down });
-    else byHost.get(name)?.targets.push(target) ?? byHost.set(name, { host: name, targets: [target] });
+    else byHost.get(name)?.targets.push(target) ?? byHost.set(name, { host: name, version: versionFor(record!), targets: [target] });
   }
   return { failures, shares: [...byHost.values()] };
 }
@@ -157,6 +159,11 @@ function hostProblem(name: string, host: HostRecord | undefined, now: number): V
   }
   if (isHostDown(host, now)) {
     return new VmconsoleError('HostDown', 'The compute host of this server is down.', { detail: `host ${name}: last heartbeat ${Math.round(silentFor(host, now) / 1000)}s ago` });
+  }
+  try {
+    versionFor(host);
+  } catch (err) {
+    return err as VmconsoleError;
   }
   return undefined;
 }

@@ -48,6 +48,12 @@ export const HostRecord = z.object({
    * Set by an agent stopped normally (SIGTERM/SIGINT, systemd stop) as its last write: the host is
    * in maintenance, not dead. The next start's first heartbeat rewrites the record without it.
    */
+  /**
+   * The protocol versions the agent speaks (lib/contracts/messages.ts). Absent: an agent from
+   * before versions were advertised, which speaks version 1 only.
+   */
+  protocolMin: z.number().int().min(1).optional(),
+  protocolMax: z.number().int().min(1).optional(),
   maintenance: z.strictObject({ since: z.number().int(), reason: z.string().max(255) }).optional(),
 });
 export type HostRecord = z.infer<typeof HostRecord>;
