@@ -4,7 +4,7 @@ import { perEnvironment, type EdgeDependencies, type HttpHandler } from '../lib/
 
 /** POST /v2.1/servers/{server_id}/action */
 export function createHandler(deps: EdgeDependencies): HttpHandler {
-  return novaApi((request) => runServerAction(request, deps), {
+  return novaApi((request) => runServerAction(request, { ...deps, protocolMax: deps.config.protocolMax }), {
     auth: deps.auth, parseBody: true, limiter: deps.limiter, logger: deps.logger, hostWaitMs: deps.config.replyTimeoutMs,
   });
 }

@@ -22,6 +22,8 @@ export const ERRORS = {
   MethodNotAllowed: { status: 405, expose: true },
   NotAcceptable: { status: 406, expose: true },
   HostDown: { status: 409, expose: true },
+  HostMaintenance: { status: 409, expose: true },
+  HostIncompatible: { status: 409, expose: true },
   NoHost: { status: 409, expose: true },
   PayloadTooLarge: { status: 413, expose: true },
   UnsupportedMediaType: { status: 415, expose: true },

@@ -6,6 +6,8 @@ import { createSqsClient } from '../transport/sqs-client.ts';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { Directory } from '../directory/directory.ts';
 import { coalesceEvents } from '../hypervisors/coalesce-events.ts';
+import { MIN_PROTOCOL_VERSION } from '../contracts/messages.ts';
+import type { HostRecord } from '../contracts/records.ts';
 import type { Logger } from '../logger.ts';
 import type { AgentConfig } from './config.ts';
 import { createDriver } from './create-driver.ts';
@@ -16,6 +18,11 @@ import { createRequestHandler } from './handle-request.ts';
 import { syncInventory } from './sync-inventory.ts';
 
 export const AGENT_VERSION = '0.1.0';
+
+/** What os-services shows as the disabled reason of a host whose agent was stopped on purpose. */
+export const MAINTENANCE_REASON = 'maintenance: agent stopped';
+/** A stop does not wait longer than this for the maintenance mark (DynamoDB out of reach). */
+const MAINTENANCE_WRITE_MS = 3_000;
 
 export interface RunningAgent {
   queueUrl: string;
@@ -83,14 +90,42 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     const counts = await syncInventory({ directory, driver: following ? following.tap(driver) : driver, host: config.host });
     if (counts.written + counts.removed > 0) logger.info('inventory synced', counts);
   });
-  const heartbeat = () => directory.putHost({
+  const hostRecord = (): HostRecord => ({
     host: config.host,
     queueUrl,
     hypervisor: driver.kind,
     heartbeatAt: Date.now(),
     heartbeatIntervalMs: config.heartbeatMs,
     agentVersion: AGENT_VERSION,
+    // Agents of protocol 1 advertised nothing; one pinned to 1 writes the same record they did.
+    ...(config.protocolMax > 1 && { protocolMin: MIN_PROTOCOL_VERSION, protocolMax: config.protocolMax }),
   });
+  // The beat in flight, so a stop's maintenance mark is written after it, never overwritten by it.
+  let beating: Promise<void> = Promise.resolve();
+  const heartbeat = () => (beating = directory.putHost(hostRecord()));
+  /**
+   * A normal stop says so: the host record keeps its queue but is marked in maintenance, so the
+   * edge answers its servers' requests 409 "in maintenance" at once and os-services shows it
+   * disabled, instead of a host that looks dead after the liveness window. Best effort and bounded:
+   * a stop never hangs on DynamoDB; without the mark the host is simply found down as after a crash.
+   */
+  const markMaintenance = async () => {
+    await beating.catch(() => undefined);
+    const now = Date.now();
+    const write = directory.putHost({ ...hostRecord(), heartbeatAt: now, maintenance: { since: now, reason: MAINTENANCE_REASON } });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${MAINTENANCE_WRITE_MS} ms`)), MAINTENANCE_WRITE_MS);
+    });
+    try {
+      await Promise.race([write, timeout]);
+      logger.info('host marked in maintenance', { host: config.host });
+    } catch (err) {
+      logger.warn('could not mark the host in maintenance; it will look down once its heartbeat is stale', { err: String(err) });
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 
   try {
     await inventory();
@@ -122,10 +157,11 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     concurrency: config.concurrency,
     handle: createRequestHandler(driver, clientReplies),
     recreateQueue: async () => (await provision()).queueUrl,
+    protocolMax: config.protocolMax,
   });
   logResponderEvents(responder, logger);
   responder.start();
-  logger.info('agent started', { host: config.host, driver: config.driver, queueUrl, eventsQueueUrl: config.eventsQueueUrl, replyDestinations: replyDestinations.prefixes, clientReplyDestinations: clientReplies.prefixes, roots: config.logRoots, followingConsoles: following !== undefined });
+  logger.info('agent started', { host: config.host, protocol: `${MIN_PROTOCOL_VERSION}-${config.protocolMax}`, driver: config.driver, queueUrl, eventsQueueUrl: config.eventsQueueUrl, replyDestinations: replyDestinations.prefixes, clientReplyDestinations: clientReplies.prefixes, roots: config.logRoots, followingConsoles: following !== undefined });
 
   return {
     queueUrl,
@@ -133,6 +169,8 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     async stop() {
       clearInterval(timer);
       lifetime.abort();
+      // First, so the edge stops sending while the requests in flight are finished.
+      await markMaintenance();
       await responder.stop();
       await release();
     },

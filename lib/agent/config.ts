@@ -1,5 +1,6 @@
 import path, { type PlatformPath } from 'node:path';
 import { z } from 'zod';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../contracts/messages.ts';
 import { HostName, QueueUrl } from '../contracts/records.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, MAX_HEARTBEAT_INTERVAL_MS } from '../directory/host-liveness.ts';
 import { QUEUE_URL_PREFIX } from '../transport/queue-naming.ts';
@@ -39,6 +40,7 @@ export const AGENT_VARIABLES: readonly AgentVariable[] = [
   { name: 'VMCONSOLE_FOLLOW', required: false, default: 'auto', help: 'follow every console log as it is written and hand new output to the crash analyser\'s first stage: auto (whenever VMCONSOLE_EVENTS_QUEUE_URL is set), on, off', rule: 'be auto, on or off' },
   { name: 'VMCONSOLE_CONCURRENCY', required: false, default: '16', help: 'requests served at once (the agent\'s 64 MiB heap is sized for 64 full windows in flight)', rule: 'be an integer from 1 to 64' },
   { name: 'VMCONSOLE_HEARTBEAT_MS', required: false, default: String(DEFAULT_HEARTBEAT_INTERVAL_MS), help: 'heartbeat interval; the edge calls the host down after interval + min(2 x interval, 20 s) of silence', rule: `be an integer from 200 to ${MAX_HEARTBEAT_INTERVAL_MS}` },
+  { name: 'VMCONSOLE_PROTOCOL_MAX', required: false, help: 'newest host protocol version to speak (default: this build\'s newest); set to the previous version to behave as the previous release on the wire (rollback, upgrade tests)', rule: `be an integer from ${MIN_PROTOCOL_VERSION} to ${PROTOCOL_VERSION}` },
   { name: 'VMCONSOLE_HOST_QUEUE_PREFIX', required: false, default: 'vmconsole-host-', help: 'prefix of this host\'s SQS queue name (must match the edge)', rule: PREFIX_RULE },
   { name: 'VMCONSOLE_REPLY_QUEUE_PREFIX', required: false, default: 'vmconsole-reply-', help: 'prefix of the edge\'s reply queue names (must match the edge)', rule: PREFIX_RULE },
   { name: 'VMCONSOLE_REPLY_QUEUE_URL_PREFIX', required: false, help: 'full URL prefix replies may go to (default: derived from this host\'s queue URL)', rule: 'be an SQS queue URL prefix (https://host/account/name-prefix)' },
@@ -73,6 +75,8 @@ export interface AgentConfig {
   logRoots: string[];
   concurrency: number;
   heartbeatMs: number;
+  /** The newest protocol version this agent speaks: PROTOCOL_VERSION unless pinned lower. */
+  protocolMax: number;
   /**
    * VMCONSOLE_FOLLOW: console logs are followed (lib/console/follower-pool.ts) and handed to the
    * agent's console consumer: `auto` whenever there is one (crash events are configured), `on`
@@ -118,6 +122,7 @@ const SCHEMAS: Record<string, z.ZodType> = {
   VMCONSOLE_FOLLOW: z.enum(['auto', 'on', 'off']),
   VMCONSOLE_CONCURRENCY: z.coerce.number().int().min(1).max(64),
   VMCONSOLE_HEARTBEAT_MS: z.coerce.number().int().min(200).max(MAX_HEARTBEAT_INTERVAL_MS),
+  VMCONSOLE_PROTOCOL_MAX: z.coerce.number().int().min(MIN_PROTOCOL_VERSION).max(PROTOCOL_VERSION),
   VMCONSOLE_HOST_QUEUE_PREFIX: Prefix,
   VMCONSOLE_REPLY_QUEUE_PREFIX: Prefix,
   VMCONSOLE_REPLY_QUEUE_URL_PREFIX: z.string().regex(QUEUE_URL_PREFIX),
@@ -186,6 +191,7 @@ export function readAgentConfig(env: NodeJS.ProcessEnv = process.env, platformPa
     logRoots: get('VMCONSOLE_LOG_ROOTS'),
     concurrency: get('VMCONSOLE_CONCURRENCY'),
     heartbeatMs: get('VMCONSOLE_HEARTBEAT_MS'),
+    protocolMax: get<number | undefined>('VMCONSOLE_PROTOCOL_MAX') ?? PROTOCOL_VERSION,
     follow: get('VMCONSOLE_FOLLOW'),
     driver: driverSection(get<DriverKind>('VMCONSOLE_DRIVER'), get),
   };

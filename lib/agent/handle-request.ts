@@ -32,7 +32,9 @@ const BATCH_GROUP = 10;
 const consoleOutput: KindHandler<'console.output'> = async (request, { driver, signal }) => {
   // Truncation and decoding happen here, on the host, so only the window travels back.
   const raw = await driver.readConsoleLog(request.server, MAX_CONSOLE_WINDOW, signal);
-  return { output: shapeConsoleOutput(raw, request.length) };
+  const output = shapeConsoleOutput(raw, request.length);
+  // Version 1 results are {output} only: an edge that speaks 1 checks them strictly.
+  return request.v >= 2 ? { output, bytes: raw.length } : { output };
 };
 
 /** The screen as PNG (drivers return what the hypervisor gives; the agent converts), or none. */

@@ -21,6 +21,8 @@ export const DEFAULT_CHUNK_PLAN: ChunkPlan = { chunkSize: MAX_BATCH_CHUNK, perHo
 
 export interface HostShare {
   host: string;
+  /** The protocol version to ask this host in (versionFor its record); PROTOCOL_VERSION if not given. */
+  version?: number;
   targets: Array<{ seq: number; server: ServerRecord }>;
 }
 
@@ -69,7 +71,7 @@ export async function askHostsInChunks(input: FanOutInput, deps: FanOutDeps): Pr
   const plan = deps.plan ?? DEFAULT_CHUNK_PLAN;
   let chunks = 0;
   let hostTimeouts = 0;
-  await Promise.all(input.shares.map(async ({ host, targets }) => {
+  await Promise.all(input.shares.map(async ({ host, targets, version }) => {
     const pending: Array<HostShare['targets']> = [];
     for (let i = 0; i < targets.length; i += plan.chunkSize) pending.push(targets.slice(i, i + plan.chunkSize));
     let silentSince: number | undefined;
@@ -93,7 +95,7 @@ export async function askHostsInChunks(input: FanOutInput, deps: FanOutDeps): Pr
             clientRequestId: input.clientRequestId,
             replyTo: input.replyTo,
             length: input.length,
-          }, { deadline, requestId: input.clientRequestId, now });
+          }, { deadline, requestId: input.clientRequestId, now, ...(version !== undefined && { version }) });
           const answered = new Set(sent);
           const unsent = chunk.filter((t) => !answered.has(t.seq));
           if (unsent.length > 0) {

@@ -12,6 +12,7 @@ import type { HostRequester } from '../transport/ask-host.ts';
 import type { AutomationReplies } from '../transport/automation-replies.ts';
 import { decodeAutomationRequest } from '../transport/envelope.ts';
 import { isMissingQueue } from '../transport/sqs-errors.ts';
+import { THIS_BUILD, versionFor, type ProtocolRange } from '../transport/protocol-version.ts';
 import { askHostsInChunks, type ChunkPlan, type HostShare, type RouterAnswer } from './ask-hosts-in-chunks.ts';
 import { expandTargets, type Target } from './expand-targets.ts';
 
@@ -40,6 +41,8 @@ export interface RouterDeps {
   logger: Logger;
   now?: () => number;
   plan?: ChunkPlan;
+  /** The newest host protocol version to speak (VMCONSOLE_PROTOCOL_MAX, as the HTTP edge); this build's if not given. */
+  protocolMax?: number;
 }
 
 /**
@@ -114,7 +117,8 @@ export async function routeConsoleRequest(body: string | undefined, { deadline }
     return { requestId, total, answeredHere: total, chunks: 0 };
   }
 
-  const { failures, shares } = await sharesByHost(targets, deps.directory, now());
+  const speaks = { ...THIS_BUILD, max: deps.protocolMax ?? THIS_BUILD.max };
+  const { failures, shares } = await sharesByHost(targets, deps.directory, now(), speaks);
   await answer(failures);
   const { chunks, hostTimeouts } = await askHostsInChunks({
     shares, total, clientRequestId: requestId, replyTo, length: request.length ?? null, deadline,
@@ -125,7 +129,7 @@ export async function routeConsoleRequest(body: string | undefined, { deadline }
 }
 
 /** The servers to ask, by host; those whose host will not be asked (or that failed already) as answers. */
-async function sharesByHost(targets: readonly Target[], directory: RouterDeps['directory'], now: number): Promise<{ failures: RouterAnswer[]; shares: HostShare[] }> {
+async function sharesByHost(targets: readonly Target[], directory: RouterDeps['directory'], now: number, speaks: ProtocolRange): Promise<{ failures: RouterAnswer[]; shares: HostShare[] }> {
   const failures: RouterAnswer[] = [];
   const byHost = new Map<string, HostShare>();
   const hosts = new Map<string, Promise<HostRecord | undefined>>();
@@ -136,9 +140,10 @@ async function sharesByHost(targets: readonly Target[], directory: RouterDeps['d
     }
     const name = target.server.host;
     if (!hosts.has(name)) hosts.set(name, directory.getHost(name));
-    const down = hostProblem(name, await hosts.get(name)!, now);
+    const record = await hosts.get(name)!;
+    const down = hostProblem(name, record, now, speaks);
     if (down) failures.push({ seq: target.seq, serverId: target.serverId, error: down });
-    else byHost.get(name)?.targets.push(target) ?? byHost.set(name, { host: name, targets: [target] });
+    else byHost.get(name)?.targets.push(target) ?? byHost.set(name, { host: name, version: versionFor(record!, speaks), targets: [target] });
   }
   return { failures, shares: [...byHost.values()] };
 }
@@ -149,11 +154,19 @@ async function principalOf(request: AutomationRequest, deps: RouterDeps): Promis
   return OPERATORS;
 }
 
-/** Why a host will not be asked: it never registered, or its heartbeat is stale. */
-function hostProblem(name: string, host: HostRecord | undefined, now: number): VmconsoleError | undefined {
+/** Why a host will not be asked: it never registered, its agent was stopped, or its heartbeat is stale. */
+function hostProblem(name: string, host: HostRecord | undefined, now: number, speaks: ProtocolRange): VmconsoleError | undefined {
   if (!host) return new VmconsoleError('NoHost', 'This server is not ready: its compute host is not registered.', { detail: `host ${name} has no host record` });
+  if (host.maintenance) {
+    return new VmconsoleError('HostMaintenance', 'The compute host of this server is in maintenance. Try again later.', { detail: `host ${name}: ${host.maintenance.reason}` });
+  }
   if (isHostDown(host, now)) {
     return new VmconsoleError('HostDown', 'The compute host of this server is down.', { detail: `host ${name}: last heartbeat ${Math.round(silentFor(host, now) / 1000)}s ago` });
+  }
+  try {
+    versionFor(host, speaks);
+  } catch (err) {
+    return err as VmconsoleError;
   }
   return undefined;
 }

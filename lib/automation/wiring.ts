@@ -35,5 +35,6 @@ export function createRouterDependencies(env: NodeJS.ProcessEnv = process.env, o
     logger: overrides.logger ?? createLogger('vmconsole-router'),
     ...(overrides.now && { now: overrides.now }),
     ...(overrides.plan && { plan: overrides.plan }),
+    protocolMax: overrides.protocolMax ?? edge.protocolMax,
   };
 }

@@ -4,6 +4,7 @@ import { isHostDown, silentFor } from '../directory/host-liveness.ts';
 import { VmconsoleError } from '../errors.ts';
 import { findVisibleServer, type ServerLookup } from '../servers/find-visible-server.ts';
 import { askHost, type HostRequester } from '../transport/ask-host.ts';
+import { THIS_BUILD, versionFor } from '../transport/protocol-version.ts';
 
 export interface HostLookup {
   getHost(host: string): Promise<HostRecord | undefined>;
@@ -23,6 +24,8 @@ export interface GetConsoleOutputDeps {
   directory: ServerLookup & HostLookup;
   requester: HostRequester;
   now?: () => number;
+  /** The newest host protocol version to speak: PROTOCOL_VERSION unless the edge is pinned lower (VMCONSOLE_PROTOCOL_MAX). */
+  protocolMax?: number;
 }
 
 /**
@@ -40,14 +43,21 @@ export async function getConsoleOutput(input: GetConsoleOutputInput, deps: GetCo
       detail: `host ${server.host} has no host record`,
     });
   }
+  if (host.maintenance) {
+    // The agent said it stopped (an upgrade, a reboot): not a failure, and no use waiting for it.
+    throw new VmconsoleError('HostMaintenance', 'The compute host of this server is in maintenance. Try again later.', {
+      detail: `host ${host.host}: ${host.maintenance.reason} at ${new Date(host.maintenance.since).toISOString()}`,
+    });
+  }
   if (isHostDown(host, now())) {
     throw new VmconsoleError('HostDown', 'The compute host of this server is down.', {
       detail: `host ${host.host}: last heartbeat ${Math.round(silentFor(host, now()) / 1000)}s ago`,
     });
   }
+  const version = versionFor(host, { ...THIS_BUILD, max: deps.protocolMax ?? THIS_BUILD.max });
   const { output } = await askHost(deps.requester, 'console.output', host.host, {
     server: { id: server.id, instanceName: server.instanceName },
     length: input.length,
-  }, { deadline: input.deadline, requestId: input.requestId, now });
+  }, { deadline: input.deadline, requestId: input.requestId, now, version });
   return output;
 }

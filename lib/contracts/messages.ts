@@ -11,11 +11,25 @@ import { QueueUrl, ServerId } from './records.ts';
  * (remote console connection info, ...) means adding a kind here and a handler in lib/agent; the
  * requester asks for it through askHost (lib/transport/ask-host.ts), which checks the result.
  */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Protocol versions, the one place they are defined. A build speaks every version from
+ * MIN_PROTOCOL_VERSION to PROTOCOL_VERSION: an agent accepts a request in any of them and replies
+ * in the request's version; the edge sends each host the highest version both speak (the host's
+ * record says which it speaks; a record without them is an agent from before versions were
+ * advertised, which speaks 1 only). So edge and agents can be upgraded in either order, one
+ * release at a time (README, "Upgrading").
+ *
+ * - 1: the first protocol.
+ * - 2: a console.output result also carries `bytes`, the size of the raw window the agent read
+ *   (before decoding and the `length` cut), for the edge's metrics. Nothing else changed.
+ */
+export const PROTOCOL_VERSION = 2;
+export const MIN_PROTOCOL_VERSION = 1;
+export const ProtocolVersion = z.number().int().min(MIN_PROTOCOL_VERSION).max(PROTOCOL_VERSION);
 export const MAX_CONSOLE_WINDOW = 102_400;
 
 /** Every body carries the protocol version: an agent refuses a version it does not speak. */
-const Versioned = { v: z.literal(PROTOCOL_VERSION) };
+const Versioned = { v: ProtocolVersion };
 
 /** What the agent needs to find a server on its host, copied from the directory record. */
 export const ServerRef = z.object({
@@ -31,7 +45,8 @@ export const ConsoleOutputRequest = z.strictObject({
   /** Already validated and normalised by the edge: null keeps everything. */
   length: z.number().int().min(-1).nullable(),
 });
-export const ConsoleOutputResult = z.strictObject({ output: z.string() });
+/** `bytes` from version 2 (absent in a version 1 reply, which an old edge checks strictly). */
+export const ConsoleOutputResult = z.strictObject({ output: z.string(), bytes: z.number().int().min(0).max(MAX_CONSOLE_WINDOW).optional() });
 
 /** The most servers one console.output.batch request carries: a host gets a large batch in chunks. */
 export const MAX_BATCH_CHUNK = 50;

@@ -44,5 +44,16 @@ export const HostRecord = z.object({
   /** How often the agent promises to heartbeat; lib/directory/host-liveness.ts says when the edge calls it down. */
   heartbeatIntervalMs: z.number().int().positive(),
   agentVersion: z.string(),
+  /**
+   * Set by an agent stopped normally (SIGTERM/SIGINT, systemd stop) as its last write: the host is
+   * in maintenance, not dead. The next start's first heartbeat rewrites the record without it.
+   */
+  /**
+   * The protocol versions the agent speaks (lib/contracts/messages.ts). Absent: an agent from
+   * before versions were advertised, which speaks version 1 only.
+   */
+  protocolMin: z.number().int().min(1).optional(),
+  protocolMax: z.number().int().min(1).optional(),
+  maintenance: z.strictObject({ since: z.number().int(), reason: z.string().max(255) }).optional(),
 });
 export type HostRecord = z.infer<typeof HostRecord>;

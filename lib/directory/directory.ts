@@ -119,6 +119,17 @@ export class Directory {
     return record;
   }
 
+  /** Every host record (a Scan: os-services, admins only, a fleet of hundreds at most). */
+  async listHosts(): Promise<HostRecord[]> {
+    const items = await this.#all((ExclusiveStartKey) => new ScanCommand({
+      TableName: this.#table, FilterExpression: 'begins_with(pk, :h)', ExpressionAttributeValues: { ':h': 'host#' }, ExclusiveStartKey,
+    }));
+    return items
+      .map(({ hostName, ...rest }) => this.#parse(HostRecord, { ...rest, host: hostName }))
+      .filter((h) => h !== undefined)
+      .sort((a, b) => a.host.localeCompare(b.host));
+  }
+
   async #all(command: (start: Record<string, unknown> | undefined) => QueryCommand | ScanCommand): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
     let start: Record<string, unknown> | undefined;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../contracts/messages.ts';
 
 /**
  * The edge functions' settings, read once per execution environment; a bad value fails the
@@ -13,6 +14,9 @@ import { z } from 'zod';
  *   VMCONSOLE_RATE_PROJECT_BURST      requests a project may send at once (default 20)
  *   VMCONSOLE_RATE_API_PER_S          requests per second for all projects (default 200; 0 = none)
  *   VMCONSOLE_RATE_API_BURST          burst for all projects (default 400)
+ *   VMCONSOLE_PROTOCOL_MAX            newest host protocol version to send (default: this build's
+ *                                     newest); the previous version makes the edge speak as the
+ *                                     previous release did (rollback, upgrade tests)
  * Rate limits hold per execution environment (see README, "Rate limits").
  */
 const rate = z.coerce.number().min(0).max(1_000_000);
@@ -27,6 +31,7 @@ const EdgeConfigSchema = z.object({
   VMCONSOLE_RATE_PROJECT_BURST: burst,
   VMCONSOLE_RATE_API_PER_S: rate,
   VMCONSOLE_RATE_API_BURST: burst,
+  VMCONSOLE_PROTOCOL_MAX: z.coerce.number().int().min(MIN_PROTOCOL_VERSION).max(PROTOCOL_VERSION),
 });
 
 export interface EdgeConfig {
@@ -34,6 +39,8 @@ export interface EdgeConfig {
   replyQueuePrefix: string;
   hostQueuePrefix: string;
   replyTimeoutMs: number;
+  /** The newest host protocol version sent (lib/contracts/messages.ts). */
+  protocolMax: number;
   rateLimits: {
     project: { ratePerSecond: number; burst: number };
     api: { ratePerSecond: number; burst: number };
@@ -52,6 +59,7 @@ export function readEdgeConfig(env: NodeJS.ProcessEnv = process.env): EdgeConfig
     VMCONSOLE_RATE_PROJECT_BURST: value('VMCONSOLE_RATE_PROJECT_BURST', 20),
     VMCONSOLE_RATE_API_PER_S: value('VMCONSOLE_RATE_API_PER_S', 200),
     VMCONSOLE_RATE_API_BURST: value('VMCONSOLE_RATE_API_BURST', 400),
+    VMCONSOLE_PROTOCOL_MAX: value('VMCONSOLE_PROTOCOL_MAX', PROTOCOL_VERSION),
   });
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; ');
@@ -63,6 +71,7 @@ export function readEdgeConfig(env: NodeJS.ProcessEnv = process.env): EdgeConfig
     replyQueuePrefix: c.VMCONSOLE_REPLY_QUEUE_PREFIX,
     hostQueuePrefix: c.VMCONSOLE_HOST_QUEUE_PREFIX,
     replyTimeoutMs: c.VMCONSOLE_REPLY_TIMEOUT_MS,
+    protocolMax: c.VMCONSOLE_PROTOCOL_MAX,
     rateLimits: {
       project: { ratePerSecond: c.VMCONSOLE_RATE_PROJECT_PER_S, burst: c.VMCONSOLE_RATE_PROJECT_BURST },
       api: { ratePerSecond: c.VMCONSOLE_RATE_API_PER_S, burst: c.VMCONSOLE_RATE_API_BURST },

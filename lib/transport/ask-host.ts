@@ -12,6 +12,8 @@ export interface HostRequester {
 export type AskOf<K extends RequestKind> = Omit<RequestOf<K>, 'v' | 'kind'>;
 
 export interface AskOptions extends RequestOptions {
+  /** The protocol version to ask in (lib/transport/protocol-version.ts: versionFor the host); PROTOCOL_VERSION if not given. */
+  version?: number;
   /** The clock the wait is measured with (the tenant's "within N s"); Date.now if not given. */
   now?: () => number;
 }
@@ -35,10 +37,10 @@ export async function askHost<K extends RequestKind>(
   kind: K,
   host: string,
   request: AskOf<K>,
-  { deadline, requestId, now = Date.now }: AskOptions,
+  { deadline, requestId, now = Date.now, version = PROTOCOL_VERSION }: AskOptions,
 ): Promise<ResultOf<K>> {
   const spec = REQUEST_KINDS[kind];
-  const body = spec.request.parse({ ...request, v: PROTOCOL_VERSION, kind }) as AgentRequest;
+  const body = spec.request.parse({ ...request, v: version, kind }) as AgentRequest;
   const waitMs = Math.max(0, deadline - now());
   let reply: AgentReply;
   try {
@@ -51,6 +53,9 @@ export async function askHost<K extends RequestKind>(
       });
     }
     throw err;
+  }
+  if (reply.v !== version) {
+    throw new VmconsoleError('Internal', 'The compute host sent a malformed reply.', { detail: `host ${host} answered a version ${version} ${kind} request in version ${reply.v}` });
   }
   if (!reply.ok) {
     const { code, message, detail } = reply.error;

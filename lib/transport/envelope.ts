@@ -1,7 +1,7 @@
 import type { Message, MessageAttributeValue } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { AutomationReply, AutomationRequest, MAX_REQUEST_BYTES, requestProblem, usableReplyTo, usableRequestId } from '../contracts/automation.ts';
-import { AgentRequest, PROTOCOL_VERSION } from '../contracts/messages.ts';
+import { AgentRequest, PROTOCOL_VERSION, ProtocolVersion } from '../contracts/messages.ts';
 import { parseJsonText } from '../contracts/nova-json.ts';
 import { ERROR_CODES, tenantSafe } from '../errors.ts';
 
@@ -27,8 +27,8 @@ import { ERROR_CODES, tenantSafe } from '../errors.ts';
  * the host's dead-letter queue after a few receives.
  *
  * A reply is an SQS message with the `correlationId` attribute (same rules) and a JSON body:
- *   { "v": 1, "ok": true,  "result": <the kind's result> }
- *   { "v": 1, "ok": false, "error": { "code": <catalogue code>, "message": <tenant-safe text, at most
+ *   { "v": <the request's v>, "ok": true,  "result": <the kind's result> }
+ *   { "v": <the request's v>, "ok": false, "error": { "code": <catalogue code>, "message": <tenant-safe text, at most
  *     MAX_ERROR_MESSAGE characters>, "detail"?: <operator detail, at most MAX_ERROR_DETAIL> } }
  *
  * Queue-driven automation (lib/contracts/automation.ts) is encoded here too, so every byte vmconsole
@@ -59,8 +59,8 @@ const ReplyError = z.strictObject({
   detail: z.string().max(MAX_ERROR_DETAIL).optional(),
 });
 export const AgentReply = z.discriminatedUnion('ok', [
-  z.strictObject({ v: z.literal(PROTOCOL_VERSION), ok: z.literal(true), result: z.unknown() }),
-  z.strictObject({ v: z.literal(PROTOCOL_VERSION), ok: z.literal(false), error: ReplyError }),
+  z.strictObject({ v: ProtocolVersion, ok: z.literal(true), result: z.unknown() }),
+  z.strictObject({ v: ProtocolVersion, ok: z.literal(false), error: ReplyError }),
 ]);
 export type AgentReply = z.infer<typeof AgentReply>;
 export type ReplyErrorBody = z.infer<typeof ReplyError>;
@@ -104,6 +104,8 @@ export function encodeRequest({ request, correlationId, replyTo, deadline, reque
 
 export interface RequestRules {
   isAllowedReplyDestination(url: string): boolean;
+  /** The newest version this agent speaks (PROTOCOL_VERSION unless pinned lower); newer requests are poison. */
+  protocolMax?: number;
   now?: number;
   maxWaitMs?: number;
 }
@@ -144,6 +146,7 @@ export function decodeRequest(message: ReceivedMessage, rules: RequestRules): De
   }
   const parsed = AgentRequest.safeParse(body);
   if (!parsed.success) return poison(`body: does not match the request schema: ${parsed.error.issues[0]?.message ?? ''}`);
+  if (parsed.data.v > (rules.protocolMax ?? PROTOCOL_VERSION)) return poison(`body: protocol version ${parsed.data.v} is newer than this agent speaks (at most ${rules.protocolMax})`);
   return { ok: true, request: parsed.data, correlationId, replyTo, deadline, requestId };
 }
 
@@ -154,15 +157,16 @@ export function encodeReply(correlationId: string, reply: AgentReply): WireMessa
   };
 }
 
-export function okReply(result: unknown): AgentReply {
-  return { v: PROTOCOL_VERSION, ok: true, result };
+/** A reply is in the request's version `v` (an agent answers a version 1 request as version 1). */
+export function okReply(result: unknown, v: number = PROTOCOL_VERSION): AgentReply {
+  return { v, ok: true, result };
 }
 
 /** A failure as it goes on the wire: made tenant-safe (lib/errors.ts), then capped. */
-export function errorReply(err: unknown): AgentReply & { ok: false } {
+export function errorReply(err: unknown, v: number = PROTOCOL_VERSION): AgentReply & { ok: false } {
   const safe = tenantSafe(err);
   const error: ReplyErrorBody = { code: safe.code, message: safe.message.slice(0, MAX_ERROR_MESSAGE), ...(safe.detail !== undefined && { detail: safe.detail.slice(0, MAX_ERROR_DETAIL) }) };
-  return { v: PROTOCOL_VERSION, ok: false, error };
+  return { v, ok: false, error };
 }
 
 export type DecodedReply =

@@ -44,6 +44,8 @@ export interface ResponderOptions {
   handle: RequestHandler;
   /** Re-creates the host queue when it disappears and returns its URL (the agent's ensureHostQueue). */
   recreateQueue?: () => Promise<string>;
+  /** The newest protocol version answered (default PROTOCOL_VERSION); newer requests are poison, as to an old build. */
+  protocolMax?: number;
 }
 
 /** A poison message is left for SQS to redeliver after this long; after 3 receives it is in the DLQ. */
@@ -56,7 +58,7 @@ const POISON_BACKOFF_S = 2;
  * everything it does is an event.
  */
 export class Responder extends TypedEmitter<ResponderEvents> {
-  readonly #o: Required<Pick<ResponderOptions, 'sqs' | 'replyDestinations' | 'visibilityTimeoutS' | 'handle'>>;
+  readonly #o: Required<Pick<ResponderOptions, 'sqs' | 'replyDestinations' | 'visibilityTimeoutS' | 'handle'>> & Pick<ResponderOptions, 'protocolMax'>;
   readonly #answered = new AnsweredRequests();
   readonly #poller: HostQueuePoller;
   readonly #deletes: DeleteBatcher;
@@ -94,7 +96,10 @@ export class Responder extends TypedEmitter<ResponderEvents> {
   async #process(message: Message): Promise<void> {
     let ids: Partial<Ids> = {};
     try {
-      const decoded = decodeRequest(message, { isAllowedReplyDestination: (url) => this.#o.replyDestinations.isAllowedReplyDestination(url) });
+      const decoded = decodeRequest(message, {
+        isAllowedReplyDestination: (url) => this.#o.replyDestinations.isAllowedReplyDestination(url),
+        ...(this.#o.protocolMax !== undefined && { protocolMax: this.#o.protocolMax }),
+      });
       if (!decoded.ok) {
         const { ok: _, ...poison } = decoded;
         this.emit('poison', { messageId: message.MessageId, ...poison });
@@ -167,9 +172,10 @@ export class Responder extends TypedEmitter<ResponderEvents> {
       expired();
     }, Math.max(0, deadline - Date.now()));
     try {
-      return okReply(await Promise.race([this.#o.handle(request, { deadline, signal: abort.signal, requestId }), deadlinePassed]));
+      // Answered in the request's version: a requester reads only the versions it speaks.
+      return okReply(await Promise.race([this.#o.handle(request, { deadline, signal: abort.signal, requestId }), deadlinePassed]), request.v);
     } catch (error) {
-      const reply = errorReply(error);
+      const reply = errorReply(error, request.v);
       this.emit('request_failed', { correlationId, requestId, kind: request.kind, reply: reply.error, error });
       return reply;
     } finally {

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_VERSION, startAgent, type RunningAgent } from '../../lib/agent/agent.ts';
+import { AGENT_VERSION, MAINTENANCE_REASON, startAgent, type RunningAgent } from '../../lib/agent/agent.ts';
 import { readAgentConfig } from '../../lib/agent/config.ts';
 import { PROTOCOL_VERSION } from '../../lib/contracts/messages.ts';
 import type { Requester } from '../../lib/transport/requester.ts';
@@ -123,13 +123,27 @@ describe('startAgent', () => {
     expect(await ask(requester, 'agent-poison', consoleRequest(servers[0]!, 2), 5_000)).toMatchObject({ ok: true, result: { output: novaTail(servers[0]!.log, 2) } });
   });
 
-  it('stops heartbeating and serving once stopped', async () => {
+  it('a restart clears the maintenance mark of the stop before it', async () => {
+    const first = await agentFor('agent-restart', 1);
+    await first.agent.stop();
+    running.splice(running.indexOf(first.agent), 1);
+    expect((await aws.directory.getHost('agent-restart'))!.maintenance).toBeDefined();
+    const again = await startAgent(readAgentConfig({
+      ...aws.env, VMCONSOLE_HOST: 'agent-restart', VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: first.instancesDir, VMCONSOLE_LOG_ROOTS: first.instancesDir, VMCONSOLE_HEARTBEAT_MS: String(HEARTBEAT_MS),
+    }), recordingLogger(), aws.env);
+    running.push(again);
+    expect(await aws.directory.getHost('agent-restart')).not.toHaveProperty('maintenance');
+  });
+
+  it('stops heartbeating and serving once stopped, its host marked in maintenance', async () => {
     const { agent, servers } = await agentFor('agent-stop', 1);
     await agent.stop();
     running.splice(running.indexOf(agent), 1);
-    const last = (await aws.directory.getHost('agent-stop'))!.heartbeatAt;
+    const stopped = (await aws.directory.getHost('agent-stop'))!;
+    expect(stopped.maintenance).toEqual({ since: stopped.heartbeatAt, reason: MAINTENANCE_REASON });
     await sleep(3 * HEARTBEAT_MS);
-    expect((await aws.directory.getHost('agent-stop'))!.heartbeatAt).toBe(last);
+    // No heartbeat in flight at the stop overwrote the mark, and none came after it.
+    expect(await aws.directory.getHost('agent-stop')).toEqual(stopped);
     const unanswered = await ask(requester, 'agent-stop', consoleRequest(servers[0]!, 1), 1_000).catch((err: unknown) => err);
     expect(unanswered).toMatchObject({ code: 'HostTimeout' });
   });

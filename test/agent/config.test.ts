@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AGENT_VARIABLES, readAgentConfig } from '../../lib/agent/config.ts';
+import { PROTOCOL_VERSION } from '../../lib/contracts/messages.ts';
 
 const base = { VMCONSOLE_HOST: 'compute-1', VMCONSOLE_TABLE: 'vmconsole-prod-directory' };
 
@@ -17,7 +18,7 @@ describe('agent configuration', () => {
     expect(readAgentConfig(base)).toEqual({
       host: 'compute-1', tableName: 'vmconsole-prod-directory',
       hostQueuePrefix: 'vmconsole-host-', replyQueuePrefix: 'vmconsole-reply-',
-      logRoots: ['/var/log/libvirt/qemu', '/var/lib/nova/instances'], concurrency: 16, heartbeatMs: 40_000, follow: 'auto',
+      logRoots: ['/var/log/libvirt/qemu', '/var/lib/nova/instances'], concurrency: 16, heartbeatMs: 40_000, protocolMax: PROTOCOL_VERSION, follow: 'auto',
       driver: { kind: 'libvirt', uri: 'qemu:///system', instancesDir: '/var/lib/nova/instances' },
     });
   });

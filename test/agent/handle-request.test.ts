@@ -67,7 +67,13 @@ describe('the request-kind table', () => {
   it.each([null, 0, 1, 3, -1, 1_000])('shapes the bytes on the host as Nova does (length %s)', async (length) => {
     const raw = Buffer.from([0x6c, 0x31, 0x0a, 0x6c, 0x32, 0x00, 0xff, 0x0a, 0x1b, 0x5b, 0x6d, 0x6c, 0x33, 0x09, 0x0a, 0x6c, 0x34]);
     const result = await createRequestHandler(new ScriptedDriver(async () => raw))({ ...SAMPLES['console.output'], length }, context());
-    expect(result).toEqual({ output: novaConsoleOutput(raw, length) });
+    expect(result).toEqual({ output: novaConsoleOutput(raw, length), bytes: raw.length });
+  });
+
+  it('answers a version 1 console.output as version 1 did: {output} only, which a version 1 edge checks strictly', async () => {
+    const raw = Buffer.from('l1\nl2\n');
+    const result = await createRequestHandler(new ScriptedDriver(async () => raw))({ ...SAMPLES['console.output'], v: 1, length: null }, context());
+    expect(result).toEqual({ output: 'l1\nl2\n' });
   });
 
   it('passes a driver\'s tenant-safe refusal through, and hides a bare failure behind Internal', async () => {

@@ -88,8 +88,8 @@ function cycles(graph: ImportGraph): string[] {
 }
 
 const DRIVERS = ['lib/hypervisors/', 'lib/console/'];
-const EDGE = ['functions/', 'lib/nova-api/', 'lib/console-output/', 'lib/servers/', 'lib/auth/', 'lib/automation/'];
-const USE_CASES = ['lib/console-output/', 'lib/servers/'];
+const EDGE = ['functions/', 'lib/nova-api/', 'lib/console-output/', 'lib/servers/', 'lib/services/', 'lib/auth/', 'lib/automation/'];
+const USE_CASES = ['lib/console-output/', 'lib/servers/', 'lib/services/'];
 
 const RULES: readonly Rule[] = [
   {

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/route-console-requests.ts';
+import { PROTOCOL_VERSION } from '../../lib/contracts/messages.ts';
 import { getConsoleOutput } from '../../lib/console-output/get-console-output.ts';
 import type { HostRequester } from '../../lib/transport/ask-host.ts';
 import { kill } from '../helpers/agent-process.ts';
@@ -123,6 +124,23 @@ describe('hosts that cannot answer', () => {
     expect(batch.replies[0]).toMatchObject({ seq: 1, ok: false, error: { code: 'HostDown', message: 'The compute host of this server is down.' } });
     expect(batch.replies[1]).toMatchObject({ seq: 2, ok: true });
     expect(JSON.stringify(batch.replies)).not.toContain('auto-stale');
+  });
+
+  it('hosts in maintenance or speaking no common protocol version are answered at once; the others are served', async () => {
+    const [maint, tooNew] = [randomUUID(), randomUUID()];
+    const record = { queueUrl: `${rig.requestQueueUrl}-nothing`, hypervisor: 'files', heartbeatAt: Date.now(), heartbeatIntervalMs: 30_000, agentVersion: 'test' } as const;
+    await rig.aws.directory.putHost({ ...record, host: 'auto-maint', maintenance: { since: Date.now(), reason: 'maintenance: agent stopped' } });
+    await rig.aws.directory.putHost({ ...record, host: 'auto-too-new', protocolMin: PROTOCOL_VERSION + 1, protocolMax: PROTOCOL_VERSION + 1 });
+    const server = (id: string, host: string) => ({ id, name: id.slice(0, 8), projectId: 'proj-a', userId: 'u', host, hypervisor: 'files', state: 'active', instanceName: id, updatedAt: Date.now() }) as const;
+    await rig.aws.directory.putServers([server(maint, 'auto-maint'), server(tooNew, 'auto-too-new')]);
+    const replyTo = await rig.clientQueue();
+    const body = request({ servers: [maint, tooNew, rig.hosts[0]!.servers[0]!.id] }, { replyTo });
+    await rig.send(body);
+    const batch = await collectBatch(rig.aws.sqs, replyTo, body.requestId, { timeoutMs: 8_000 });
+    expect(batch.complete).toBe(true);
+    expect(batch.replies[0]).toMatchObject({ seq: 1, ok: false, error: { code: 'HostMaintenance', message: 'The compute host of this server is in maintenance. Try again later.' } });
+    expect(batch.replies[1]).toMatchObject({ seq: 2, ok: false, error: { code: 'HostIncompatible' } });
+    expect(batch.replies[2]).toMatchObject({ seq: 3, ok: true });
   });
 
   it('a host that dies with the batch in flight: its servers are answered HostTimeout by the deadline, the rest served', async () => {

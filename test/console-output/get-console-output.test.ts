@@ -43,6 +43,18 @@ describe('getConsoleOutput with the real directory and requester', () => {
     expect(failure).toMatchObject({ code: 'HostDown', status: 409, message: 'The compute host of this server is down.', detail: 'host h-live: last heartbeat 80s ago' });
   });
 
+  it('a host whose agent was stopped on purpose is HostMaintenance at once, even with a fresh heartbeat (its queue is never tried)', async () => {
+    const host = (await fx.directory.getHost('h-silent'))!;
+    const server = { ...fx.servers.quiet, id: randomUUID(), name: 'maint-1', host: 'h-maint' };
+    await fx.directory.putHost({ ...host, host: 'h-maint', heartbeatAt: Date.now(), maintenance: { since: Date.UTC(2026, 10, 30, 8, 0, 0), reason: 'maintenance: agent stopped' } });
+    await fx.directory.putServers([server]);
+    const failure = await failureOf(getConsoleOutput(input(server.id, null, 5_000), deps));
+    expect(failure).toMatchObject({
+      code: 'HostMaintenance', status: 409, message: 'The compute host of this server is in maintenance. Try again later.',
+      detail: 'host h-maint: maintenance: agent stopped at 2026-11-30T08:00:00.000Z',
+    });
+  });
+
   it('a server whose host never registered is NoHost, the host name only in the detail', async () => {
     const failure = await failureOf(getConsoleOutput(input(fx.servers.homeless.id), deps));
     expect(failure).toMatchObject({ code: 'NoHost', status: 409, detail: 'host h-nowhere has no host record' });

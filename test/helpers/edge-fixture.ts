@@ -3,7 +3,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import type { ServerRecord } from '../../lib/contracts/records.ts';
 import type { Directory } from '../../lib/directory/directory.ts';
-import { PROTOCOL_VERSION } from '../../lib/contracts/messages.ts';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../lib/contracts/messages.ts';
 import { startLocalAws } from './aws-local.ts';
 import { okReply, startScriptedHost, type Script, type ScriptedHost } from './scripted-host.ts';
 
@@ -66,7 +66,7 @@ export async function startEdgeFixture(options: { replyTimeoutMs?: number } = {}
 
   const now = Date.now();
   const host = (name: string, queueUrl: string, heartbeatAt: number) =>
-    directory.putHost({ host: name, queueUrl, hypervisor: 'files', heartbeatAt, heartbeatIntervalMs: 60_000, agentVersion: 'test' });
+    directory.putHost({ host: name, queueUrl, hypervisor: 'files', heartbeatAt, heartbeatIntervalMs: 60_000, agentVersion: 'test', protocolMin: MIN_PROTOCOL_VERSION, protocolMax: PROTOCOL_VERSION });
   await host('h-live', live.queueUrl, now);
   await host('h-silent', silent.queueUrl, now);
   await host('h-down', downQueueUrl!, now - 10 * 60_000);

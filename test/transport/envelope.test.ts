@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { MessageAttributeValue } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION, type AgentRequest } from '../../lib/contracts/messages.ts';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type AgentRequest } from '../../lib/contracts/messages.ts';
 import { VmconsoleError } from '../../lib/errors.ts';
 import {
   ATTRIBUTE, decodeReply, decodeRequest, encodeReply, encodeRequest, errorReply, MAX_ERROR_DETAIL, MAX_ERROR_MESSAGE, MAX_WAIT_MS, okReply,
@@ -83,8 +83,15 @@ describe('a request', () => {
   describe('body', () => {
     const withBody = (body: string): WireMessage => ({ ...good(), MessageBody: body });
     it('is JSON', () => expect(reasonOf(withBody('{"v":1,'))).toBe('body: not JSON'));
+    it('is accepted in every version from MIN_PROTOCOL_VERSION to this build\'s, and refused above a pinned protocolMax as an old build would', () => {
+      for (let v = MIN_PROTOCOL_VERSION; v <= PROTOCOL_VERSION; v++) expect(decode(withBody(JSON.stringify({ ...request, v })))).toMatchObject({ ok: true, request: { v } });
+      const pinned = decode(withBody(JSON.stringify({ ...request, v: PROTOCOL_VERSION })), { ...rules, protocolMax: PROTOCOL_VERSION - 1 });
+      expect(pinned).toMatchObject({ ok: false, reason: `body: protocol version ${PROTOCOL_VERSION} is newer than this agent speaks (at most ${PROTOCOL_VERSION - 1})` });
+    });
+
     it('is a known kind in this protocol version, with no extra keys', () => {
-      expect(reasonOf(withBody(JSON.stringify({ ...request, v: 2 })))).toMatch(/^body: does not match the request schema/);
+      expect(reasonOf(withBody(JSON.stringify({ ...request, v: PROTOCOL_VERSION + 1 })))).toMatch(/^body: does not match the request schema/);
+      expect(reasonOf(withBody(JSON.stringify({ ...request, v: MIN_PROTOCOL_VERSION - 1 })))).toMatch(/^body: does not match the request schema/);
       expect(reasonOf(withBody(JSON.stringify({ v: PROTOCOL_VERSION, kind: 'shell.exec', command: 'id' })))).toMatch(/^body: does not match/);
       expect(reasonOf(withBody(JSON.stringify({ ...request, path: '/etc/passwd' })))).toMatch(/^body: does not match/);
     });
@@ -114,7 +121,8 @@ describe('a reply', () => {
 
   it('body: v, ok and exactly one of result or error', () => {
     expect(received({ ...encodeReply('c-1', okReply(1)), MessageBody: 'not json' })).toMatchObject({ ok: false, correlationId: 'c-1', reason: 'body: not JSON' });
-    expect(withBody({ v: 2, ok: true, result: 1 })).toMatchObject({ ok: false });
+    expect(withBody({ v: PROTOCOL_VERSION + 1, ok: true, result: 1 })).toMatchObject({ ok: false });
+    expect(withBody({ v: MIN_PROTOCOL_VERSION, ok: true, result: 1 })).toMatchObject({ ok: true });
     expect(withBody({ v: 1, ok: 'probably', result: 1 })).toMatchObject({ ok: false });
     expect(withBody({ v: 1, ok: true, result: 1, error: {} })).toMatchObject({ ok: false });
     expect(withBody({ v: 1, ok: false, error: { code: 'NoConsole', message: 'm', stack: 'at /opt/x.js' } })).toMatchObject({ ok: false });

@@ -35,7 +35,7 @@ it('never answers nor deletes poison, leaves it to redrive into the DLQ, and kee
   const cases: Array<[string, string, Parameters<typeof sendRaw>[3]]> = [
     ['not JSON', '{"v":1,', { correlationId: randomUUID(), replyTo: ownReply!, deadline }],
     ['wrong schema', JSON.stringify({ v: PROTOCOL_VERSION, kind: 'console.output', server: { id: 'nope' }, length: null }), { correlationId: randomUUID(), replyTo: ownReply!, deadline }],
-    ['unknown protocol version', JSON.stringify({ ...consoleRequest(), v: 2 }), { correlationId: randomUUID(), replyTo: ownReply!, deadline }],
+    ['unknown protocol version', JSON.stringify({ ...consoleRequest(), v: PROTOCOL_VERSION + 1 }), { correlationId: randomUUID(), replyTo: ownReply!, deadline }],
     ['no correlationId', good, { replyTo: ownReply!, deadline }],
     ['no replyTo', good, { correlationId: randomUUID(), deadline }],
     ['no deadline', good, { correlationId: randomUUID(), replyTo: ownReply! }],

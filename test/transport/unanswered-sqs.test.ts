@@ -70,7 +70,7 @@ it('gives up a receive that is never answered once its wait is long over, and de
   proxy.swallow.clear();
   const request = consoleRequest();
   const recovered = await outcome(ask(channel, host.host, request, 15_000));
-  expect(recovered.reply).toEqual({ v: 1, ok: true, result: { output: serverIdOf(request) } });
+  expect(recovered.reply).toEqual({ v: request.v, ok: true, result: { output: serverIdOf(request) } });
   // The hung receive waited at most 1 s and is abandoned 5 s after that (~5 s from here), well
   // before this request's deadline; the margin is for a loaded two-core machine.
   expect(recovered.ms).toBeLessThan(10_000);
