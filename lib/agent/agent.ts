@@ -60,6 +60,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   const release = async () => {
     // Followers go first: they read what the driver's collectors write.
     await following?.stop();
+    crashes?.close();
     await driver.stop?.();
     sqs.destroy();
     dynamodb.destroy();

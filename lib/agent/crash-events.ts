@@ -13,6 +13,9 @@ export interface AgentCrashEvent {
   signature?: string;
 }
 
+/** Servers with a trailing event waiting at once, at most (a host whose every guest floods its console). */
+const MAX_TRAILING = 10_000;
+
 export interface CrashEventSenderOptions {
   sqs: SQSClient;
   queueUrl: string;
@@ -32,6 +35,8 @@ export interface CrashEventSenderOptions {
 export class CrashEventSender {
   readonly #o: Required<CrashEventSenderOptions>;
   readonly #lastSent = new Map<string, number>();
+  /** Per server, the newest console event of its quiet time, sent when that time ends. */
+  readonly #trailing = new Map<string, { event: AgentCrashEvent; timer: NodeJS.Timeout }>();
   #inFlight = 0;
   #dropped = 0;
 
@@ -47,7 +52,40 @@ export class CrashEventSender {
 
   send(event: AgentCrashEvent): void {
     const last = this.#lastSent.get(event.serverId);
-    if (last !== undefined && event.at - last < this.#o.quietMs && event.at >= last) return;
+    if (last !== undefined && event.at - last < this.#o.quietMs && event.at >= last) {
+      // A console that prints more within the quiet time may be printing what the first event's
+      // read could not see yet (a panic after a warning, the panic lines after libvirt's Crashed):
+      // one trailing event at the end of the quiet time has it read again. A hypervisor repeating
+      // itself adds nothing, and the diagnose function dedupes a crash it has already seen.
+      if (event.source === 'agent-console') this.#trail(event, last + this.#o.quietMs - event.at);
+      return;
+    }
+    this.#dispatch(event);
+  }
+
+  /** Stops trailing events still waiting (the agent is stopping; its SQS client goes next). */
+  close(): void {
+    for (const { timer } of this.#trailing.values()) clearTimeout(timer);
+    this.#trailing.clear();
+  }
+
+  #trail(event: AgentCrashEvent, delayMs: number): void {
+    const waiting = this.#trailing.get(event.serverId);
+    if (waiting) {
+      waiting.event = event;
+      return;
+    }
+    if (this.#trailing.size >= MAX_TRAILING) return;
+    const timer = setTimeout(() => {
+      const latest = this.#trailing.get(event.serverId)!.event;
+      this.#trailing.delete(event.serverId);
+      this.#dispatch(latest);
+    }, Math.max(0, delayMs));
+    timer.unref();
+    this.#trailing.set(event.serverId, { event, timer });
+  }
+
+  #dispatch(event: AgentCrashEvent): void {
     if (this.#inFlight >= this.#o.maxInFlight) {
       if (this.#dropped++ % 100 === 0) this.#o.logger.warn('crash events dropped: too many being sent at once', { dropped: this.#dropped });
       return;

@@ -47,4 +47,29 @@ describe('the agent\'s crash events: a crash the hypervisor reports becomes an e
     const [record] = (await deps.store.list(web1.id, { limit: 5 })).records;
     expect(record).toMatchObject({ trigger: { source: 'agent-lifecycle', host: rig.agent.host, at }, diagnosis: { category: 'kernel-panic' } });
   });
+
+  it('console events within the quiet time are not dropped: the newest is sent once at its end, so a panic printed after a warning is read', async () => {
+    const { aws } = rig.agent;
+    const QueueUrl = rig.resources.eventsQueueUrl;
+    // Whatever an earlier test left on the queue is not this test's.
+    await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 60 }));
+    const sender = new CrashEventSender({ sqs: aws.sqs, queueUrl: QueueUrl, host: rig.agent.host, logger: recordingLogger(), quietMs: 300 });
+    const at = Date.now();
+    const consoleEvent = (ms: number) => ({ serverId: web1.id, reason: 'a crash signature appeared on the console', source: 'agent-console', at: at + ms });
+    sender.send(consoleEvent(0));
+    sender.send(consoleEvent(40));
+    sender.send(consoleEvent(80));
+    // A hypervisor repeating itself within the quiet time adds nothing.
+    sender.onDriverEvent({ type: 'crashed', server: { id: web1.id, instanceName: web1.id }, reason: 'Stopped Crashed', at: at + 90 });
+    const received: number[] = [];
+    await eventually(async () => {
+      const { Messages = [] } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 60 }));
+      for (const m of Messages) received.push((JSON.parse(m.Body!) as { at: number }).at);
+      return received.length;
+    }, (n) => n >= 2, 10_000);
+    // One more long poll: nothing else arrives.
+    const { Messages: more = [] } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    expect([...received, ...more.map((m) => (JSON.parse(m.Body!) as { at: number }).at)].sort((a, b) => a - b)).toEqual([at, at + 80]);
+    sender.close();
+  });
 });
