@@ -63,6 +63,12 @@ for (const [name, launcher] of Object.entries(LAUNCHERS)) {
       expect(run.stdout).toBe('healthy (info) in boot 1 of 1, lines 1-7\nNo crash signature in boot 1 of 1.\n');
     });
 
+    it('an empty log (a console that printed nothing yet) is said to be empty, healthy, exit 0', async () => {
+      const run = await vmconsole(launcher, ['diagnose', '-'], '');
+      expect(run).toMatchObject({ code: 0, stderr: '' });
+      expect(run.stdout.split('\n')[0]).toBe('healthy (info): the console log is empty');
+    });
+
     it('exits 0 for low severity (a WARNING the kernel lived through) and 1 for medium (an OOM kill)', async () => {
       const warning = readFileSync(fixture('hard-lockup-warning-debian-3.16.log'), 'utf8').split('\n');
       const low = await vmconsole(launcher, ['diagnose', '-', '--json'], [...warning.slice(0, 2), ...warning.slice(3)].join('\n'));

@@ -89,7 +89,7 @@ async function readStdin(stdin: NodeJS.ReadableStream): Promise<Input> {
 export function formatDiagnosis(d: Diagnosis): string {
   const out: string[] = [];
   const boot = `boot ${d.boot.index} of ${d.boot.count}, lines ${d.boot.firstLine}-${d.boot.lastLine}${d.boot.latest ? '' : '; a newer boot has only started'}`;
-  out.push(`${d.category} (${d.severity}) in ${boot}`);
+  out.push(d.lines === 0 ? `${d.category} (${d.severity}): the console log is empty` : `${d.category} (${d.severity}) in ${boot}`);
   out.push(d.summary);
   if (d.code !== undefined) out.push(`code: ${d.code}${d.codeName ? ` ${d.codeName}` : ''}`);
   const width = String(Math.max(d.lines, 1)).length;
