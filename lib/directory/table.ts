@@ -1,4 +1,5 @@
-import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException, type CreateTableCommandInput, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ensureDynamoDbTable } from '../ensure-dynamodb-table.ts';
 
 /**
  * The directory table, as serverless.yml's DirectoryTable declares it (keep the two in step):
@@ -24,20 +25,6 @@ export function directoryTableDefinition(tableName: string): CreateTableCommandI
 }
 
 /** Create the table when missing (local stacks and tests; CloudFormation owns it in AWS). */
-export async function ensureDirectoryTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  try {
-    await client.send(new CreateTableCommand(directoryTableDefinition(tableName)));
-  } catch (err) {
-    if ((err as { name?: string }).name !== 'ResourceInUseException') throw err;
-  }
-  for (let i = 0; i < 100; i++) {
-    try {
-      const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-      if (Table?.TableStatus === 'ACTIVE') return;
-    } catch (err) {
-      if (!(err instanceof ResourceNotFoundException)) throw err;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`table ${tableName} did not become ACTIVE`);
+export function ensureDirectoryTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  return ensureDynamoDbTable(client, directoryTableDefinition(tableName));
 }
