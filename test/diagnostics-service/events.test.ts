@@ -9,7 +9,7 @@ import { DEMO_SERVERS } from '../../lib/local/demo-servers.ts';
 import { lambdaContext, sqsEvent } from '../helpers/automation-fixture.ts';
 import { drain, useDiagnosesRig } from '../helpers/diagnoses-fixture.ts';
 import { recordingLogger } from '../helpers/recording-logger.ts';
-import { startRefusingProxy } from '../helpers/refusing-proxy.ts';
+import { startFaultProxy } from '../helpers/fault-proxy.ts';
 
 const [web1, db1, batch7, opsBastion] = DEMO_SERVERS;
 const event = (serverId: string, extra: Record<string, unknown> = {}) => JSON.stringify({ v: 1, serverId, reason: 'test says so', source: 'events-test', ...extra });
@@ -97,7 +97,7 @@ describe('diagnose function: events in, diagnoses stored and published', () => {
   });
 
   it('SNS unavailable: the diagnosis is stored unpublished and the record fails; once SNS is back, the retried event publishes it, once', async () => {
-    const proxy = await startRefusingProxy(rig.agent.aws.sqsEndpoint);
+    const proxy = await startFaultProxy(rig.agent.aws.sqsEndpoint);
     try {
       const queue = await rig.subscribe({ serverId: [db1.id] });
       const { handler, store } = setup({ VMCONSOLE_SNS_ENDPOINT: proxy.endpoint });

@@ -5,14 +5,14 @@ import type { Requester } from '../../lib/transport/requester.ts';
 import { Responder } from '../../lib/transport/responder.ts';
 import { createSqsClient } from '../../lib/transport/sqs-client.ts';
 import { useLocalAws } from '../helpers/suite-setup.ts';
-import { startSqsFaultProxy, type SqsFaultProxy } from '../helpers/sqs-fault-proxy.ts';
+import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
 import { ask, consoleRequest, startHost, startRequester, type HostUnderTest, serverIdOf } from '../helpers/transport-fixture.ts';
 import { sleep } from '../helpers/wait.ts';
 
 // Connection refused is the easy outage (sqs-outage.test.ts); here SQS accepts and never answers.
 const aws = useLocalAws();
 let host: HostUnderTest;
-const proxies: SqsFaultProxy[] = [];
+const proxies: FaultProxy[] = [];
 const channels: Requester[] = [];
 
 beforeAll(async () => {
@@ -24,8 +24,8 @@ afterAll(async () => {
   await Promise.all(proxies.map((p) => p.close()));
 });
 
-async function channelThrough(upstream?: string): Promise<{ channel: Requester; proxy: SqsFaultProxy }> {
-  const proxy = await startSqsFaultProxy(upstream);
+async function channelThrough(upstream?: string): Promise<{ channel: Requester; proxy: FaultProxy }> {
+  const proxy = await startFaultProxy(upstream);
   proxies.push(proxy);
   const channel = startRequester(aws, { sqs: createSqsClient({ ...aws.env, VMCONSOLE_SQS_ENDPOINT: proxy.endpoint }) });
   channels.push(channel);
@@ -77,7 +77,7 @@ it('gives up a receive that is never answered once its wait is long over, and de
 });
 
 it('stops a consumer whose receive SQS never answers at once', async () => {
-  const proxy = await startSqsFaultProxy();
+  const proxy = await startFaultProxy();
   proxies.push(proxy);
   const consumer = new Responder({
     sqs: createSqsClient({ ...aws.env, VMCONSOLE_SQS_ENDPOINT: proxy.endpoint }),

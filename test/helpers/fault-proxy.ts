@@ -2,25 +2,35 @@ import { request as httpRequest, createServer, type IncomingMessage, type Server
 import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
-export interface SqsFaultProxy {
+export interface FaultProxy {
   endpoint: string;
   /** SQS actions (`SendMessage`, `ReceiveMessage`, ...) whose next calls are swallowed: connected, never answered. */
   swallow: Set<string>;
   /** How many calls were swallowed so far. */
   swallowed: number;
+  /** While true, every request's connection is dropped before an answer: the service is down. */
+  down: boolean;
+  /** Requests dropped so far. */
+  refused: number;
   close(): Promise<void>;
 }
 
 /**
- * An HTTP proxy in front of fauxqs that can leave chosen SQS calls unanswered: the failure a
- * connection refused cannot show (a dead connection, a frozen environment's socket, a stuck
- * load balancer). Without `upstream` it answers nothing at all.
+ * An HTTP proxy in front of fauxqs for the failures its services cannot show themselves: chosen SQS
+ * calls left unanswered (a dead connection, a frozen environment's socket, a stuck load balancer),
+ * or every connection dropped while `down` (point only the SNS or S3 client at it: that service is
+ * down, the others keep working on the same emulator). Without `upstream` it answers nothing at all.
  */
-export async function startSqsFaultProxy(upstream?: string): Promise<SqsFaultProxy> {
+export async function startFaultProxy(upstream?: string): Promise<FaultProxy> {
   const sockets = new Set<Socket>();
-  const proxy: SqsFaultProxy = { endpoint: '', swallow: new Set(), swallowed: 0, close: async () => undefined };
+  const proxy: FaultProxy = { endpoint: '', swallow: new Set(), swallowed: 0, down: false, refused: 0, close: async () => undefined };
   const target = upstream ? new URL(upstream) : undefined;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (proxy.down) {
+      proxy.refused += 1;
+      req.socket.destroy();
+      return;
+    }
     const action = String(req.headers['x-amz-target'] ?? '').replace(/^AmazonSQS\./, '');
     if (!target || proxy.swallow.has(action)) {
       proxy.swallowed += 1;
