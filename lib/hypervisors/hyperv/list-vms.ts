@@ -68,7 +68,7 @@ const SAFE_PIPE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 const PIPE_PATH = /^\\\\\.\\pipe\\(.+)$/i;
 const WINDOWS_RESERVED = /^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$/i;
 
-/** Hyper-V's VMState names (the *Critical variants share their base state's meaning). */
+/** Hyper-V's VMState names (the *Critical variants share their base state's meaning; entering one is a crash: vm-inventory.ts). */
 const STATES: Record<string, { state: ServerState; pipesUp: boolean }> = {
   Running: { state: 'active', pipesUp: true },
   Starting: { state: 'active', pipesUp: true },

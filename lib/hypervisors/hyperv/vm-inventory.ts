@@ -111,7 +111,31 @@ export class VmInventory {
   }
 }
 
-/** What changed between two listings, in the driver's event words. */
+/** Hyper-V's *Critical states (RunningCritical, OffCritical, SavedCritical, ...). */
+export function isCritical(hyperVState: string): boolean {
+  return hyperVState.endsWith('Critical');
+}
+
+/**
+ * What changed between two listings, in the driver's event words.
+ *
+ * A VM seen going from a state that is not *Critical to one that is (Hyper-V lost something the
+ * VM needs, typically its storage) is `crashed`, with the new state's name as the reason
+ * ("RunningCritical"), before the power change the state also means (Running -> OffCritical is
+ * crashed, then stopped; Running -> RunningCritical is only crashed). Only an entry seen happen
+ * counts: a VM already critical in the agent's first listing (there is no `before` then) or when
+ * it first appears gives no crash event, since its crash was before this agent looked and may be
+ * days old (it was reported by the agent that saw it, if any); every agent restart (the service
+ * manager restarts it on failure) would otherwise send one event per critical VM again and have
+ * its current console diagnosed as if it had just crashed. Leaving a critical state (recovery),
+ * or going from one critical state to another, is no crash: its power change is reported as for
+ * any state. A numeric State above 32782 is not named (Windows releases number the *Critical
+ * states differently), so output printing numbers gives no critical state; the bundled discovery
+ * script prints names.
+ *
+ * A guest that stopped unexpectedly is not reported as crashed: Get-VM says only Off, whether the
+ * guest shut itself down, an operator turned it off or it died, so it is `stopped` like any other.
+ */
 export function changes(before: ReadonlyMap<string, HyperVVm>, after: ReadonlyMap<string, HyperVVm>, at = Date.now()): DriverEvent[] {
   const events: DriverEvent[] = [];
   const event = (type: ServerEventType, vm: HyperVVm, reason: string) => events.push({ type, server: { id: vm.serverId, instanceName: vm.vmName }, reason, at });
@@ -122,6 +146,7 @@ export function changes(before: ReadonlyMap<string, HyperVVm>, after: ReadonlyMa
       if (vm.state === 'active') event('started', vm, vm.hyperVState);
       continue;
     }
+    if (isCritical(vm.hyperVState) && !isCritical(old.hyperVState)) event('crashed', vm, vm.hyperVState);
     if (old.state === vm.state) continue;
     const reason = `${old.hyperVState} -> ${vm.hyperVState}`;
     if (vm.state === 'active') event(old.state === 'paused' || old.state === 'suspended' ? 'resumed' : 'started', vm, reason);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DriverEvent } from '../../../lib/hypervisors/driver.ts';
 import { HyperVDriver } from '../../../lib/hypervisors/hyperv/hyperv-driver.ts';
-import { locate, numberedStream, startTestHyperVHost, type TestHyperVHost, type TestVm } from '../../helpers/hyperv-test-host.ts';
+import { locate, numberedStream, recordedEntry, startTestHyperVHost, type TestHyperVHost, type TestVm } from '../../helpers/hyperv-test-host.ts';
 import { recordingLogger } from '../../helpers/recording-logger.ts';
 import { sleep, waitFor } from '../../helpers/wait.ts';
 
@@ -100,6 +100,20 @@ describe('collectors follow the VMs', () => {
     await host.removeVm(vm);
     await waitFor(async () => (await driver.listServers()).length === 0, 5_000, 'the VM to be gone');
     expect(events.map((e) => e.type)).toEqual(['defined', 'started', 'undefined']);
+  });
+
+  it('a VM entering a critical state is crashed once; one already critical when the agent starts is not', async () => {
+    const already = { name: 'instance-0000000c', instanceUuid: '11111111-2222-4333-8444-555555555555' };
+    const entering = { name: 'instance-0000000d', instanceUuid: '66666666-7777-4888-8999-aaaaaaaaaaaa' };
+    const entry = (id: string, spec: typeof already, state: string) => ({ ...recordedEntry(id, spec, true), State: state });
+    const alreadyId = 'a0000000-0000-4000-8000-00000000000c';
+    const enteringId = 'a0000000-0000-4000-8000-00000000000d';
+    host.setRawVms([entry(alreadyId, already, 'RunningCritical'), entry(enteringId, entering, 'Running')]);
+    await startDriver();
+    host.setRawVms([entry(alreadyId, already, 'RunningCritical'), entry(enteringId, entering, 'RunningCritical')]);
+    await waitFor(() => events.some((e) => e.type === 'crashed'), 5_000, 'the crash event');
+    await sleep(300); // a few more listings, still critical: no repeat
+    expect(events.map((e) => ('server' in e ? [e.type, e.server.id, e.reason] : [e.type]))).toEqual([['crashed', entering.instanceUuid, 'RunningCritical']]);
   });
 
   it('logs the rw pipe when the VM has no ro pipe; a hostile VM name is only data', async () => {

@@ -35,7 +35,28 @@ describe('driver events from two Get-VM listings', () => {
   it('no event while the state means the same (Starting and Running are both active)', () => {
     expect(between('Running', 'Running')).toEqual([]);
     expect(between('Starting', 'Running')).toEqual([]);
-    expect(between('Running', 'RunningCritical')).toEqual([]);
+  });
+
+  it('a VM entering a critical state crashed, with the state as the reason, before its power change', () => {
+    expect(between('Running', 'RunningCritical')).toEqual([['crashed', UUID, 'RunningCritical']]);
+    expect(between('Off', 'OffCritical')).toEqual([['crashed', UUID, 'OffCritical']]);
+    expect(between('Saved', 'SavedCritical')).toEqual([['crashed', UUID, 'SavedCritical']]);
+    expect(between('Running', 'PausedCritical')).toEqual([['crashed', UUID, 'PausedCritical'], ['paused', UUID, 'Running -> PausedCritical']]);
+    expect(between('Running', 'OffCritical')).toEqual([['crashed', UUID, 'OffCritical'], ['stopped', UUID, 'Running -> OffCritical']]);
+  });
+
+  it('no crash for a VM already critical: first seen so, staying so, moving between critical states, or recovering', () => {
+    expect(between(undefined, 'RunningCritical')).toEqual([['defined', UUID, 'VM appeared (RunningCritical)'], ['started', UUID, 'RunningCritical']]);
+    expect(between(undefined, 'OffCritical')).toEqual([['defined', UUID, 'VM appeared (OffCritical)']]);
+    expect(between('RunningCritical', 'RunningCritical')).toEqual([]);
+    expect(between('RunningCritical', 'OffCritical')).toEqual([['stopped', UUID, 'RunningCritical -> OffCritical']]);
+    expect(between('RunningCritical', 'Running')).toEqual([]);
+    expect(between('OffCritical', 'Running')).toEqual([['started', UUID, 'OffCritical -> Running']]);
+    expect(between('PausedCritical', 'Running')).toEqual([['resumed', UUID, 'PausedCritical -> Running']]);
+  });
+
+  it('a critical state printed as a number is not named, so gives no crash (releases number them differently)', () => {
+    expect(between('Running', '32783')).toEqual([['resync', `VM ${ID}: Running -> VMState 32783`]]);
   });
 });
 
