@@ -1,0 +1,177 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// The deploy artefact as an operator gets it: `osls package` of a deployed stage, read as the
+// CloudFormation it hands to AWS (no credentials needed).
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const OSLS = join(ROOT, 'node_modules/osls/bin/serverless.js');
+const STAGE = 'tmpltest';
+const run = promisify(execFile);
+
+type Resource = { Type: string; Properties?: Record<string, any>; DependsOn?: unknown };
+type Template = { Resources: Record<string, Resource>; Outputs: Record<string, { Value: unknown }> };
+
+/** The test's environment without any vmconsole setting of the machine running it. */
+function cleanEnv(extra: Record<string, string>, folder: string): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('VMCONSOLE_')));
+  return { ...env, VMCONSOLE_ESBUILD_FOLDER: join(folder, 'esbuild'), ...extra };
+}
+
+function osls(args: string[], env: NodeJS.ProcessEnv) {
+  return run(process.execPath, [OSLS, ...args], { cwd: ROOT, env, maxBuffer: 16 * 1024 * 1024 });
+}
+
+let folder: string;
+let template: Template;
+const resources = () => Object.entries(template.Resources);
+const ofType = (type: string) => resources().filter(([, r]) => r.Type === type);
+
+beforeAll(async () => {
+  folder = await mkdtemp(join(tmpdir(), 'vmconsole-template-'));
+  const env = cleanEnv({
+    VMCONSOLE_AUTH_MODE: 'jwt',
+    VMCONSOLE_JWT_SECRET: 'template-test-secret-0123456789abcdef',
+    VMCONSOLE_JWT_ISSUER: 'https://idp.example.com',
+    VMCONSOLE_JWT_AUDIENCE: 'vmconsole',
+  }, folder);
+  await osls(['package', '--stage', STAGE, '--package', join(folder, 'package')], env);
+  template = JSON.parse(await readFile(join(folder, 'package', 'cloudformation-template-update-stack.json'), 'utf8'));
+}, 180_000);
+
+afterAll(async () => {
+  if (folder) await rm(folder, { recursive: true, force: true });
+});
+
+const LOG_GROUPS = `arn:aws:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/vmconsole-${STAGE}-*:*`;
+
+/** Every statement of every IAM role and managed policy, with where it comes from. */
+function statements(): { where: string; statement: Record<string, any> }[] {
+  const found: { where: string; statement: Record<string, any> }[] = [];
+  const add = (where: string, document: any) => {
+    for (const statement of [document?.Statement ?? []].flat()) found.push({ where, statement });
+  };
+  for (const [id, r] of ofType('AWS::IAM::Role')) for (const p of r.Properties?.Policies ?? []) add(`${id}/${p.PolicyName}`, p.PolicyDocument);
+  for (const [id, r] of ofType('AWS::IAM::ManagedPolicy')) add(id, r.Properties?.PolicyDocument);
+  for (const [id, r] of ofType('AWS::IAM::Policy')) add(id, r.Properties?.PolicyDocument);
+  return found;
+}
+
+describe('the packaged CloudFormation of a deployed stage', () => {
+  it('gives no role the account-wide AWSLambdaBasicExecutionRole (or any managed policy)', () => {
+    const roles = ofType('AWS::IAM::Role');
+    expect(roles.length).toBeGreaterThan(0);
+    expect(JSON.stringify(template)).not.toContain('AWSLambdaBasicExecutionRole');
+    for (const [id, role] of roles) expect(role.Properties?.ManagedPolicyArns, id).toBeUndefined();
+  });
+
+  it('lets every function role write logs, only to the service\'s own log groups, which the template creates', () => {
+    const logs = statements().filter(({ statement }) => [statement.Action].flat().some((a: string) => a === '*' || a.startsWith('logs:')));
+    for (const { where, statement } of logs) {
+      expect(statement.Effect, where).toBe('Allow');
+      expect([statement.Action].flat().sort(), where).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+      expect(statement.Resource, where).toEqual({ 'Fn::Sub': LOG_GROUPS });
+    }
+    const roleIds = ofType('AWS::IAM::Role').map(([id]) => id);
+    expect(new Set(logs.map(({ where }) => where.split('/')[0]))).toEqual(new Set(roleIds));
+    // No logs:CreateLogGroup needed: every function's log group is a resource of the stack.
+    const groups = new Set(ofType('AWS::Logs::LogGroup').map(([, r]) => r.Properties?.LogGroupName));
+    for (const [id, fn] of ofType('AWS::Lambda::Function')) {
+      expect(groups, id).toContain(`/aws/lambda/${fn.Properties?.FunctionName}`);
+      expect(fn.Properties?.FunctionName, id).toMatch(new RegExp(`^vmconsole-${STAGE}-`));
+    }
+  });
+
+  it('reserves concurrency for the console function and bounds the queue consumers', () => {
+    const console = template.Resources.ServerActionLambdaFunction!;
+    expect(console.Properties?.ReservedConcurrentExecutions).toBe(100);
+    for (const id of ['RouteConsoleRequestsEventSourceMappingSQSRequestQueue', 'DiagnoseConsoleEventSourceMappingSQSEventsQueue']) {
+      expect(template.Resources[id]?.Properties?.ScalingConfig?.MaximumConcurrency, id).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  it('throttles every route of the HTTP API stage and logs its requests', () => {
+    const stage = template.Resources.HttpApiStage!;
+    const settings = stage.Properties?.DefaultRouteSettings;
+    expect(settings.ThrottlingRateLimit).toBeGreaterThan(0);
+    expect(settings.ThrottlingBurstLimit).toBeGreaterThanOrEqual(settings.ThrottlingRateLimit);
+    const access = stage.Properties?.AccessLogSettings;
+    expect(access.DestinationArn).toEqual({ 'Fn::GetAtt': ['HttpApiLogGroup', 'Arn'] });
+    expect(JSON.parse(access.Format)).toMatchObject({ requestId: '$context.requestId', status: '$context.status' });
+    expect(template.Resources.HttpApiLogGroup?.Properties?.RetentionInDays).toBeGreaterThan(0);
+  });
+
+  it('tags every taggable resource with service, stage and component', () => {
+    const expected = { service: 'vmconsole', stage: STAGE, component: 'edge' };
+    const taggable = ['AWS::Lambda::Function', 'AWS::SQS::Queue', 'AWS::DynamoDB::Table', 'AWS::SNS::Topic', 'AWS::S3::Bucket', 'AWS::IAM::Role', 'AWS::ApiGatewayV2::Api', 'AWS::ApiGatewayV2::Stage'];
+    const checked = new Set<string>();
+    for (const [id, r] of resources().filter(([, r]) => taggable.includes(r.Type))) {
+      const tags = r.Properties?.Tags;
+      const asMap = Array.isArray(tags) ? Object.fromEntries(tags.map((t: { Key: string; Value: string }) => [t.Key, t.Value])) : tags;
+      expect(asMap, `${id} (${r.Type})`).toMatchObject(expected);
+      checked.add(r.Type);
+    }
+    expect([...checked].sort()).toEqual([...taggable].sort());
+  });
+
+  it('outputs the compute endpoint: the HTTP API URL and /v2.1', () => {
+    expect(template.Outputs.ComputeEndpoint?.Value).toEqual({
+      'Fn::Join': ['', ['https://', { Ref: 'HttpApi' }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/v2.1']],
+    });
+  });
+
+  it('refuses to package a deployed stage without authentication, saying what to set', async () => {
+    const failed = await osls(['package', '--stage', STAGE, '--package', join(folder, 'refused')], cleanEnv({}, folder)).then(
+      () => undefined,
+      (error: { code?: number; stdout: string; stderr: string }) => error,
+    );
+    expect(failed?.code).not.toBe(0);
+    expect(`${failed?.stdout}${failed?.stderr}`).toContain(`no usable authentication for stage "${STAGE}": jwt mode needs VMCONSOLE_JWT_SECRET`);
+  });
+});
+
+describe('the deploy-time auth check (deploy/check-auth.cjs)', async () => {
+  const { createRequire } = await import('node:module');
+  const { problem } = createRequire(import.meta.url)('../../deploy/check-auth.cjs') as {
+    problem: (stage: string) => { mode: string; error?: string };
+  };
+  const withEnv = (env: Record<string, string>, stage: string) => {
+    const saved = { ...process.env };
+    for (const name of Object.keys(process.env)) if (name.startsWith('VMCONSOLE_')) delete process.env[name];
+    Object.assign(process.env, env);
+    try {
+      return problem(stage);
+    } finally {
+      for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
+      Object.assign(process.env, saved);
+    }
+  };
+
+  it('exempts the local stage', () => {
+    expect(withEnv({}, 'local')).toEqual({ mode: 'jwt' });
+    expect(withEnv({ VMCONSOLE_AUTH_MODE: 'noauth' }, 'local')).toEqual({ mode: 'noauth' });
+  });
+
+  it('refuses noauth in a deployed stage unless VMCONSOLE_ALLOW_NOAUTH=true', () => {
+    expect(withEnv({ VMCONSOLE_AUTH_MODE: 'noauth' }, 'prod').error).toMatch(/VMCONSOLE_ALLOW_NOAUTH=true/);
+    expect(withEnv({ VMCONSOLE_AUTH_MODE: 'noauth', VMCONSOLE_ALLOW_NOAUTH: 'true' }, 'prod')).toEqual({ mode: 'noauth' });
+  });
+
+  it('wants a key source, and issuer and audience, for jwt (not for Keystone JWS tokens)', () => {
+    expect(withEnv({ VMCONSOLE_JWKS_URL: 'https://idp.example.com/jwks' }, 'prod').error).toMatch(/VMCONSOLE_JWT_ISSUER/);
+    expect(withEnv({ VMCONSOLE_JWKS_URL: 'https://idp.example.com/jwks', VMCONSOLE_JWT_ISSUER: 'i', VMCONSOLE_JWT_AUDIENCE: 'a' }, 'prod')).toEqual({ mode: 'jwt' });
+    expect(withEnv({ VMCONSOLE_JWKS_URL: 'https://k.example.com/jwks', VMCONSOLE_JWT_PROFILE: 'keystone-jws' }, 'prod')).toEqual({ mode: 'jwt' });
+  });
+
+  it('wants the Keystone URL and one complete kind of service credentials for keystone', () => {
+    const url = { VMCONSOLE_AUTH_MODE: 'keystone', VMCONSOLE_KEYSTONE_URL: 'https://keystone.example.com' };
+    expect(withEnv({ VMCONSOLE_AUTH_MODE: 'keystone' }, 'prod').error).toMatch(/VMCONSOLE_KEYSTONE_URL/);
+    expect(withEnv({ ...url, VMCONSOLE_KEYSTONE_USERNAME: 'vmconsole' }, 'prod').error).toMatch(/_PASSWORD/);
+    expect(withEnv({ ...url, VMCONSOLE_KEYSTONE_APP_CREDENTIAL_ID: 'id', VMCONSOLE_KEYSTONE_APP_CREDENTIAL_SECRET: 's' }, 'prod')).toEqual({ mode: 'keystone' });
+    expect(withEnv({ VMCONSOLE_AUTH_MODE: 'kerberos' }, 'prod').error).toMatch(/must be "noauth", "jwt" or "keystone"/);
+  });
+});
