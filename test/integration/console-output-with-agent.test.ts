@@ -98,7 +98,9 @@ describe('console output: edge handler -> SQS -> agent process -> reply', () => 
       const started = Date.now();
       const res = await ask(web.id, { 'os-getConsoleOutput': { length: 1 } });
       expect(res.status).toBe(504);
-      expect(res.json.computeFault.message).toBe('The compute host of this server did not answer within 1.5 s.');
+      // The wait left for the host when it was asked: the 1.5 s reply timeout less the edge's own
+      // work before asking (a directory read or two), which a loaded machine can stretch past 50 ms.
+      expect(res.json.computeFault.message).toMatch(/^The compute host of this server did not answer within 1\.[0-5] s\.$/);
       expect(Date.now() - started).toBeLessThan(4_000);
     } finally {
       agent.kill('SIGCONT');
