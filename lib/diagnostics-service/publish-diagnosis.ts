@@ -1,7 +1,7 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import type { DiagnosisRecord } from './diagnosis-record.ts';
 
-/** Where diagnoses go once stored (SNS in AWS and locally; a stub in tests that need one). */
+/** Where diagnoses go once stored: an SNS topic (in AWS, and on fauxqs locally and in the tests). */
 export interface DiagnosisPublisher {
   publish(record: DiagnosisRecord): Promise<void>;
 }
