@@ -20,6 +20,8 @@ export const BOOT_MARKERS: readonly { keyword: string; stage: BootStage; pattern
   { keyword: 'Welcome to GRUB!', stage: 1 },
   { keyword: 'GNU GRUB  version', stage: 1 },
   { keyword: 'Loading Linux ', stage: 1 },
+  // The kernel's own EFI loader ("EFI stub: Booting Linux Kernel...", "EFI stub: Loaded initrd ...") prints
+  // before "Linux version" when firmware starts the kernel without GRUB: the boot loader stage.
   { keyword: 'EFI stub: ', stage: 1 },
   { keyword: 'Linux version ', stage: 2, pattern: /Linux version \d{1,2}\.\d/ },
 ];
