@@ -17,6 +17,7 @@ import { novaTail, writeNamedInstances, type NamedServer } from '../helpers/reli
 import { useLocalAws } from '../helpers/suite-setup.ts';
 import { ask, sendRaw, startRequester } from '../helpers/transport-fixture.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
+import { filesDriverEnv } from '../helpers/agent-process.ts';
 
 const HEARTBEAT_MS = 200;
 const aws = useLocalAws();
@@ -43,9 +44,7 @@ async function agentFor(host: string, servers: number) {
   const config = readAgentConfig({
     ...aws.env,
     VMCONSOLE_HOST: host,
-    VMCONSOLE_DRIVER: 'files',
-    VMCONSOLE_INSTANCES_DIR: instancesDir,
-    VMCONSOLE_LOG_ROOTS: instancesDir,
+    ...filesDriverEnv(instancesDir),
     VMCONSOLE_HEARTBEAT_MS: String(HEARTBEAT_MS),
   });
   const logger = recordingLogger();
@@ -129,7 +128,7 @@ describe('startAgent', () => {
     running.splice(running.indexOf(first.agent), 1);
     expect((await aws.directory.getHost('agent-restart'))!.maintenance).toBeDefined();
     const again = await startAgent(readAgentConfig({
-      ...aws.env, VMCONSOLE_HOST: 'agent-restart', VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: first.instancesDir, VMCONSOLE_LOG_ROOTS: first.instancesDir, VMCONSOLE_HEARTBEAT_MS: String(HEARTBEAT_MS),
+      ...aws.env, VMCONSOLE_HOST: 'agent-restart', ...filesDriverEnv(first.instancesDir), VMCONSOLE_HEARTBEAT_MS: String(HEARTBEAT_MS),
     }), recordingLogger(), aws.env);
     running.push(again);
     expect(await aws.directory.getHost('agent-restart')).not.toHaveProperty('maintenance');

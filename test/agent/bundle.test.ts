@@ -21,6 +21,7 @@ import { Requester } from '../../lib/transport/requester.ts';
 import { createSqsClient } from '../../lib/transport/sqs-client.ts';
 import { buildAgent } from '../../scripts/build-agent.ts';
 import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
+import { filesDriverEnv } from '../helpers/agent-process.ts';
 
 const DEBIAN_NODE = '/usr/bin/node';
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -62,7 +63,7 @@ describe('the bundled agent on Node 20', () => {
     const startedAt = Date.now();
     agent = spawn(DEBIAN_NODE, [...AGENT_NODE_FLAGS, join(install, 'bin/vmconsole-agent.cjs')], {
       cwd: work,
-      env: { PATH: process.env.PATH, ...aws.env, VMCONSOLE_HOST: 'node20-host', VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: instancesDir, VMCONSOLE_LOG_ROOTS: instancesDir, VMCONSOLE_HEARTBEAT_MS: '500' },
+      env: { PATH: process.env.PATH, ...aws.env, VMCONSOLE_HOST: 'node20-host', ...filesDriverEnv(instancesDir), VMCONSOLE_HEARTBEAT_MS: '500' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

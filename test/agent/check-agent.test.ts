@@ -10,6 +10,7 @@ import { checkAgent, formatCheck } from '../../lib/agent/check-agent.ts';
 import { readAgentConfig } from '../../lib/agent/config.ts';
 import { requireToolsOrSkip } from '../helpers/require-tools.ts';
 import { useLocalAws } from '../helpers/suite-setup.ts';
+import { filesDriverEnv } from '../helpers/agent-process.ts';
 
 const aws = useLocalAws();
 let work: string;
@@ -21,7 +22,7 @@ afterAll(async () => {
 });
 
 const envFor = (host: string, extra: Record<string, string> = {}) => ({
-  ...aws.env, VMCONSOLE_HOST: host, VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: work, VMCONSOLE_LOG_ROOTS: work, ...extra,
+  ...aws.env, VMCONSOLE_HOST: host, ...filesDriverEnv(work), ...extra,
 });
 const check = (env: Record<string, string>) => checkAgent(readAgentConfig(env), env);
 

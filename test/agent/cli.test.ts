@@ -13,6 +13,7 @@ import { AGENT_VARIABLES } from '../../lib/agent/config.ts';
 import { EXIT_CONFIG, EXIT_FAILED } from '../../lib/agent/exit-codes.ts';
 import { writeDemoInstances } from '../../lib/local/demo-servers.ts';
 import { startLocalAws, type LocalAws } from '../helpers/aws-local.ts';
+import { filesDriverEnv } from '../helpers/agent-process.ts';
 
 interface Run { code: number; stdout: string; stderr: string }
 
@@ -38,7 +39,7 @@ describe('vmconsole-agent command line', () => {
     work = await mkdtemp(join(tmpdir(), 'vmconsole-cli-'));
     instancesDir = join(work, 'instances');
     await writeDemoInstances(instancesDir);
-    filesHost = { ...aws.env, VMCONSOLE_HOST: 'cli-host', VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: instancesDir, VMCONSOLE_LOG_ROOTS: instancesDir };
+    filesHost = { ...aws.env, VMCONSOLE_HOST: 'cli-host', ...filesDriverEnv(instancesDir) };
   });
   afterAll(async () => {
     await aws?.stop();

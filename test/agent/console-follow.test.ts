@@ -17,6 +17,7 @@ import { recordingLogger } from '../helpers/recording-logger.ts';
 import { writeNamedInstances } from '../helpers/reliability-fixture.ts';
 import { useLocalAws } from '../helpers/suite-setup.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { filesDriverEnv } from '../helpers/agent-process.ts';
 
 const HEARTBEAT_MS = 200;
 const aws = useLocalAws();
@@ -62,9 +63,7 @@ async function agentFor(host: string, follow: 'auto' | 'on' | 'off') {
   const config = readAgentConfig({
     ...aws.env,
     VMCONSOLE_HOST: host,
-    VMCONSOLE_DRIVER: 'files',
-    VMCONSOLE_INSTANCES_DIR: instancesDir,
-    VMCONSOLE_LOG_ROOTS: instancesDir,
+    ...filesDriverEnv(instancesDir),
     VMCONSOLE_HEARTBEAT_MS: String(HEARTBEAT_MS),
     VMCONSOLE_FOLLOW: follow,
   });

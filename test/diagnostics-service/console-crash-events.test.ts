@@ -18,6 +18,7 @@ import { useDiagnosesRig } from '../helpers/diagnoses-fixture.ts';
 import { recordingLogger } from '../helpers/recording-logger.ts';
 import { writeNamedInstances } from '../helpers/reliability-fixture.ts';
 import { eventually } from '../helpers/wait.ts';
+import { filesDriverEnv } from '../helpers/agent-process.ts';
 
 const BOOT_LOG = new URL('../../fixtures/boot-logs/clean-boot-panic.log', import.meta.url);
 
@@ -30,7 +31,7 @@ describe('console crash events: the agent\'s followers through the first stage t
     const instancesDir = join(work, 'instances');
     const [quiet, crashing] = await writeNamedInstances(instancesDir, 2, 'follow', 500);
     const config = readAgentConfig({
-      ...aws.env, VMCONSOLE_HOST: 'follow-host', VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: instancesDir, VMCONSOLE_LOG_ROOTS: instancesDir,
+      ...aws.env, VMCONSOLE_HOST: 'follow-host', ...filesDriverEnv(instancesDir),
       VMCONSOLE_HEARTBEAT_MS: '500', VMCONSOLE_FOLLOW: 'on', VMCONSOLE_EVENTS_QUEUE_URL: rig.resources.eventsQueueUrl,
     });
     const logger = recordingLogger();

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/server-action.ts';
 import { NOVA_NAMESPACE } from '../../lib/hypervisors/libvirt/domain-xml.ts';
-import { kill, startAgentProcess } from '../helpers/agent-process.ts';
+import { filesDriverEnv, kill, startAgentProcess } from '../helpers/agent-process.ts';
 import { edgeDependencies } from '../helpers/edge-dependencies.ts';
 import { invoke } from '../helpers/http-event.ts';
 import { useLocalAws } from '../helpers/suite-setup.ts';
@@ -56,7 +56,7 @@ beforeAll(async () => {
   socketServer = createServer();
   await new Promise<void>((resolve) => socketServer.listen(socketPath, resolve));
   await symlink('/etc/hostname', await instance(instancesDir, servers.outside, 'log-outside-roots'));
-  await startAgent(FILES_HOST, { VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: instancesDir, VMCONSOLE_LOG_ROOTS: instancesDir });
+  await startAgent(FILES_HOST, filesDriverEnv(instancesDir));
 
   // libvirt's test driver re-reads its node file at every virsh call: once the agent has listed the
   // domain, removing the file makes every later virsh fail like a libvirt that went away.

@@ -77,6 +77,8 @@ export interface LibvirtHarness {
   /** The daemons this harness started. */
   pids: { libvirtd: number; virtlogd: number };
   domainXml(spec: DomainSpec): string;
+  /** What an agent serving this harness's guests needs: the libvirt driver on its URI, its log dir as the only root. */
+  agentEnv(host: string, instancesDir: string): Record<string, string>;
   /** `virsh create` (transient domain); returns its UUID. */
   create(xml: string, options?: { paused?: boolean }): Promise<string>;
   /** `virsh define` (persistent, inactive until `virsh start`); returns its UUID. */
@@ -155,6 +157,7 @@ function harness(ctx: {
     logDir,
     pids: ctx.pids,
     domainXml: (spec) => renderDomainXml(spec, KERNEL_PATH),
+    agentEnv: (host, instancesDir) => ({ VMCONSOLE_HOST: host, VMCONSOLE_DRIVER: 'libvirt', VMCONSOLE_LIBVIRT_URI: URI, VMCONSOLE_LOG_ROOTS: logDir, VMCONSOLE_INSTANCES_DIR: instancesDir }),
     create: (xml, opts = {}) => submit('create', xml, opts.paused ? ['--paused'] : []),
     define: (xml) => submit('define', xml, []),
     virsh,

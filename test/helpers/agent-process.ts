@@ -17,6 +17,11 @@ export interface AgentProcessOptions {
   extraEnv?: Record<string, string>;
 }
 
+/** An agent on the files driver over `instancesDir`, which is also its only log root. */
+export function filesDriverEnv(instancesDir: string): Record<string, string> {
+  return { VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: instancesDir, VMCONSOLE_LOG_ROOTS: instancesDir };
+}
+
 /**
  * A real agent process, started as installed (AGENT_COMMAND), joined to `env`'s SQS and DynamoDB;
  * resolves once it has heartbeated, which it does only after publishing its inventory.
@@ -32,11 +37,7 @@ export async function startAgentProcess(env: Record<string, string>, options: Ag
         ...process.env,
         ...env,
         VMCONSOLE_HOST: options.host,
-        ...(options.instancesDir !== undefined && {
-          VMCONSOLE_DRIVER: 'files',
-          VMCONSOLE_INSTANCES_DIR: options.instancesDir,
-          VMCONSOLE_LOG_ROOTS: options.instancesDir,
-        }),
+        ...(options.instancesDir !== undefined && filesDriverEnv(options.instancesDir)),
         VMCONSOLE_HEARTBEAT_MS: String(options.heartbeatMs ?? 1_000),
         POWERTOOLS_LOG_LEVEL: 'WARN',
         ...options.extraEnv,

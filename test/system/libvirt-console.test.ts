@@ -45,13 +45,7 @@ describe.runIf(runnable)('console output from real libvirt guests through the wh
       workDir,
       // The longest heartbeat the agent accepts: inventory changes must come from libvirt events, not from polling.
       heartbeatMs: 40_000,
-      agentEnv: {
-        VMCONSOLE_HOST: 'libvirt-host-1',
-        VMCONSOLE_DRIVER: 'libvirt',
-        VMCONSOLE_LIBVIRT_URI: lv.uri,
-        VMCONSOLE_LOG_ROOTS: lv.logDir,
-        VMCONSOLE_INSTANCES_DIR: join(workDir, 'nova-instances'),
-      },
+      agentEnv: lv.agentEnv('libvirt-host-1', join(workDir, 'nova-instances')),
     });
   }, 2 * BOOT_TEST_MS);
 

@@ -31,13 +31,7 @@ describe.runIf(runnable)('crash diagnosis of a real libvirt guest through the wh
     workDir = await mkdtemp(join(tmpdir(), 'vmconsole-system-diagnosis-'));
     stack = await startLocalStack({
       workDir,
-      agentEnv: {
-        VMCONSOLE_HOST: 'libvirt-host-1',
-        VMCONSOLE_DRIVER: 'libvirt',
-        VMCONSOLE_LIBVIRT_URI: lv.uri,
-        VMCONSOLE_LOG_ROOTS: lv.logDir,
-        VMCONSOLE_INSTANCES_DIR: join(workDir, 'nova-instances'),
-      },
+      agentEnv: lv.agentEnv('libvirt-host-1', join(workDir, 'nova-instances')),
     });
   }, 480_000);
 
