@@ -2,7 +2,7 @@ import { AUTOMATION_VERSION, type AutomationReply } from '../contracts/automatio
 import { MAX_CONSOLE_WINDOW, MAX_SCREENSHOT_PNG_BYTES, PROTOCOL_VERSION, type AgentRequest, type RequestKind, type RequestOf, type ResultOf } from '../contracts/messages.ts';
 import { screenshotToPng } from '../console/screenshot-png.ts';
 import { shapeConsoleOutput } from '../console/shape-console-output.ts';
-import { tenantSafe, VmconsoleError } from '../errors.ts';
+import { TENANT_TEXT, tenantSafe, VmconsoleError } from '../errors.ts';
 import type { HypervisorDriver } from '../hypervisors/driver.ts';
 import type { AutomationReplies } from '../transport/automation-replies.ts';
 import type { RequestHandler } from '../transport/responder.ts';
@@ -88,11 +88,18 @@ const consoleOutputBatch: KindHandler<'console.output.batch'> = async (request, 
   return { sent };
 };
 
+/** Remote consoles (protocol 3) until the agent serves them: the host says it cannot, as a driver would. */
+const notYet = async (): Promise<never> => {
+  throw new VmconsoleError('NotImplemented', TENANT_TEXT.NotImplemented, { detail: 'this agent build does not serve remote consoles yet' });
+};
+
 /** One entry per request kind: the agent's table of contents. */
 const HANDLERS: { [K in RequestKind]: KindHandler<K> } = {
   'console.output': consoleOutput,
   'console.output.batch': consoleOutputBatch,
   'console.screenshot': consoleScreenshot,
+  'console.endpoint': notYet,
+  'console.connect': notYet,
 };
 
 /** The agent's request handler: the kind's handler, given the request's deadline as an AbortSignal. */

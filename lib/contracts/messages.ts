@@ -22,8 +22,10 @@ import { QueueUrl, ServerId } from './records.ts';
  * - 1: the first protocol.
  * - 2: a console.output result also carries `bytes`, the size of the raw window the agent read
  *   (before decoding and the `length` cut), for the edge's metrics. Nothing else changed.
+ * - 3: the remote-console kinds console.endpoint and console.connect. Kinds added by a version are
+ *   sent only to hosts that speak it (KIND_SINCE); the earlier kinds are unchanged.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const MIN_PROTOCOL_VERSION = 1;
 export const ProtocolVersion = z.number().int().min(MIN_PROTOCOL_VERSION).max(PROTOCOL_VERSION);
 export const MAX_CONSOLE_WINDOW = 102_400;
@@ -87,14 +89,71 @@ export const ConsoleScreenshotResult = z.strictObject({
   contentType: z.literal('image/png').nullable(),
 });
 
+/** The remote consoles Nova names (its console `protocol`): VNC and SPICE graphics, interactive serial. */
+export const RemoteConsoleProtocol = z.enum(['vnc', 'spice', 'serial']);
+export type RemoteConsoleProtocol = z.infer<typeof RemoteConsoleProtocol>;
+const Port = z.number().int().min(0).max(65535);
+
+/**
+ * Where the server's remote console of `protocol` listens now, as its token binds it (Nova's
+ * get_vnc_console / get_spice_console / get_serial_console): the port read from the live domain
+ * (libvirt's autoport fills it in at start), and SPICE's TLS port when it has one. The edge mints
+ * a token for it; the host is the server's host record. NoConsole when the server has no console
+ * of that protocol (Nova's ConsoleTypeUnavailable), NotImplemented when the driver cannot serve it.
+ */
+export const ConsoleEndpointRequest = z.strictObject({
+  ...Versioned,
+  kind: z.literal('console.endpoint'),
+  server: ServerRef,
+  protocol: RemoteConsoleProtocol,
+});
+export const ConsoleEndpointResult = z.strictObject({ port: Port, tlsPort: Port.nullable() });
+
+/**
+ * A ws:// or wss:// URL a relay gave for one session's tunnel. The agent dials it only when it is
+ * under the agent's relay prefixes (VMCONSOLE_RELAY_URL_PREFIXES), as it answers only allowed
+ * reply queues; the signed, short-lived tunnel id is part of the URL and only the relay checks it.
+ */
+export const TunnelUrl = z.string().max(2048).regex(/^wss?:\/\/[^\s]+$/, 'must be a ws:// or wss:// URL');
+
+/**
+ * Open one remote-console session: the agent re-checks that `port` is still the server's current
+ * console port of `protocol` (Nova's validate_console_port: a token minted before a migration or
+ * restart must not reach another guest), connects to that server's own endpoint as the live domain
+ * gives it (never a host:port from the request), dials `tunnelUrl`, and splices the two until
+ * either side closes. It answers once the tunnel is open, or with the reason it is not:
+ * NoConsole (no such console, or `port` is no longer the server's), Forbidden (tunnel URL not
+ * allowed), HostTimeout/Internal (endpoint or relay unreachable).
+ */
+export const ConsoleConnectRequest = z.strictObject({
+  ...Versioned,
+  kind: z.literal('console.connect'),
+  server: ServerRef,
+  protocol: RemoteConsoleProtocol,
+  port: Port,
+  tunnelUrl: TunnelUrl,
+});
+export const ConsoleConnectResult = z.strictObject({ connected: z.literal(true) });
+
 export const REQUEST_KINDS = {
   'console.output': { request: ConsoleOutputRequest, result: ConsoleOutputResult },
   'console.screenshot': { request: ConsoleScreenshotRequest, result: ConsoleScreenshotResult },
   'console.output.batch': { request: ConsoleOutputBatchRequest, result: ConsoleOutputBatchResult },
+  'console.endpoint': { request: ConsoleEndpointRequest, result: ConsoleEndpointResult },
+  'console.connect': { request: ConsoleConnectRequest, result: ConsoleConnectResult },
 } as const;
 export type RequestKind = keyof typeof REQUEST_KINDS;
 export type RequestOf<K extends RequestKind> = z.infer<(typeof REQUEST_KINDS)[K]['request']>;
 export type ResultOf<K extends RequestKind> = z.infer<(typeof REQUEST_KINDS)[K]['result']>;
 
-export const AgentRequest = z.discriminatedUnion('kind', [ConsoleOutputRequest, ConsoleOutputBatchRequest, ConsoleScreenshotRequest]);
+/**
+ * The protocol version that added each kind after version 1: a host whose agent speaks less is
+ * refused the kind at the edge (HostIncompatible) instead of being sent a request it cannot parse.
+ */
+export const KIND_SINCE: Partial<Record<RequestKind, number>> = {
+  'console.endpoint': 3,
+  'console.connect': 3,
+};
+
+export const AgentRequest = z.discriminatedUnion('kind', [ConsoleOutputRequest, ConsoleOutputBatchRequest, ConsoleScreenshotRequest, ConsoleEndpointRequest, ConsoleConnectRequest]);
 export type AgentRequest = z.infer<typeof AgentRequest>;

@@ -1,4 +1,4 @@
-import { PROTOCOL_VERSION, REQUEST_KINDS, type AgentRequest, type RequestKind, type RequestOf, type ResultOf } from '../contracts/messages.ts';
+import { KIND_SINCE, PROTOCOL_VERSION, REQUEST_KINDS, type AgentRequest, type RequestKind, type RequestOf, type ResultOf } from '../contracts/messages.ts';
 import { isVmconsoleError, VmconsoleError, type ErrorCode } from '../errors.ts';
 import type { AgentReply } from './envelope.ts';
 import type { RequestOptions } from './requester.ts';
@@ -40,6 +40,12 @@ export async function askHost<K extends RequestKind>(
   { deadline, requestId, now = Date.now, version = PROTOCOL_VERSION }: AskOptions,
 ): Promise<ResultOf<K>> {
   const spec = REQUEST_KINDS[kind];
+  const since = KIND_SINCE[kind];
+  if (since !== undefined && version < since) {
+    throw new VmconsoleError('HostIncompatible', 'The compute host of this server runs an agent too old for this request. Its agent must be upgraded.', {
+      detail: `host ${host} was asked in host protocol ${version}; ${kind} needs ${since} or later`,
+    });
+  }
   const body = spec.request.parse({ ...request, v: version, kind }) as AgentRequest;
   const waitMs = Math.max(0, deadline - now());
   let reply: AgentReply;
