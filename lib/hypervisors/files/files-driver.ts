@@ -79,6 +79,16 @@ export class FilesDriver implements HypervisorDriver {
     return bytes;
   }
 
+  /**
+   * A file is all a files-driver server has: no graphics and no interactive serial, so every
+   * remote console is unavailable (Nova's ConsoleTypeUnavailable), for a server that is here.
+   */
+  async consoleEndpoint(server: ServerHandle): Promise<undefined> {
+    const isDir = await stat(this.#instanceDir(server)).then((st) => st.isDirectory(), () => false);
+    if (!isDir) throw notFound(server);
+    return undefined;
+  }
+
   /** `<instancesDir>/<uuid>/console.log` with virtlogd's naming, whether or not it exists yet. */
   async consoleLogSet(server: ServerHandle): Promise<RotatedLog> {
     return virtlogdRotation(join(this.#instanceDir(server), 'console.log'));
