@@ -32,7 +32,7 @@ export interface AcceptedTunnel {
   socket: WebSocket;
   /** Every byte received so far. */
   received(): Buffer;
-  /** Resolves with the received text (latin1) once it matches. */
+  /** Resolves with the received text (latin1) once it matches (past 64 KiB, once its last 64 KiB match). */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Bytes to the agent (to the console), as one binary frame. */
   send(bytes: Buffer | string): void;
@@ -55,25 +55,36 @@ export async function startTunnelEndpoint(): Promise<TunnelEndpoint> {
   server.on('wsClientError', () => undefined);
   server.on('connection', (socket, req) => {
     const id = idOf(req.url)!;
-    const chunks: Buffer[] = [];
-    let bytes = 0;
+    // The text so far (latin1, one character per byte), the last 4 MiB of it: a flood test must
+    // not grow the test's own heap without end, nor re-join megabytes at every check.
+    let text = '';
+    const watchers = new Set<() => void>();
     socket.on('message', (data: Buffer) => {
-      chunks.push(data);
-      bytes += data.length;
-      // Keep the last 4 MiB: a flood test must not grow the test's own heap without end.
-      while (bytes > 4 * 1024 * 1024 && chunks.length > 1) bytes -= chunks.shift()!.length;
+      text += data.toString('latin1');
+      if (text.length > 4 * 1024 * 1024) text = text.slice(text.length - 4 * 1024 * 1024);
+      for (const watcher of watchers) watcher();
     });
     socket.on('error', () => undefined);
     const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
-    const received = () => Buffer.concat(chunks);
+    const received = () => Buffer.from(text, 'latin1');
     tunnels.set(id, {
       socket,
       received,
-      waitFor: async (pattern, timeoutMs = 30_000) => {
-        let text = '';
-        await waitFor(() => pattern.test((text = received().toString('latin1'))), timeoutMs, `${pattern} on tunnel ${id}`);
-        return text;
-      },
+      waitFor: (pattern, timeoutMs = 30_000) => new Promise<string>((resolve, reject) => {
+        const check = () => {
+          // Past 64 KiB only the recent text is searched: a flood is not re-scanned per chunk.
+          if (!pattern.test(text.length > 65_536 ? text.slice(-65_536) : text)) return;
+          watchers.delete(check);
+          clearTimeout(timer);
+          resolve(text);
+        };
+        const timer = setTimeout(() => {
+          watchers.delete(check);
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern} on tunnel ${id}; last received: ${JSON.stringify(text.slice(-300))}`));
+        }, timeoutMs);
+        watchers.add(check);
+        check();
+      }),
       send: (data) => socket.send(typeof data === 'string' ? Buffer.from(data) : data, { binary: true }),
       stopReading: () => {
         // ws's own pause() stops parsing; pausing the TCP socket stops the kernel reads too.
