@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import type { RemoteConsoleProtocol } from '../contracts/messages.ts';
-import { SerialHubs, type SerialAttachment } from '../console/serial-hub.ts';
+import { SerialHubs, type SerialAttachment, type SerialHubEvent } from '../console/serial-hub.ts';
 import { VmconsoleError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
@@ -68,13 +68,8 @@ export class ConsoleSessions {
   constructor(options: ConsoleSessionsOptions) {
     this.#prefixes = options.relayPrefixes;
     this.#logger = options.logger;
-    this.#hubs = options.hubs ?? new SerialHubs();
+    this.#hubs = options.hubs ?? new SerialHubs({ onEvent: (event) => logHubEvent(this.#logger, event) });
     this.#max = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
-    this.#hubs
-      .on('viewer_dropped', (e) => this.#logger.info('serial viewer dropped', e))
-      .on('chardev_lost', (e) => this.#logger.warn('serial console connection lost; reconnecting', e))
-      .on('chardev_connected', (e) => this.#logger.info('serial console connected', e))
-      .on('chardev_closed', (e) => this.#logger.info('serial console released (no viewers left)', e));
   }
 
   get prefixes(): readonly string[] {
@@ -255,6 +250,20 @@ export class ConsoleSessions {
     });
     tunnel.resume();
     return { closed, close: (reason) => end(1001, reason) };
+  }
+}
+
+/** The hubs' account of the serial consoles, in the agent's log. */
+function logHubEvent(logger: Logger, { type, ...data }: SerialHubEvent): void {
+  switch (type) {
+    case 'viewer_dropped':
+      return logger.info('serial viewer dropped', data);
+    case 'chardev_lost':
+      return logger.warn('serial console connection lost; reconnecting', data);
+    case 'chardev_connected':
+      return logger.info('serial console connected', data);
+    case 'chardev_closed':
+      return logger.info('serial console released (no viewers left)', data);
   }
 }
 

@@ -1,5 +1,4 @@
 import { connect, type Socket } from 'node:net';
-import { TypedEmitter } from '../transport/typed-emitter.ts';
 
 /**
  * One TCP connection per serial console, shared by every viewer of it. QEMU's TCP serial chardev
@@ -50,6 +49,8 @@ export interface SerialTarget {
 }
 
 export interface SerialHubOptions {
+  /** What happens to the hubs, for the agent's log; it must return quickly and never throw. */
+  onEvent?: (event: SerialHubEvent) => void;
   replayBytes?: number;
   viewerCapBytes?: number;
   inputCapBytes?: number;
@@ -58,14 +59,14 @@ export interface SerialHubOptions {
   giveUpMs?: number;
 }
 
-export type SerialHubEvents = {
-  chardev_connected: { key: string; viewers: number };
-  chardev_lost: { key: string; viewers: number; error: string | undefined };
-  chardev_closed: { key: string };
-  viewer_dropped: { key: string; reason: string; buffered: number };
-};
+export type SerialHubEvent =
+  | { type: 'chardev_connected'; key: string; viewers: number }
+  | { type: 'chardev_lost'; key: string; viewers: number; error: string | undefined }
+  | { type: 'chardev_closed'; key: string }
+  | { type: 'viewer_dropped'; key: string; reason: string; buffered: number };
 
 const DEFAULTS: Required<SerialHubOptions> = {
+  onEvent: () => undefined,
   replayBytes: 64 * 1024,
   viewerCapBytes: 256 * 1024,
   inputCapBytes: 64 * 1024,
@@ -105,12 +106,11 @@ class ReplayRing {
 }
 
 /** Every serial console the agent holds, by key. */
-export class SerialHubs extends TypedEmitter<SerialHubEvents> {
+export class SerialHubs {
   readonly #options: Required<SerialHubOptions>;
   readonly #hubs = new Map<string, Hub>();
 
   constructor(options: SerialHubOptions = {}) {
-    super();
     this.#options = { ...DEFAULTS, ...options };
   }
 
@@ -127,7 +127,7 @@ export class SerialHubs extends TypedEmitter<SerialHubEvents> {
   async attach(target: SerialTarget, viewer: SerialViewer): Promise<SerialAttachment> {
     let hub = this.#hubs.get(target.key);
     if (!hub) {
-      const created: Hub = new Hub(target, this.#options, (event, payload) => this.emit(event, payload), () => {
+      const created: Hub = new Hub(target, this.#options, () => {
         if (this.#hubs.get(target.key) === created) this.#hubs.delete(target.key);
       });
       hub = created;
@@ -142,12 +142,9 @@ export class SerialHubs extends TypedEmitter<SerialHubEvents> {
   }
 }
 
-type Emit = <E extends keyof SerialHubEvents>(event: E, payload: SerialHubEvents[E]) => void;
-
 class Hub {
   readonly #target: SerialTarget;
   readonly #o: Required<SerialHubOptions>;
-  readonly #emit: Emit;
   readonly #forget: () => void;
   readonly #ring: ReplayRing;
   readonly #viewers = new Set<SerialViewer>();
@@ -163,12 +160,19 @@ class Hub {
   #attempt = 0;
   #closed = false;
 
-  constructor(target: SerialTarget, options: Required<SerialHubOptions>, emit: Emit, forget: () => void) {
+  constructor(target: SerialTarget, options: Required<SerialHubOptions>, forget: () => void) {
     this.#target = target;
     this.#o = options;
-    this.#emit = emit;
     this.#forget = forget;
     this.#ring = new ReplayRing(options.replayBytes);
+  }
+
+  #emit(event: SerialHubEvent): void {
+    try {
+      this.#o.onEvent(event);
+    } catch {
+      // A listener's bug must not break the console.
+    }
   }
 
   get viewerCount(): number {
@@ -232,7 +236,7 @@ class Hub {
         this.#socket = socket;
         this.#downSince = undefined;
         this.#attempt = 0;
-        this.#emit('chardev_connected', { key: this.#target.key, viewers: this.#viewers.size });
+        this.#emit({ type: 'chardev_connected', key: this.#target.key, viewers: this.#viewers.size });
         resolve();
       });
       socket.on('data', (chunk: Buffer) => this.#fanOut(chunk));
@@ -254,7 +258,7 @@ class Hub {
         }
         this.#socket = undefined;
         if (this.#closed) return;
-        this.#emit('chardev_lost', { key: this.#target.key, viewers: this.#viewers.size, error: lastError });
+        this.#emit({ type: 'chardev_lost', key: this.#target.key, viewers: this.#viewers.size, error: lastError });
         if (this.#viewers.size === 0) this.#shutdown();
         else this.#reconnectLater();
       });
@@ -298,7 +302,7 @@ class Hub {
   #drop(viewer: SerialViewer, reason: string, buffered = viewer.buffered()): void {
     this.#viewers.delete(viewer);
     this.#held.delete(viewer);
-    this.#emit('viewer_dropped', { key: this.#target.key, reason, buffered });
+    this.#emit({ type: 'viewer_dropped', key: this.#target.key, reason, buffered });
     viewer.drop(reason);
     if (this.#viewers.size === 0 && !this.#closed) this.#lingerThenClose();
   }
@@ -325,7 +329,7 @@ class Hub {
     if (this.#socket) {
       this.#socket.destroy();
       this.#socket = undefined;
-      this.#emit('chardev_closed', { key: this.#target.key });
+      this.#emit({ type: 'chardev_closed', key: this.#target.key });
     }
   }
 }

@@ -1,5 +1,4 @@
 import type { RotatedLog } from '../console/rotated-log.ts';
-import type { RemoteConsoleProtocol } from '../contracts/messages.ts';
 import type { ServerRecord } from '../contracts/records.ts';
 
 /** How the agent names a server to its driver: the id and the hypervisor's own name for it. */
@@ -49,6 +48,9 @@ export interface Screenshot {
   /** The MIME type the hypervisor named, e.g. image/x-portable-pixmap. */
   contentType: string;
 }
+
+/** The remote consoles Nova names (the wire contract's RemoteConsoleProtocol, which the agent passes on). */
+export type RemoteConsoleProtocol = 'vnc' | 'spice' | 'serial';
 
 /**
  * Where a running server's remote console listens now, as the hypervisor says (libvirt: the live
