@@ -156,6 +156,8 @@ export class ConsoleSessions {
       tunnel.once('open', () => {
         request.signal.removeEventListener('abort', onAbort);
         tunnel.removeAllListeners();
+        // Until the session's own handlers are on, an error must not go unheard (it would throw).
+        tunnel.on('error', () => undefined);
         resolve(tunnel);
       });
       tunnel.once('unexpected-response', (_req, res) => {
@@ -174,6 +176,11 @@ export class ConsoleSessions {
   /** VNC and SPICE: a TCP connection of our own to the console, spliced to the tunnel. */
   async #stream(request: SessionRequest, tunnel: WebSocket, stats: { toRelay: number; fromRelay: number }): Promise<Session> {
     const target = await connectTo(request);
+    if (tunnel.readyState !== WebSocket.OPEN) {
+      // The relay hung up while the console was being reached: its close was before our handlers.
+      target.destroy();
+      throw new VmconsoleError('Internal', 'The console relay closed the tunnel.', { detail: 'tunnel closed while connecting to the console' });
+    }
     let done!: () => void;
     const closed = new Promise<void>((resolve) => (done = resolve));
     let ended = false;
