@@ -225,8 +225,7 @@ describe('console.connect', () => {
       // What the agent took and has not sent is bounded by its high-water mark plus kernel buffers.
       const resident = process.memoryUsage().arrayBuffers;
       expect(resident).toBeLessThan(HIGH_WATER * 64);
-      tunnel.socket.resume();
-      (tunnel.socket as unknown as { _socket: Socket })._socket.resume();
+      tunnel.resumeReading();
       await waitFor(() => tunnel.received().length >= 4 * 1024 * 1024 - 16 || written >= total, 60_000, 'the flood to flow again');
       const text = tunnel.received().toString('latin1');
       const lines = text.split('\n').slice(1, -1);

@@ -32,12 +32,14 @@ export interface AcceptedTunnel {
   socket: WebSocket;
   /** Every byte received so far. */
   received(): Buffer;
-  /** Resolves with the received text (latin1) once it matches (past 64 KiB, once its last 64 KiB match). */
+  /** Resolves with the received text (latin1, the last 64 KiB of it) once that matches. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Bytes to the agent (to the console), as one binary frame. */
   send(bytes: Buffer | string): void;
   /** Stop reading from the TCP connection: the agent's side fills up, as with a stalled browser. */
   stopReading(): void;
+  /** Read again (a paused connection does not even see the agent hang up). */
+  resumeReading(): void;
   /** Resolves with the close code once the tunnel is closed (by either side). */
   closed: Promise<number>;
 }
@@ -55,32 +57,36 @@ export async function startTunnelEndpoint(): Promise<TunnelEndpoint> {
   server.on('wsClientError', () => undefined);
   server.on('connection', (socket, req) => {
     const id = idOf(req.url)!;
-    // The text so far (latin1, one character per byte), the last 4 MiB of it: a flood test must
-    // not grow the test's own heap without end, nor re-join megabytes at every check.
-    let text = '';
+    // Every byte (the last 4 MiB of them: a flood test must not grow the test's own heap without
+    // end), and the last 64 KiB as text for waitFor, so a flood is never re-joined per chunk.
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    let tail = '';
     const watchers = new Set<() => void>();
     socket.on('message', (data: Buffer) => {
-      text += data.toString('latin1');
-      if (text.length > 4 * 1024 * 1024) text = text.slice(text.length - 4 * 1024 * 1024);
+      chunks.push(data);
+      bytes += data.length;
+      while (bytes > 4 * 1024 * 1024 && chunks.length > 1) bytes -= chunks.shift()!.length;
+      tail += data.toString('latin1');
+      if (tail.length > 65_536) tail = tail.slice(-65_536);
       for (const watcher of watchers) watcher();
     });
     socket.on('error', () => undefined);
     const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
-    const received = () => Buffer.from(text, 'latin1');
+    const received = () => Buffer.concat(chunks);
     tunnels.set(id, {
       socket,
       received,
       waitFor: (pattern, timeoutMs = 30_000) => new Promise<string>((resolve, reject) => {
         const check = () => {
-          // Past 64 KiB only the recent text is searched: a flood is not re-scanned per chunk.
-          if (!pattern.test(text.length > 65_536 ? text.slice(-65_536) : text)) return;
+          if (!pattern.test(tail)) return;
           watchers.delete(check);
           clearTimeout(timer);
-          resolve(text);
+          resolve(tail);
         };
         const timer = setTimeout(() => {
           watchers.delete(check);
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern} on tunnel ${id}; last received: ${JSON.stringify(text.slice(-300))}`));
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern} on tunnel ${id}; last received: ${JSON.stringify(tail.slice(-300))}`));
         }, timeoutMs);
         watchers.add(check);
         check();
@@ -90,6 +96,10 @@ export async function startTunnelEndpoint(): Promise<TunnelEndpoint> {
         // ws's own pause() stops parsing; pausing the TCP socket stops the kernel reads too.
         socket.pause();
         (socket as unknown as { _socket: import('node:net').Socket })._socket.pause();
+      },
+      resumeReading: () => {
+        (socket as unknown as { _socket: import('node:net').Socket })._socket.resume();
+        socket.resume();
       },
       closed,
     });
