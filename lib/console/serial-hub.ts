@@ -187,6 +187,8 @@ class Hub {
       if (!this.#socket) await (this.#connecting ??= this.#connect());
     } catch (err) {
       this.#leave(viewer);
+      // Viewers already here (the chardev dropped under them) keep waiting for it to come back.
+      if (this.#viewers.size > 0 && this.#retry === undefined && !this.#closed) this.#reconnectLater();
       throw err;
     }
     if (!this.#viewers.has(viewer)) throw new Error('the serial console closed while the viewer was joining');
