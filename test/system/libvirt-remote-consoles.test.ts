@@ -138,7 +138,7 @@ describe.runIf(runnable)('remote consoles of a real libvirt guest, through a rea
     expect(await dropped()).toEqual([expect.stringMatching(/serial viewer dropped.*not reading fast enough/)]);
     a.socket.close();
     b.socket.close();
-  }, 300_000);
+  }, 420_000);
 
   it('refuses a port that is no longer the server\'s console, and a tunnel outside the relay prefixes', async () => {
     const vncPort = await liveVncPort();
