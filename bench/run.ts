@@ -24,6 +24,7 @@ import { benchAutomationBatch } from './automation-batch.ts';
 import { benchFollower } from './follower.ts';
 import { benchDiagnose } from './diagnose.ts';
 import { benchDetection } from './detection.ts';
+import { benchRemoteConsoles } from './remote-consoles.ts';
 import { downAfterMs } from '../lib/directory/host-liveness.ts';
 import { round } from './stats.ts';
 
@@ -33,6 +34,8 @@ const AGENT_RSS_TARGET_MIB = 100;
 const DIAGNOSE_P50_TARGET_MS = 5;
 /** Issue 11: from a panic to its diagnosis being published, p50. */
 const DETECTION_P50_TARGET_MS = 2_000;
+/** Issue 12: serial keystroke echo through the tunnel, p50. */
+const SERIAL_ECHO_P50_TARGET_MS = 10;
 /** Issue 8: what an idle host may cost a month. */
 const IDLE_COST_TARGET = 0.10;
 /** The heartbeat before issue 8, for the before/after idle cost. */
@@ -234,6 +237,19 @@ const SECTIONS: Section[] = [
       console.log(`   ${f.idle.followers} idle followers: ${round(f.idle.cpuMsPerSecond, 2)} ms CPU per second together (a stat per follower per second, inotify otherwise quiet)`);
       console.table(f.latency.map((r) => ({ mode: r.mode, samples: r.samples, 'p50 ms': round(r.p50Ms, 2), 'p99 ms': round(r.p99Ms, 2) })));
       return f;
+    },
+  },
+  {
+    key: 'remoteConsoles',
+    title: `Remote consoles, agent side: serial keystroke echo through the tunnel (target p50 < ${SERIAL_ECHO_P50_TARGET_MS} ms), VNC bytes/s through the tunnel, agent memory per open session`,
+    async run() {
+      const rc = await benchRemoteConsoles();
+      console.table(rc.echo.map((r) => ({ path: r.path, samples: r.samples, 'p50 ms': round(r.p50Ms, 2), 'p99 ms': round(r.p99Ms, 2), 'mean ms': round(r.meanMs, 2) })));
+      if (rc.guestSkipped) console.log(`   real guest row skipped: ${rc.guestSkipped}`);
+      for (const r of rc.echo) console.log(`   ${r.path}: target p50 < ${SERIAL_ECHO_P50_TARGET_MS} ms ${r.p50Ms < SERIAL_ECHO_P50_TARGET_MS ? 'met' : 'missed'}`);
+      console.log(`   VNC through the tunnel: ${round(rc.vnc.mib, 0)} MiB in ${round(rc.vnc.seconds, 2)} s = ${round(rc.vnc.mibPerSecond, 1)} MiB/s, agent CPU ${round(rc.vnc.agentCpuMsPerMiB, 2)} ms per MiB (source and relay stand-in in another process)`);
+      console.log(`   ${rc.memory.sessions} idle VNC sessions: per session ${round(rc.memory.heapKiBPerSession, 1)} KiB heap, ${round(rc.memory.externalKiBPerSession, 1)} KiB buffers, ${round(rc.memory.rssKiBPerSession, 1)} KiB RSS`);
+      return rc;
     },
   },
 ];

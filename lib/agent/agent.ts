@@ -10,6 +10,7 @@ import { MIN_PROTOCOL_VERSION } from '../contracts/messages.ts';
 import type { HostRecord } from '../contracts/records.ts';
 import type { Logger } from '../logger.ts';
 import type { AgentConfig } from './config.ts';
+import { ConsoleSessions } from './console-sessions.ts';
 import { createDriver } from './create-driver.ts';
 import { consoleCrashScanner } from './console-crash-scanner.ts';
 import { CrashEventSender } from './crash-events.ts';
@@ -151,18 +152,20 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     if (beats % fullSyncEvery === 0) inventory().catch((err) => logger.error('inventory sync failed', { err }));
   }, config.heartbeatMs);
 
+  // Remote consoles: the agent dials out to the relay per session and listens on nothing.
+  const consoles = new ConsoleSessions({ relayPrefixes: config.relayUrlPrefixes ?? [], logger });
   const responder = new Responder({
     sqs,
     queueUrl,
     replyDestinations,
     concurrency: config.concurrency,
-    handle: createRequestHandler(driver, clientReplies),
+    handle: createRequestHandler(driver, clientReplies, consoles),
     recreateQueue: async () => (await provision()).queueUrl,
     protocolMax: config.protocolMax,
   });
   logResponderEvents(responder, logger);
   responder.start();
-  logger.info('agent started', { host: config.host, protocol: `${MIN_PROTOCOL_VERSION}-${config.protocolMax}`, driver: config.driver, queueUrl, eventsQueueUrl: config.eventsQueueUrl, replyDestinations: replyDestinations.prefixes, clientReplyDestinations: clientReplies.prefixes, roots: config.logRoots, followingConsoles: following !== undefined });
+  logger.info('agent started', { host: config.host, protocol: `${MIN_PROTOCOL_VERSION}-${config.protocolMax}`, driver: config.driver, queueUrl, eventsQueueUrl: config.eventsQueueUrl, replyDestinations: replyDestinations.prefixes, clientReplyDestinations: clientReplies.prefixes, relayUrlPrefixes: consoles.prefixes, roots: config.logRoots, followingConsoles: following !== undefined });
 
   return {
     queueUrl,
@@ -173,6 +176,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
       // First, so the edge stops sending while the requests in flight are finished.
       await markMaintenance();
       await responder.stop();
+      await consoles.stop();
       await release();
     },
   };

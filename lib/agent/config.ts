@@ -45,6 +45,7 @@ export const AGENT_VARIABLES: readonly AgentVariable[] = [
   { name: 'VMCONSOLE_REPLY_QUEUE_PREFIX', required: false, default: 'vmconsole-reply-', help: 'prefix of the edge\'s reply queue names (must match the edge)', rule: PREFIX_RULE },
   { name: 'VMCONSOLE_REPLY_QUEUE_URL_PREFIX', required: false, help: 'full URL prefix replies may go to (default: derived from this host\'s queue URL)', rule: 'be an SQS queue URL prefix (https://host/account/name-prefix)' },
   { name: 'VMCONSOLE_CLIENT_REPLY_URL_PREFIXES', required: false, help: 'comma-separated SQS queue URL prefixes of automation clients\' reply queues this agent may answer (queue-driven automation; unset: none)', rule: 'be a comma-separated list of SQS queue URL prefixes (https://host/account/name-prefix)' },
+  { name: 'VMCONSOLE_RELAY_URL_PREFIXES', required: false, help: 'comma-separated ws:// or wss:// URL prefixes of the console relay\'s tunnel path this agent may dial for remote consoles (console.connect; unset: remote consoles refused)', rule: 'be a comma-separated list of ws:// or wss:// URL prefixes with a path (wss://relay.example.com/tunnel/)' },
   { name: 'VMCONSOLE_EVENTS_QUEUE_URL', required: false, help: 'crash diagnostics\' events queue: a crash the hypervisor reports is sent there (unset: none sent)', rule: 'be an SQS queue URL' },
   { name: 'VMCONSOLE_SQS_ENDPOINT', required: false, help: 'SQS endpoint (default: the region\'s; set for a local emulator)' },
   { name: 'VMCONSOLE_DYNAMODB_ENDPOINT', required: false, help: 'DynamoDB endpoint (default: the region\'s; set for a local emulator)' },
@@ -71,6 +72,8 @@ export interface AgentConfig {
   clientReplyUrlPrefixes?: string[];
   /** Crash diagnostics' events queue: crashes the driver reports are sent there; none when absent. */
   eventsQueueUrl?: string;
+  /** Tunnel URL prefixes of the console relay the agent may dial (console.connect); none when absent: remote consoles refused. */
+  relayUrlPrefixes?: string[];
   /** Directories console logs may be read from, whatever the driver. */
   logRoots: string[];
   concurrency: number;
@@ -128,6 +131,8 @@ const SCHEMAS: Record<string, z.ZodType> = {
   VMCONSOLE_REPLY_QUEUE_URL_PREFIX: z.string().regex(QUEUE_URL_PREFIX),
   VMCONSOLE_CLIENT_REPLY_URL_PREFIXES: z.string().transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean)).pipe(z.array(z.string().regex(QUEUE_URL_PREFIX)).min(1)),
   VMCONSOLE_EVENTS_QUEUE_URL: QueueUrl,
+  // A prefix ends inside the path, so `ws://relay` cannot admit `ws://relay.attacker.example`.
+  VMCONSOLE_RELAY_URL_PREFIXES: z.string().transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean)).pipe(z.array(z.string().max(1024).regex(/^wss?:\/\/[^/\s?#@]+\/[^\s?#]*$/).refine((p) => URL.canParse(p)).transform((p) => new URL(p).href)).min(1)),
 };
 
 /** SQS queue names are at most 80 characters and the host's dead-letter queue adds "-dlq". */
@@ -188,6 +193,7 @@ export function readAgentConfig(env: NodeJS.ProcessEnv = process.env, platformPa
     ...(replyQueueUrlPrefix !== undefined && { replyQueueUrlPrefix }),
     ...(clientReplyUrlPrefixes !== undefined && { clientReplyUrlPrefixes }),
     ...(values.has('VMCONSOLE_EVENTS_QUEUE_URL') && { eventsQueueUrl: get<string>('VMCONSOLE_EVENTS_QUEUE_URL') }),
+    ...(values.has('VMCONSOLE_RELAY_URL_PREFIXES') && { relayUrlPrefixes: get<string[]>('VMCONSOLE_RELAY_URL_PREFIXES') }),
     logRoots: get('VMCONSOLE_LOG_ROOTS'),
     concurrency: get('VMCONSOLE_CONCURRENCY'),
     heartbeatMs: get('VMCONSOLE_HEARTBEAT_MS'),

@@ -1,11 +1,13 @@
 import { AUTOMATION_VERSION, type AutomationReply } from '../contracts/automation.ts';
 import { MAX_CONSOLE_WINDOW, MAX_SCREENSHOT_PNG_BYTES, PROTOCOL_VERSION, type AgentRequest, type RequestKind, type RequestOf, type ResultOf } from '../contracts/messages.ts';
+import { connectableAddress } from '../console/console-address.ts';
 import { screenshotToPng } from '../console/screenshot-png.ts';
 import { shapeConsoleOutput } from '../console/shape-console-output.ts';
 import { TENANT_TEXT, tenantSafe, VmconsoleError } from '../errors.ts';
-import type { HypervisorDriver } from '../hypervisors/driver.ts';
+import type { ConsoleEndpoint, HypervisorDriver, ServerHandle } from '../hypervisors/driver.ts';
 import type { AutomationReplies } from '../transport/automation-replies.ts';
 import type { RequestHandler } from '../transport/responder.ts';
+import type { ConsoleSessions } from './console-sessions.ts';
 
 /** What a kind's handler may use besides its request. */
 interface HandlerContext {
@@ -15,6 +17,9 @@ interface HandlerContext {
   deadline: number;
   /** Sends automation replies to clients' queues (console.output.batch); absent when not configured. */
   clientReplies: ClientReplies | undefined;
+  /** Remote-console sessions (console.connect); absent when the agent dials no relay. */
+  consoles: ConsoleSessions | undefined;
+  requestId: string;
 }
 /** What a batch needs of lib/transport/automation-replies.ts: the allow-list and the sender. */
 export type ClientReplies = Pick<AutomationReplies, 'isAllowed' | 'send' | 'prefixes'>;
@@ -88,9 +93,53 @@ const consoleOutputBatch: KindHandler<'console.output.batch'> = async (request, 
   return { sent };
 };
 
-/** Remote consoles (protocol 3) until the agent serves them: the host says it cannot, as a driver would. */
-const notYet = async (): Promise<never> => {
-  throw new VmconsoleError('NotImplemented', TENANT_TEXT.NotImplemented, { detail: 'this agent build does not serve remote consoles yet' });
+const PROTOCOL_NAMES = { vnc: 'VNC', spice: 'SPICE', serial: 'serial' } as const;
+
+/** Where the server's console of `protocol` listens now, or the reason there is none. */
+async function currentEndpoint(driver: HypervisorDriver, server: ServerHandle, protocol: RequestOf<'console.endpoint'>['protocol'], signal: AbortSignal): Promise<ConsoleEndpoint> {
+  if (!driver.consoleEndpoint) {
+    throw new VmconsoleError('NotImplemented', TENANT_TEXT.NotImplemented, { detail: `the ${driver.kind} driver serves no remote consoles` });
+  }
+  const endpoint = await driver.consoleEndpoint(server, protocol, signal);
+  if (!endpoint) {
+    throw new VmconsoleError('NoConsole', `This server has no ${PROTOCOL_NAMES[protocol]} console now.`, {
+      detail: `server ${server.id} (${server.instanceName}) has no ${protocol} console listening (none configured, or not running)`,
+    });
+  }
+  return endpoint;
+}
+
+/** Nova's get_*_console on the compute side: the port the token will be bound to. */
+const consoleEndpoint: KindHandler<'console.endpoint'> = async (request, { driver, signal }) => {
+  const { port, tlsPort } = await currentEndpoint(driver, request.server, request.protocol, signal);
+  return { port, tlsPort };
+};
+
+/**
+ * One remote-console session. The port is checked again against the live domain first (Nova's
+ * validate_console_port): a token minted before a migration or a restart must not reach whatever
+ * listens on that port now. What is connected to comes from the domain, never from the request.
+ */
+const consoleConnect: KindHandler<'console.connect'> = async (request, { driver, signal, consoles, requestId }) => {
+  if (!consoles || !consoles.isAllowedTunnel(request.tunnelUrl)) {
+    throw new VmconsoleError('Forbidden', 'The compute host does not dial this console relay.', {
+      detail: `tunnelUrl ${request.tunnelUrl.slice(0, 200)} is not under the agent's relay prefixes (VMCONSOLE_RELAY_URL_PREFIXES: ${consoles?.prefixes.join(', ') || 'none: remote consoles refused'})`,
+    });
+  }
+  const { server, protocol, port } = request;
+  const endpoint = await currentEndpoint(driver, server, protocol, signal);
+  if (endpoint.port !== port) {
+    throw new VmconsoleError('NoConsole', 'The console this token was issued for is no longer this server\'s: request a new console.', {
+      detail: `server ${server.id} ${protocol} console listens on port ${endpoint.port} now, the token names ${port}`,
+    });
+  }
+  const host = connectableAddress(endpoint.address);
+  const verify = async () => {
+    const now = await driver.consoleEndpoint!(server, protocol).catch(() => undefined);
+    return now !== undefined && now.port === port && connectableAddress(now.address) === host;
+  };
+  await consoles.start({ requestId, serverId: server.id, protocol, host, port, tunnelUrl: request.tunnelUrl, verify, signal });
+  return { connected: true };
 };
 
 /** One entry per request kind: the agent's table of contents. */
@@ -98,15 +147,15 @@ const HANDLERS: { [K in RequestKind]: KindHandler<K> } = {
   'console.output': consoleOutput,
   'console.output.batch': consoleOutputBatch,
   'console.screenshot': consoleScreenshot,
-  'console.endpoint': notYet,
-  'console.connect': notYet,
+  'console.endpoint': consoleEndpoint,
+  'console.connect': consoleConnect,
 };
 
 /** The agent's request handler: the kind's handler, given the request's deadline as an AbortSignal. */
-export function createRequestHandler(driver: HypervisorDriver, clientReplies?: ClientReplies): RequestHandler {
-  return async (request: AgentRequest, { signal, deadline }) => {
+export function createRequestHandler(driver: HypervisorDriver, clientReplies?: ClientReplies, consoles?: ConsoleSessions): RequestHandler {
+  return async (request: AgentRequest, { signal, deadline, requestId }) => {
     try {
-      return await (HANDLERS[request.kind] as KindHandler<typeof request.kind>)(request, { driver, signal, deadline, clientReplies });
+      return await (HANDLERS[request.kind] as KindHandler<typeof request.kind>)(request, { driver, signal, deadline, clientReplies, consoles, requestId });
     } catch (err) {
       throw tenantSafe(err);
     }

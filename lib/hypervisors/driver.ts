@@ -49,6 +49,21 @@ export interface Screenshot {
   contentType: string;
 }
 
+/** The remote consoles Nova names (the wire contract's RemoteConsoleProtocol, which the agent passes on). */
+export type RemoteConsoleProtocol = 'vnc' | 'spice' | 'serial';
+
+/**
+ * Where a running server's remote console listens now, as the hypervisor says (libvirt: the live
+ * domain XML). `address` is the listen address the hypervisor names, undefined when it names none;
+ * shared code (lib/console/console-address.ts) decides what is connected to, and only ever this
+ * host. Serial: `port` is the TCP port of the serial chardev.
+ */
+export interface ConsoleEndpoint {
+  address: string | undefined;
+  port: number;
+  tlsPort: number | null;
+}
+
 /**
  * One hypervisor's capabilities, Nova's virt-driver split: drivers find and return raw bytes
  * (or, later, connection info); lib/console shapes them. Drivers know nothing of SQS or HTTP.
@@ -92,4 +107,12 @@ export interface HypervisorDriver {
    * screens (files, Hyper-V so far) have none. `signal` as for readConsoleLog.
    */
   screenshot?(server: ServerHandle, signal?: AbortSignal): Promise<Screenshot | undefined>;
+  /**
+   * Where the server's remote console of `protocol` listens now (Nova's get_vnc_console,
+   * get_spice_console, get_serial_console), read fresh from the hypervisor each time: a port is
+   * the domain's only while it runs. Undefined when the server has no such console now (none
+   * configured, or not running: an autoport not yet filled in). ServerNotFound as for
+   * readConsoleLog. Optional: drivers without it answer NotImplemented.
+   */
+  consoleEndpoint?(server: ServerHandle, protocol: RemoteConsoleProtocol, signal?: AbortSignal): Promise<ConsoleEndpoint | undefined>;
 }

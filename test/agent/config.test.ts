@@ -65,6 +65,15 @@ describe('agent configuration', () => {
       .toEqual(['VMCONSOLE_REPLY_QUEUE_PREFIX must not overlap VMCONSOLE_HOST_QUEUE_PREFIX (replies would land on host queues)']);
   });
 
+  it('reads the relay\'s tunnel prefixes (normalised), and refuses ones that could admit another host or are not WebSocket URLs', () => {
+    expect(readAgentConfig(base).relayUrlPrefixes).toBeUndefined();
+    expect(readAgentConfig({ ...base, VMCONSOLE_RELAY_URL_PREFIXES: 'wss://Relay.example.com/tunnel/, ws://127.0.0.1:6090/t/' }).relayUrlPrefixes)
+      .toEqual(['wss://relay.example.com/tunnel/', 'ws://127.0.0.1:6090/t/']);
+    for (const bad of ['wss://relay.example.com', 'https://relay.example.com/tunnel/', 'ws://user@relay/t/', 'ws://relay/t/?x=1']) {
+      expect(problemsOf({ ...base, VMCONSOLE_RELAY_URL_PREFIXES: bad })).toEqual([expect.stringMatching(/^VMCONSOLE_RELAY_URL_PREFIXES must be a comma-separated list of ws:\/\/ or wss:\/\/ URL prefixes/)]);
+    }
+  });
+
   it('has a rule for every variable it validates, so no error reads "must undefined"', () => {
     const validated = AGENT_VARIABLES.filter((v) => v.name.startsWith('VMCONSOLE_') && !v.name.endsWith('_ENDPOINT'));
     expect(validated.every((v) => v.rule)).toBe(true);

@@ -4,23 +4,31 @@
  * driver with the window and the request's deadline signal, and shaped on the host.
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { describe, expect, it } from 'vitest';
+import { once } from 'node:events';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConsoleSessions } from '../../lib/agent/console-sessions.ts';
 import { createRequestHandler } from '../../lib/agent/handle-request.ts';
 import { MAX_CONSOLE_WINDOW, PROTOCOL_VERSION, REQUEST_KINDS, type AgentRequest, type RequestKind, type RequestOf } from '../../lib/contracts/messages.ts';
 import { VmconsoleError } from '../../lib/errors.ts';
-import type { DiscoveredServer, HypervisorDriver, ServerHandle } from '../../lib/hypervisors/driver.ts';
+import type { ConsoleEndpoint, DiscoveredServer, HypervisorDriver, ServerHandle } from '../../lib/hypervisors/driver.ts';
 import type { AutomationReply } from '../../lib/contracts/automation.ts';
 import { AutomationReplies } from '../../lib/transport/automation-replies.ts';
 import { ReplyDestinations } from '../../lib/transport/queue-naming.ts';
 import { novaConsoleOutput } from '../helpers/nova-console-formula.ts';
+import { recordingLogger } from '../helpers/recording-logger.ts';
+import { startTunnelEndpoint, type TunnelEndpoint } from '../helpers/tunnel-endpoint.ts';
 
 /** A driver that hands out fixed bytes and remembers how it was asked: the handler's only neighbour. */
 class ScriptedDriver implements HypervisorDriver {
   readonly kind = 'files' as const;
   readonly reads: Array<{ server: ServerHandle; window: number; signal?: AbortSignal }> = [];
   readonly #answer: () => Promise<Buffer>;
-  constructor(answer: () => Promise<Buffer>) {
+  /** Where its one server's consoles listen (every protocol alike); none when undefined. */
+  endpoint: ConsoleEndpoint | undefined;
+  constructor(answer: () => Promise<Buffer>, endpoint?: ConsoleEndpoint) {
     this.#answer = answer;
+    this.endpoint = endpoint;
   }
   async listServers(): Promise<DiscoveredServer[]> {
     return [];
@@ -28,6 +36,9 @@ class ScriptedDriver implements HypervisorDriver {
   readConsoleLog(server: ServerHandle, window: number, signal?: AbortSignal): Promise<Buffer> {
     this.reads.push({ server, window, signal });
     return this.#answer();
+  }
+  async consoleEndpoint(): Promise<ConsoleEndpoint | undefined> {
+    return this.endpoint;
   }
 }
 
@@ -43,8 +54,6 @@ const SAMPLES: { [K in RequestKind]: RequestOf<K> } = {
   'console.endpoint': { v: PROTOCOL_VERSION, kind: 'console.endpoint', server, protocol: 'vnc' },
   'console.connect': { v: PROTOCOL_VERSION, kind: 'console.connect', server, protocol: 'vnc', port: 5900, tunnelUrl: 'ws://127.0.0.1:9/tunnel/t' },
 };
-/** Kinds in the contract whose agent side has not landed: the host answers NotImplemented (501), never a malformed result. */
-const NOT_SERVED_YET: RequestKind[] = ['console.endpoint', 'console.connect'];
 
 /**
  * Client queues behind a closed port: a batch's replies cannot be sent, so it reports none sent
@@ -55,14 +64,29 @@ function unreachableClientQueues(): AutomationReplies {
 }
 
 describe('the request-kind table', () => {
-  it.each(NOT_SERVED_YET)('answers %s NotImplemented until the agent serves it', async (kind) => {
-    const handle = createRequestHandler(new ScriptedDriver(async () => Buffer.from('')), unreachableClientQueues());
-    await expect(handle(SAMPLES[kind] as AgentRequest, context())).rejects.toMatchObject({ code: 'NotImplemented' });
+  // console.connect needs something to connect to and a tunnel to dial: a listening socket and the relay's tunnel path.
+  let consoleServer: Server;
+  let relay: TunnelEndpoint;
+  let consoles: ConsoleSessions;
+  beforeAll(async () => {
+    consoleServer = createServer((socket) => socket.on('error', () => undefined).end('RFB 003.008\n'));
+    consoleServer.listen(0, '127.0.0.1');
+    await once(consoleServer, 'listening');
+    relay = await startTunnelEndpoint();
+    consoles = new ConsoleSessions({ relayPrefixes: [relay.prefix], logger: recordingLogger() });
+  });
+  afterAll(async () => {
+    await consoles.stop();
+    await relay.close();
+    consoleServer.close();
   });
 
-  it.each((Object.keys(REQUEST_KINDS) as RequestKind[]).filter((k) => !NOT_SERVED_YET.includes(k)))('answers %s with a result its contract schema accepts', async (kind) => {
-    const handle = createRequestHandler(new ScriptedDriver(async () => Buffer.from('a\nb\nc\n')), unreachableClientQueues());
-    const result = await handle(SAMPLES[kind] as AgentRequest, context());
+  it.each(Object.keys(REQUEST_KINDS) as RequestKind[])('answers %s with a result its contract schema accepts', async (kind) => {
+    const { port } = consoleServer.address() as AddressInfo;
+    const driver = new ScriptedDriver(async () => Buffer.from('a\nb\nc\n'), { address: '127.0.0.1', port, tlsPort: null });
+    const handle = createRequestHandler(driver, unreachableClientQueues(), consoles);
+    const request = kind === 'console.connect' ? { ...SAMPLES[kind], port, tunnelUrl: relay.urlFor('kind-table') } : SAMPLES[kind];
+    const result = await handle(request as AgentRequest, context());
     expect(REQUEST_KINDS[kind].result.safeParse(result).success).toBe(true);
   });
 

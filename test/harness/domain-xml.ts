@@ -33,6 +33,8 @@ export interface DomainSpec {
   onReboot?: 'restart' | 'destroy';
   /** A VNC display on 127.0.0.1 (autoport), as Nova gives guests with graphics: the guest has a screen. */
   graphics?: 'vnc';
+  /** An initramfs to boot into (busybox-initramfs.ts: a shell on ttyS0 instead of a panic). */
+  initrd?: string;
 }
 
 const NOVA_NS = 'http://openstack.org/xmlns/libvirt/nova/1.1';
@@ -45,7 +47,7 @@ export function renderDomainXml(spec: DomainSpec, kernelPath: string): string {
   ${spec.nova ? novaMetadata(spec.nova) : ''}
   <memory unit='MiB'>256</memory>
   <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>${esc(kernelPath)}</kernel><cmdline>console=ttyS0,115200n8 ${panic} ${esc(spec.cmdline ?? '')}</cmdline></os>
+  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>${esc(kernelPath)}</kernel>${spec.initrd ? `<initrd>${esc(spec.initrd)}</initrd>` : ''}<cmdline>console=ttyS0,115200n8 ${panic} ${esc(spec.cmdline ?? '')}</cmdline></os>
   <on_reboot>${spec.onReboot ?? 'destroy'}</on_reboot>
   <devices>${consoleDevices(spec.console)}${spec.graphics === 'vnc' ? "<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/><video><model type='vga'/></video>" : ''}</devices>
 </domain>`;

@@ -24,6 +24,7 @@ import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { domainNameOf, renderDomainXml, type DomainSpec } from './domain-xml.ts';
 import { acquireMachineLock, type HarnessState } from './machine-lock.ts';
+import { BUSYBOX, buildBusyboxInitramfs } from './busybox-initramfs.ts';
 import { skipOutsideCi } from '../helpers/require-tools.ts';
 import { sleep } from '../helpers/wait.ts';
 
@@ -33,7 +34,7 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const KERNEL_PATH = join(ROOT, '.vmconsole/guest/vmlinuz');
 const URI = 'qemu:///system';
-const BINARIES = { libvirtd: '/usr/sbin/libvirtd', virtlogd: '/usr/sbin/virtlogd', virsh: '/usr/bin/virsh', qemu: '/usr/bin/qemu-system-x86_64' };
+const BINARIES = { libvirtd: '/usr/sbin/libvirtd', virtlogd: '/usr/sbin/virtlogd', virsh: '/usr/bin/virsh', qemu: '/usr/bin/qemu-system-x86_64', busybox: BUSYBOX };
 const QEMU_CONF = '/etc/libvirt/qemu.conf';
 const ALLOWED_CPUS = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
 const FIRST_CPU = /^\d+/.exec(ALLOWED_CPUS)?.[0] ?? '0';
@@ -77,6 +78,8 @@ export interface LibvirtHarness {
   /** The daemons this harness started. */
   pids: { libvirtd: number; virtlogd: number };
   domainXml(spec: DomainSpec): string;
+  /** An initramfs giving a busybox shell on ttyS0 (built once per harness): put it in a spec's `initrd`. */
+  shellInitrd(): Promise<string>;
   /** What an agent serving this harness's guests needs: the libvirt driver on its URI, its log dir as the only root. */
   agentEnv(host: string, instancesDir: string): Record<string, string>;
   /** `virsh create` (transient domain); returns its UUID. */
@@ -157,6 +160,7 @@ function harness(ctx: {
     logDir,
     pids: ctx.pids,
     domainXml: (spec) => renderDomainXml(spec, KERNEL_PATH),
+    shellInitrd: () => buildBusyboxInitramfs(dir),
     agentEnv: (host, instancesDir) => ({ VMCONSOLE_HOST: host, VMCONSOLE_DRIVER: 'libvirt', VMCONSOLE_LIBVIRT_URI: URI, VMCONSOLE_LOG_ROOTS: logDir, VMCONSOLE_INSTANCES_DIR: instancesDir }),
     create: (xml, opts = {}) => submit('create', xml, opts.paused ? ['--paused'] : []),
     define: (xml) => submit('define', xml, []),

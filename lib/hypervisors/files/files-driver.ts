@@ -8,7 +8,7 @@ import { virtlogdRotation, type RotatedLog } from '../../console/rotated-log.ts'
 import { ServerId, ServerRecord, ServerState } from '../../contracts/records.ts';
 import { VmconsoleError, isVmconsoleError } from '../../errors.ts';
 import { createLogger, type Logger } from '../../logger.ts';
-import type { DiscoveredServer, HypervisorDriver, ServerHandle } from '../driver.ts';
+import type { DiscoveredServer, HypervisorDriver, RemoteConsoleProtocol, ServerHandle } from '../driver.ts';
 
 /** Optional per-instance metadata; without it the server is known by its UUID to admins only. */
 const InstanceSidecar = ServerRecord.pick({ name: true, projectId: true, userId: true }).extend({
@@ -77,6 +77,16 @@ export class FilesDriver implements HypervisorDriver {
     const isDir = await stat(dir).then((st) => st.isDirectory(), () => false);
     if (!isDir) throw notFound(server);
     return bytes;
+  }
+
+  /**
+   * A file is all a files-driver server has: no graphics and no interactive serial, so every
+   * remote console is unavailable (Nova's ConsoleTypeUnavailable), for a server that is here.
+   */
+  async consoleEndpoint(server: ServerHandle, _protocol?: RemoteConsoleProtocol): Promise<undefined> {
+    const isDir = await stat(this.#instanceDir(server)).then((st) => st.isDirectory(), () => false);
+    if (!isDir) throw notFound(server);
+    return undefined;
   }
 
   /** `<instancesDir>/<uuid>/console.log` with virtlogd's naming, whether or not it exists yet. */

@@ -42,6 +42,16 @@ const parser = new XMLParser({
  * never emits one, and entity declarations are how XML bombs and external entities get in.
  */
 export function parseDomainXml(xml: string): DomainInfo {
+  const { domain, uuid, name } = domainElement(xml);
+  const nova = novaInstance(domain);
+  const devices = first(domain.devices);
+  const consoles = isElement(devices) ? elements(devices.console).map(consoleDevice) : [];
+  const graphics = isElement(devices) && elements(devices.graphics).length > 0;
+  return { uuid, name, ...(nova && { nova }), console: consoleLocation(consoles), graphics };
+}
+
+/** The checked `<domain>` element and its identity: the one way XML from libvirt is read. */
+function domainElement(xml: string): { domain: Element; uuid: string; name: string } {
   if (/<!DOCTYPE|<!ENTITY/i.test(xml)) throw new VmconsoleError('Internal', 'domain XML with a DOCTYPE is refused');
   const valid = XMLValidator.validate(xml);
   if (valid !== true) {
@@ -53,11 +63,63 @@ export function parseDomainXml(xml: string): DomainInfo {
   const uuid = text(first(domain.uuid))?.toLowerCase();
   const name = text(first(domain.name));
   if (!uuid || !name) throw new VmconsoleError('Internal', 'domain XML has no <uuid> or <name>');
-  const nova = novaInstance(domain);
+  return { domain, uuid, name };
+}
+
+/** Where one remote console of a running domain listens: the address it is bound to, its port(s). */
+export interface ListeningConsole {
+  /** The listen address the domain names (libvirt's `listen`, a `<listen type='address'>`, a tcp source's `host`); undefined when it names none. */
+  listen: string | undefined;
+  port: number;
+  tlsPort: number | null;
+}
+
+/** The remote consoles a live domain XML shows listening; a protocol is absent when it has none. */
+export interface RemoteConsoles {
+  uuid: string;
+  vnc?: ListeningConsole;
+  spice?: ListeningConsole;
+  serial?: ListeningConsole;
+}
+
+/**
+ * The remote consoles as Nova's libvirt driver finds them, from the LIVE XML (autoport fills the
+ * ports in at start; an inactive domain or an unfilled autoport says -1 or nothing: absent).
+ * VNC and SPICE: the first `devices/graphics` of the type. Serial: the first `<serial type='tcp'>`
+ * whose source binds (mode='bind'), else the first such `<console>` (Nova's
+ * _get_serial_ports_from_guest); its port is the TCP service.
+ */
+export function parseRemoteConsoles(xml: string): RemoteConsoles {
+  const { domain, uuid } = domainElement(xml);
   const devices = first(domain.devices);
-  const consoles = isElement(devices) ? elements(devices.console).map(consoleDevice) : [];
-  const graphics = isElement(devices) && elements(devices.graphics).length > 0;
-  return { uuid, name, ...(nova && { nova }), console: consoleLocation(consoles), graphics };
+  if (!isElement(devices)) return { uuid };
+  const graphics = (type: string): ListeningConsole | undefined => {
+    const el = elements(devices.graphics).find((g) => attr(g, 'type') === type);
+    const port = portOf(attr(el, 'port'));
+    if (!el || port === undefined) return undefined;
+    const listenEl = elements(el.listen).find((l) => attr(l, 'type') === 'address' && attr(l, 'address'));
+    return { listen: attr(el, 'listen') ?? attr(listenEl, 'address'), port, tlsPort: portOf(attr(el, 'tlsPort')) ?? null };
+  };
+  const tcpBind = (tag: 'serial' | 'console'): ListeningConsole | undefined => {
+    for (const device of elements(devices[tag])) {
+      if (attr(device, 'type') !== 'tcp') continue;
+      const source = elements(device.source).find((s) => attr(s, 'mode') === 'bind');
+      const port = portOf(attr(source, 'service'));
+      if (source && port !== undefined) return { listen: attr(source, 'host'), port, tlsPort: null };
+    }
+    return undefined;
+  };
+  const vnc = graphics('vnc');
+  const spice = graphics('spice');
+  const serial = tcpBind('serial') ?? tcpBind('console');
+  return { uuid, ...(vnc && { vnc }), ...(spice && { spice }), ...(serial && { serial }) };
+}
+
+/** A port libvirt filled in; -1 (autoport not yet assigned: not running) and junk are none. */
+function portOf(raw: string | undefined): number | undefined {
+  if (raw === undefined || !/^\d{1,5}$/.test(raw)) return undefined;
+  const port = Number(raw);
+  return port >= 1 && port <= 65535 ? port : undefined;
 }
 
 function consoleDevice(el: Element): ConsoleDevice {

@@ -5,8 +5,8 @@ import { readLogWindow } from '../../console/read-log-window.ts';
 import { virtlogdRotation, type RotatedLog } from '../../console/rotated-log.ts';
 import type { ServerState } from '../../contracts/records.ts';
 import { VmconsoleError, isVmconsoleError } from '../../errors.ts';
-import type { DiscoveredServer, DriverEvent, HypervisorDriver, Screenshot, ServerHandle } from '../driver.ts';
-import { parseDomainXml, type DomainInfo } from './domain-xml.ts';
+import type { ConsoleEndpoint, RemoteConsoleProtocol, DiscoveredServer, DriverEvent, HypervisorDriver, Screenshot, ServerHandle } from '../driver.ts';
+import { parseDomainXml, parseRemoteConsoles, type DomainInfo } from './domain-xml.ts';
 import { drainPty } from './drain-pty.ts';
 import { listDomains, type ListedDomain } from './list-domains.ts';
 import type { VirshEvent } from './parse-event-line.ts';
@@ -105,6 +105,20 @@ export class LibvirtDriver implements HypervisorDriver {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * From the live XML every time (`dumpxml` without --inactive, never the cache): an autoport is
+   * filled in at each start and a port is this domain's only while it runs.
+   */
+  async consoleEndpoint(server: ServerHandle, protocol: RemoteConsoleProtocol, signal?: AbortSignal): Promise<ConsoleEndpoint | undefined> {
+    const uuid = server.id.toLowerCase();
+    const consoles = parseRemoteConsoles(await this.#dumpxml(uuid, signal));
+    if (consoles.uuid !== uuid) {
+      throw new VmconsoleError('Internal', 'libvirt answered with the XML of another domain', { detail: `virsh dumpxml ${uuid} returned domain ${consoles.uuid}` });
+    }
+    const found = consoles[protocol];
+    return found && { address: found.listen, port: found.port, tlsPort: found.tlsPort };
   }
 
   async readConsoleLog(server: ServerHandle, window: number, signal?: AbortSignal): Promise<Buffer> {

@@ -220,3 +220,14 @@ describe('FilesDriver.consoleLogSet', () => {
     }
   });
 });
+
+describe('FilesDriver.consoleEndpoint', () => {
+  it('a server that is a log file has no remote console of any protocol; a server not here is not found', async () => {
+    instance(A, { 'console.log': 'boot\n' });
+    for (const protocol of ['vnc', 'spice', 'serial'] as const) {
+      expect(await driver.consoleEndpoint({ id: A, instanceName: A }, protocol)).toBeUndefined();
+    }
+    const missing = '0b0e1c6a-0000-4000-8000-000000000000';
+    expect((await rejection(driver.consoleEndpoint({ id: missing, instanceName: missing }))).code).toBe('ServerNotFound');
+  });
+});

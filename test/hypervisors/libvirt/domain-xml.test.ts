@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { NOVA_NAMESPACE, parseDomainXml } from '../../../lib/hypervisors/libvirt/domain-xml.ts';
+import { NOVA_NAMESPACE, parseDomainXml, parseRemoteConsoles } from '../../../lib/hypervisors/libvirt/domain-xml.ts';
 import { VmconsoleError } from '../../../lib/errors.ts';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/libvirt-xml/', import.meta.url));
@@ -156,5 +156,37 @@ describe('parseDomainXml on handmade XML', () => {
     expect(thrown(() => parseDomainXml('<network><name>x</name></network>')).message).toMatch(/no <domain>/);
     expect(thrown(() => parseDomainXml('<domain><name>x</name></domain>')).message).toMatch(/no <uuid> or <name>/);
     expect(thrown(() => parseDomainXml('')).code).toBe('Internal');
+  });
+});
+
+describe('parseRemoteConsoles (live XML: where a running domain\'s consoles listen)', () => {
+  const UUID = '028a25a6-337c-4981-bfd0-ee4768b8d12a';
+  const live = (devices: string) => `<domain type='qemu' id='3'><name>g</name><uuid>${UUID}</uuid><devices>${devices}</devices></domain>`;
+
+  it('Nova\'s serial console: the first <serial type=tcp> bound by the domain, captured from real libvirt', () => {
+    expect(parseRemoteConsoles(fixture('live-tcp-log.xml')).serial).toEqual({ listen: '127.0.0.1', port: 47001, tlsPort: null });
+  });
+
+  it('VNC with its listen attribute, SPICE with its TLS port and a <listen> child, serial from <console> when there is no <serial>', () => {
+    const xml = live(`<graphics type='vnc' port='5901' autoport='yes' listen='127.0.0.1'><listen type='address' address='127.0.0.1'/></graphics>`
+      + `<graphics type='spice' port='5902' tlsPort='5903' autoport='yes'><listen type='address' address='::1'/></graphics>`
+      + `<console type='tcp'><source mode='bind' host='0.0.0.0' service='10001'/><target type='serial' port='0'/></console>`);
+    expect(parseRemoteConsoles(xml)).toEqual({
+      uuid: UUID,
+      vnc: { listen: '127.0.0.1', port: 5901, tlsPort: null },
+      spice: { listen: '::1', port: 5902, tlsPort: 5903 },
+      serial: { listen: '0.0.0.0', port: 10001, tlsPort: null },
+    });
+  });
+
+  it('an autoport not filled in (-1: not running), a connecting tcp serial, a pty serial and junk ports are no console', () => {
+    const xml = live(`<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/><graphics type='spice' port='99999'/>`
+      + `<serial type='tcp'><source mode='connect' host='10.0.0.5' service='4555'/></serial><serial type='pty'><source path='/dev/pts/3'/></serial>`);
+    expect(parseRemoteConsoles(xml)).toEqual({ uuid: UUID });
+    expect(parseRemoteConsoles(live(''))).toEqual({ uuid: UUID });
+  });
+
+  it('reads through the same hostile-XML guard as every domain XML', () => {
+    expect(thrown(() => parseRemoteConsoles(`<!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]>${live('')}`)).message).toBe('domain XML with a DOCTYPE is refused');
   });
 });
