@@ -73,7 +73,12 @@ async function dialTunnel(tunnelUrl: string, port: number, tunnels: Set<WebSocke
   const tcp = connect({ host: '127.0.0.1', port });
   await new Promise<void>((resolve, reject) => tcp.once('connect', resolve).once('error', reject));
   tcp.setNoDelay(true);
+  tcp.on('error', () => undefined);
   const ws = new WebSocket(tunnelUrl, { perMessageDeflate: false });
+  // Listen before the open is awaited: the relay forwards what the browser typed early at once,
+  // in the same TCP read as the 101, and ws emits it before an awaiting caller could listen.
+  ws.on('message', (data) => tcp.write(data as Buffer));
+  ws.on('error', () => undefined);
   try {
     await new Promise<void>((resolve, reject) => {
       ws.once('open', resolve);
@@ -85,10 +90,7 @@ async function dialTunnel(tunnelUrl: string, port: number, tunnels: Set<WebSocke
     throw new VmconsoleError('Internal', 'The request failed on the compute host.', { detail: String(err) });
   }
   tunnels.add(ws);
-  ws.on('error', () => undefined);
-  tcp.on('error', () => undefined);
   tcp.on('data', (chunk) => ws.send(chunk, { binary: true }));
-  ws.on('message', (data) => tcp.write(data as Buffer));
   tcp.on('close', () => ws.close());
   ws.on('close', () => {
     tunnels.delete(ws);
