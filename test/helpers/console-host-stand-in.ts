@@ -35,7 +35,7 @@ export const consoleKey = (serverId: string, protocol: RemoteConsoleProtocol) =>
  * connection to it, a WebSocket dialled to the tunnel URL, every TCP chunk sent as one binary
  * frame, every frame received written to TCP, either side's end ending both).
  */
-export async function startConsoleHostStandIn(aws: LocalAws, host: string): Promise<ConsoleHostStandIn> {
+export async function startConsoleHostStandIn(aws: Pick<LocalAws, 'sqs' | 'env'>, host: string): Promise<ConsoleHostStandIn> {
   const consoles = new Map<string, ConsoleBehaviour>();
   const connects: Array<RequestOf<'console.connect'>> = [];
   const tunnels = new Set<WebSocket>();
