@@ -30,8 +30,9 @@ describe.runIf(haveChromium)('console pages in Chromium', () => {
     page.on('pageerror', (err) => errors.push(err.message));
     try {
       await page.goto(json.remote_console.url);
-      await page.waitForFunction(() => document.getElementById('status')?.textContent === 'Connected', undefined, { timeout: 15_000 });
-      await page.waitForFunction((name) => document.title.startsWith(name), RFB_DESKTOP_NAME, { timeout: 5_000 });
+      // Expressions as strings: they run in the page (this project's TypeScript has no DOM types).
+      await page.waitForFunction(`document.getElementById('status')?.textContent === 'Connected'`, undefined, { timeout: 15_000 });
+      await page.waitForFunction(`document.title.startsWith(${JSON.stringify(RFB_DESKTOP_NAME)})`, undefined, { timeout: 5_000 });
       expect(errors).toEqual([]);
     } finally {
       await page.close();
@@ -44,13 +45,10 @@ describe.runIf(haveChromium)('console pages in Chromium', () => {
     const page = await browser.newPage();
     try {
       await page.goto(`${rig.relay.addresses.serial}/serial.html?token=${token}`);
-      await page.waitForFunction(() => document.getElementById('status')?.textContent === 'Connected', undefined, { timeout: 15_000 });
+      await page.waitForFunction(`document.getElementById('status')?.textContent === 'Connected'`, undefined, { timeout: 15_000 });
       await page.locator('.xterm-helper-textarea').focus();
       await page.keyboard.type('hello relay');
-      const screen = () => page.evaluate(() => {
-        const buffer = (window as unknown as { term: { buffer: { active: { getLine(i: number): { translateToString(trim: boolean): string } | undefined } } } }).term.buffer.active;
-        return buffer.getLine(0)?.translateToString(true) ?? '';
-      });
+      const screen = () => page.evaluate<string>(`window.term.buffer.active.getLine(0)?.translateToString(true) ?? ''`);
       await expect.poll(screen, { timeout: 10_000 }).toBe('hello relay');
       expect(Buffer.concat(rig.echo.received).toString()).toContain('hello relay');
     } finally {
