@@ -26,7 +26,11 @@ import { benchDiagnose } from './diagnose.ts';
 import { benchDetection } from './detection.ts';
 import { downAfterMs } from '../lib/directory/host-liveness.ts';
 import { round } from './stats.ts';
+import { benchRemoteConsole } from './remote-console.ts';
 
+/** Issue 12: remote console session setup p50 and serial echo p50, locally. */
+const CONSOLE_SETUP_P50_TARGET_MS = 300;
+const CONSOLE_ECHO_P50_TARGET_MS = 10;
 /** Issue 8: the agent's peak RSS with 64 requests in flight stays under this. */
 const AGENT_RSS_TARGET_MIB = 100;
 /** Issue 11: the crash analyser's p50 on a 100 KiB window. */
@@ -234,6 +238,19 @@ const SECTIONS: Section[] = [
       console.log(`   ${f.idle.followers} idle followers: ${round(f.idle.cpuMsPerSecond, 2)} ms CPU per second together (a stat per follower per second, inotify otherwise quiet)`);
       console.table(f.latency.map((r) => ({ mode: r.mode, samples: r.samples, 'p50 ms': round(r.p50Ms, 2), 'p99 ms': round(r.p99Ms, 2) })));
       return f;
+    },
+  },
+  {
+    key: 'remoteConsole',
+    title: `Remote consoles through the relay and a tunnel (fauxqs, dynalite, relay in process, the console host stand-in): setup (target p50 < ${CONSOLE_SETUP_P50_TARGET_MS} ms), serial echo (target p50 < ${CONSOLE_ECHO_P50_TARGET_MS} ms), bulk bytes/s, relay memory per session`,
+    async run() {
+      const r = await benchRemoteConsole();
+      console.table([
+        { figure: 'setup: API call to first RFB bytes in the browser socket', n: r.setupMs.n, 'p50 ms': round(r.setupMs.p50), 'p99 ms': round(r.setupMs.p99), target: `p50 < ${CONSOLE_SETUP_P50_TARGET_MS}` },
+        { figure: 'serial echo round trip (1 byte)', n: r.echoMs.n, 'p50 ms': round(r.echoMs.p50, 3), 'p99 ms': round(r.echoMs.p99, 3), target: `p50 < ${CONSOLE_ECHO_P50_TARGET_MS}` },
+      ]);
+      console.log(`   bulk through the tunnel: ${round(r.mibPerSecond, 1)} MiB/s; JS heap + external per open serial session (relay and both test sockets): ${round(r.relayKiBPerSession, 1)} KiB`);
+      return { ...r, targets: { setupP50Ms: CONSOLE_SETUP_P50_TARGET_MS, echoP50Ms: CONSOLE_ECHO_P50_TARGET_MS } };
     },
   },
 ];
