@@ -236,7 +236,8 @@ export class ConsoleRelay extends TypedEmitter<RelayEvents> {
       const reason = verdict.ok ? 'unknown or already used' : verdict.reason;
       this.emit('tunnel_refused', { reason });
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      socket.destroy();
+      // Written, then cut: a dialler that does not close its side is not waited for.
+      setTimeout(() => socket.destroy(), 1_000).unref();
       return;
     }
     agents.handleUpgrade(req, socket, head, (agent) => {
