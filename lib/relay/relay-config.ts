@@ -17,8 +17,9 @@ import { z } from 'zod';
  *   VMCONSOLE_CONSOLE_ALLOWED_ORIGINS  comma-separated host names browsers may open consoles from
  *                                      (Nova's [console] allowed_origins); the request's own Host
  *                                      is accepted for that request only, as in Nova
- *   VMCONSOLE_RELAY_MAX_SESSIONS_PER_SERVER   default 4
- *   VMCONSOLE_RELAY_MAX_SESSIONS_PER_PROJECT  default 20
+ *   VMCONSOLE_RELAY_MAX_SESSIONS_PER_SERVER   default 10 (WebSockets: spice-html5 opens one per
+ *                                             SPICE channel, 4-6 for one viewer)
+ *   VMCONSOLE_RELAY_MAX_SESSIONS_PER_PROJECT  default 40
  *   VMCONSOLE_RELAY_MAX_PENDING        sessions between the 101 and an open tunnel, all together (default 256)
  *   VMCONSOLE_RELAY_IDLE_TIMEOUT_S     a session with no byte either way this long is closed (default 900)
  *   VMCONSOLE_RELAY_MAX_FRAME_BYTES    largest WebSocket message accepted from a browser or an agent (default 1 MiB)
@@ -83,8 +84,8 @@ export function readRelayConfig(env: NodeJS.ProcessEnv = process.env): RelayConf
     VMCONSOLE_RELAY_TUNNEL_URL: value('VMCONSOLE_RELAY_TUNNEL_URL'),
     VMCONSOLE_RELAY_SECRET: value('VMCONSOLE_RELAY_SECRET'),
     VMCONSOLE_CONSOLE_ALLOWED_ORIGINS: value('VMCONSOLE_CONSOLE_ALLOWED_ORIGINS', ''),
-    VMCONSOLE_RELAY_MAX_SESSIONS_PER_SERVER: value('VMCONSOLE_RELAY_MAX_SESSIONS_PER_SERVER', 4),
-    VMCONSOLE_RELAY_MAX_SESSIONS_PER_PROJECT: value('VMCONSOLE_RELAY_MAX_SESSIONS_PER_PROJECT', 20),
+    VMCONSOLE_RELAY_MAX_SESSIONS_PER_SERVER: value('VMCONSOLE_RELAY_MAX_SESSIONS_PER_SERVER', 10),
+    VMCONSOLE_RELAY_MAX_SESSIONS_PER_PROJECT: value('VMCONSOLE_RELAY_MAX_SESSIONS_PER_PROJECT', 40),
     VMCONSOLE_RELAY_MAX_PENDING: value('VMCONSOLE_RELAY_MAX_PENDING', 256),
     VMCONSOLE_RELAY_IDLE_TIMEOUT_S: value('VMCONSOLE_RELAY_IDLE_TIMEOUT_S', 900),
     VMCONSOLE_RELAY_MAX_FRAME_BYTES: value('VMCONSOLE_RELAY_MAX_FRAME_BYTES', 1024 * 1024),
