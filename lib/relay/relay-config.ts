@@ -1,4 +1,16 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+function readPem(name: string, file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`invalid relay configuration (${name}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  if (!text.includes('-----BEGIN ')) throw new Error(`invalid relay configuration (${name}: ${file} is not PEM)`);
+  return text;
+}
 import { z } from 'zod';
 
 /**
@@ -12,6 +24,10 @@ import { z } from 'zod';
  *   VMCONSOLE_RELAY_TUNNEL_URL         the ws:// or wss:// URL agents dial for THIS instance, up to
  *                                      the tunnel path (default ws://<listen host>:<tunnel port>/tunnel);
  *                                      agents must list it in VMCONSOLE_RELAY_URL_PREFIXES
+ *   VMCONSOLE_RELAY_TUNNEL_TLS_CERT_FILE, VMCONSOLE_RELAY_TUNNEL_TLS_KEY_FILE
+ *                                      PEM files: the tunnel listener speaks TLS (wss://) itself, so
+ *                                      console bytes cross the network to compute hosts encrypted
+ *                                      without a TLS terminator per instance (both or neither)
  *   VMCONSOLE_RELAY_SECRET             HMAC key for tunnel ids, >= 32 bytes; default: random per
  *                                      process (only the instance that signs a tunnel id checks it)
  *   VMCONSOLE_CONSOLE_ALLOWED_ORIGINS  comma-separated host names browsers may open consoles from
@@ -33,6 +49,8 @@ export interface RelayConfig {
   listenHost: string;
   ports: { novnc: number; spice: number; serial: number; tunnel: number };
   tunnelUrl: string | undefined;
+  /** PEM certificate chain and key of the tunnel listener; plain ws:// without them. */
+  tunnelTls: { cert: string; key: string } | undefined;
   secret: Buffer;
   allowedOrigins: readonly string[];
   maxSessionsPerServer: number;
@@ -59,6 +77,8 @@ const Schema = z.object({
   VMCONSOLE_RELAY_TUNNEL_PORT: port,
   VMCONSOLE_RELAY_TUNNEL_URL: z.string().max(1024).regex(/^wss?:\/\/[^\s?#]+[^/\s?#]$/, 'must be a ws:// or wss:// URL without query, fragment or trailing slash').optional(),
   VMCONSOLE_RELAY_SECRET: z.string().min(32, 'must be at least 32 bytes').optional(),
+  VMCONSOLE_RELAY_TUNNEL_TLS_CERT_FILE: z.string().min(1).optional(),
+  VMCONSOLE_RELAY_TUNNEL_TLS_KEY_FILE: z.string().min(1).optional(),
   VMCONSOLE_CONSOLE_ALLOWED_ORIGINS: z.string().max(4096),
   VMCONSOLE_RELAY_MAX_SESSIONS_PER_SERVER: count,
   VMCONSOLE_RELAY_MAX_SESSIONS_PER_PROJECT: count,
@@ -83,6 +103,8 @@ export function readRelayConfig(env: NodeJS.ProcessEnv = process.env): RelayConf
     VMCONSOLE_RELAY_TUNNEL_PORT: value('VMCONSOLE_RELAY_TUNNEL_PORT', 6084),
     VMCONSOLE_RELAY_TUNNEL_URL: value('VMCONSOLE_RELAY_TUNNEL_URL'),
     VMCONSOLE_RELAY_SECRET: value('VMCONSOLE_RELAY_SECRET'),
+    VMCONSOLE_RELAY_TUNNEL_TLS_CERT_FILE: value('VMCONSOLE_RELAY_TUNNEL_TLS_CERT_FILE'),
+    VMCONSOLE_RELAY_TUNNEL_TLS_KEY_FILE: value('VMCONSOLE_RELAY_TUNNEL_TLS_KEY_FILE'),
     VMCONSOLE_CONSOLE_ALLOWED_ORIGINS: value('VMCONSOLE_CONSOLE_ALLOWED_ORIGINS', ''),
     VMCONSOLE_RELAY_MAX_SESSIONS_PER_SERVER: value('VMCONSOLE_RELAY_MAX_SESSIONS_PER_SERVER', 10),
     VMCONSOLE_RELAY_MAX_SESSIONS_PER_PROJECT: value('VMCONSOLE_RELAY_MAX_SESSIONS_PER_PROJECT', 40),
@@ -101,7 +123,15 @@ export function readRelayConfig(env: NodeJS.ProcessEnv = process.env): RelayConf
     throw new Error(`invalid relay configuration (${problems})`);
   }
   const c = parsed.data;
+  if ((c.VMCONSOLE_RELAY_TUNNEL_TLS_CERT_FILE === undefined) !== (c.VMCONSOLE_RELAY_TUNNEL_TLS_KEY_FILE === undefined)) {
+    throw new Error('invalid relay configuration (VMCONSOLE_RELAY_TUNNEL_TLS_CERT_FILE and VMCONSOLE_RELAY_TUNNEL_TLS_KEY_FILE go together)');
+  }
+  const tunnelTls = c.VMCONSOLE_RELAY_TUNNEL_TLS_CERT_FILE === undefined ? undefined : {
+    cert: readPem('VMCONSOLE_RELAY_TUNNEL_TLS_CERT_FILE', c.VMCONSOLE_RELAY_TUNNEL_TLS_CERT_FILE),
+    key: readPem('VMCONSOLE_RELAY_TUNNEL_TLS_KEY_FILE', c.VMCONSOLE_RELAY_TUNNEL_TLS_KEY_FILE!),
+  };
   return {
+    tunnelTls,
     listenHost: c.VMCONSOLE_RELAY_LISTEN_HOST,
     ports: { novnc: c.VMCONSOLE_RELAY_NOVNC_PORT, spice: c.VMCONSOLE_RELAY_SPICE_PORT, serial: c.VMCONSOLE_RELAY_SERIAL_PORT, tunnel: c.VMCONSOLE_RELAY_TUNNEL_PORT },
     tunnelUrl: c.VMCONSOLE_RELAY_TUNNEL_URL,

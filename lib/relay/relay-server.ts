@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
@@ -110,13 +111,13 @@ export class ConsoleRelay extends TypedEmitter<RelayEvents> {
       });
       urls[type] = await this.#listen(server, this.#config.ports[port], 'http');
     }
-    const tunnel = this.#httpServer([]);
+    const tunnel = this.#httpServer([], this.#config.tunnelTls);
     const agents = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: this.#config.maxFrameBytes });
     tunnel.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
       this.#agentDial(agents, req, socket, head);
     });
-    const tunnelAddress = await this.#listen(tunnel, this.#config.ports.tunnel, 'ws');
+    const tunnelAddress = await this.#listen(tunnel, this.#config.ports.tunnel, this.#config.tunnelTls ? 'wss' : 'ws');
     this.#tunnelBase = this.#config.tunnelUrl ?? `${tunnelAddress}/tunnel`;
     return { novnc: urls.novnc!, spice: urls['spice-html5']!, serial: urls.serial!, tunnel: this.#tunnelBase };
   }
@@ -130,19 +131,21 @@ export class ConsoleRelay extends TypedEmitter<RelayEvents> {
     }));
   }
 
-  #httpServer(mounts: readonly StaticMount[]): Server {
+  #httpServer(mounts: readonly StaticMount[], tls?: { cert: string; key: string }): Server {
     const timeout = this.#config.handshakeTimeoutMs;
     // Half-open requests (headers never finished) are cut at the handshake timeout; Node checks
     // every connectionsCheckingInterval, 30 s by default, far too lazy for a flood.
-    const server = createServer({ headersTimeout: timeout, requestTimeout: timeout, connectionsCheckingInterval: Math.min(1_000, timeout), keepAliveTimeout: 5_000 }, (req, res) => {
+    const options = { headersTimeout: timeout, requestTimeout: timeout, connectionsCheckingInterval: Math.min(1_000, timeout), keepAliveTimeout: 5_000 };
+    const handler: RequestListener = (req, res) => {
       void serveStatic(mounts, req, res).catch(() => res.destroy());
-    });
+    };
+    const server: Server = tls ? createTlsServer({ ...options, ...tls, handshakeTimeout: timeout }, handler) : createServer(options, handler);
     server.on('clientError', (_err, socket) => socket.destroy());
     this.#servers.push(server);
     return server;
   }
 
-  async #listen(server: Server, port: number, scheme: 'http' | 'ws'): Promise<string> {
+  async #listen(server: Server, port: number, scheme: 'http' | 'ws' | 'wss'): Promise<string> {
     server.listen(port, this.#config.listenHost);
     await once(server, 'listening');
     const address = server.address() as AddressInfo;

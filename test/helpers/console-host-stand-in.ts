@@ -35,7 +35,7 @@ export const consoleKey = (serverId: string, protocol: RemoteConsoleProtocol) =>
  * connection to it, a WebSocket dialled to the tunnel URL, every TCP chunk sent as one binary
  * frame, every frame received written to TCP, either side's end ending both).
  */
-export async function startConsoleHostStandIn(aws: Pick<LocalAws, 'sqs' | 'env'>, host: string): Promise<ConsoleHostStandIn> {
+export async function startConsoleHostStandIn(aws: Pick<LocalAws, 'sqs' | 'env'>, host: string, options: { tunnelCa?: string } = {}): Promise<ConsoleHostStandIn> {
   const consoles = new Map<string, ConsoleBehaviour>();
   const connects: Array<RequestOf<'console.connect'>> = [];
   const tunnels = new Set<WebSocket>();
@@ -53,7 +53,7 @@ export async function startConsoleHostStandIn(aws: Pick<LocalAws, 'sqs' | 'env'>
       const behaviour = behaviourOf(request);
       if (behaviour.port !== request.port) throw new VmconsoleError('NoConsole', 'The console port is no longer this server\'s.', { detail: `asked ${request.port}, current ${behaviour.port}` });
       if ('neverDial' in behaviour) return { connected: true };
-      await dialTunnel(request.tunnelUrl, behaviour.port, tunnels);
+      await dialTunnel(request.tunnelUrl, behaviour.port, tunnels, options.tunnelCa);
       return { connected: true };
     },
   });
@@ -69,12 +69,12 @@ export async function startConsoleHostStandIn(aws: Pick<LocalAws, 'sqs' | 'env'>
   };
 }
 
-async function dialTunnel(tunnelUrl: string, port: number, tunnels: Set<WebSocket>): Promise<void> {
+async function dialTunnel(tunnelUrl: string, port: number, tunnels: Set<WebSocket>, ca: string | undefined): Promise<void> {
   const tcp = connect({ host: '127.0.0.1', port });
   await new Promise<void>((resolve, reject) => tcp.once('connect', resolve).once('error', reject));
   tcp.setNoDelay(true);
   tcp.on('error', () => undefined);
-  const ws = new WebSocket(tunnelUrl, { perMessageDeflate: false });
+  const ws = new WebSocket(tunnelUrl, { perMessageDeflate: false, ...(ca !== undefined && { ca }) });
   // Listen before the open is awaited: the relay forwards what the browser typed early at once,
   // in the same TCP read as the 101, and ws emits it before an awaiting caller could listen.
   ws.on('message', (data) => tcp.write(data as Buffer));

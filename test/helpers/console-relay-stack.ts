@@ -46,7 +46,7 @@ function server(name: string, projectId: string, state: ServerRecord['state'] = 
  * server and a real echoing serial line, the relay as `npm run relay` starts it (free ports), and
  * the API's two handlers with base URLs pointing at that relay.
  */
-export async function startConsoleRelayRig(options: { relayEnv?: Record<string, string>; edgeEnv?: Record<string, string> } = {}): Promise<ConsoleRelayRig & { stop(): Promise<void> }> {
+export async function startConsoleRelayRig(options: { relayEnv?: Record<string, string>; edgeEnv?: Record<string, string>; tunnelTls?: { certFile: string; keyFile: string; ca: string | undefined } } = {}): Promise<ConsoleRelayRig & { stop(): Promise<void> }> {
   const rig = {} as ConsoleRelayRig & { stop(): Promise<void> };
   const stops: Array<() => Promise<unknown>> = [];
   rig.stop = async () => {
@@ -61,7 +61,7 @@ export async function startConsoleRelayRig(options: { relayEnv?: Record<string, 
     dynamo.destroy();
     const [rfb, echo] = await Promise.all([startRfbServer(), startEchoServer()]);
     stops.push(() => rfb.stop(), () => echo.stop());
-    const host = await startConsoleHostStandIn(aws, CONSOLE_HOST);
+    const host = await startConsoleHostStandIn(aws, CONSOLE_HOST, { ...(options.tunnelTls?.ca !== undefined && { tunnelCa: options.tunnelTls.ca }) });
     stops.push(() => host.stop());
     await aws.directory.putHost({ host: CONSOLE_HOST, queueUrl: host.queueUrl, hypervisor: 'libvirt', heartbeatAt: Date.now(), heartbeatIntervalMs: 3_600_000, agentVersion: 'test', protocolMin: MIN_PROTOCOL_VERSION, protocolMax: PROTOCOL_VERSION });
     const servers = { vm: server('vm-1', 'proj-a'), peer: server('peer-1', 'proj-a'), other: server('other-1', 'proj-b'), stopped: server('stopped-1', 'proj-a', 'stopped') };
@@ -80,6 +80,7 @@ export async function startConsoleRelayRig(options: { relayEnv?: Record<string, 
       VMCONSOLE_RELAY_SERIAL_PORT: '0',
       VMCONSOLE_RELAY_TUNNEL_PORT: '0',
       VMCONSOLE_CONSOLE_ALLOWED_ORIGINS: 'console.example.test',
+      ...(options.tunnelTls && { VMCONSOLE_RELAY_TUNNEL_TLS_CERT_FILE: options.tunnelTls.certFile, VMCONSOLE_RELAY_TUNNEL_TLS_KEY_FILE: options.tunnelTls.keyFile }),
       ...options.relayEnv,
     };
     const relayLog = recordingLogger();

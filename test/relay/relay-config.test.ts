@@ -21,6 +21,9 @@ describe('relay configuration', () => {
     [{ VMCONSOLE_RELAY_TUNNEL_TIMEOUT_MS: '60000' }, 'VMCONSOLE_RELAY_TUNNEL_TIMEOUT_MS'],
     [{ VMCONSOLE_RELAY_NOVNC_PORT: '70000' }, 'VMCONSOLE_RELAY_NOVNC_PORT'],
     [{ VMCONSOLE_RELAY_MAX_SESSIONS_PER_SERVER: '0' }, 'VMCONSOLE_RELAY_MAX_SESSIONS_PER_SERVER'],
+    [{ VMCONSOLE_RELAY_TUNNEL_TLS_CERT_FILE: '/etc/hostname' }, 'go together'],
+    [{ VMCONSOLE_RELAY_TUNNEL_TLS_CERT_FILE: '/nonexistent.pem', VMCONSOLE_RELAY_TUNNEL_TLS_KEY_FILE: '/nonexistent.pem' }, 'VMCONSOLE_RELAY_TUNNEL_TLS_CERT_FILE: cannot read /nonexistent.pem: ENOENT'],
+    [{ VMCONSOLE_RELAY_TUNNEL_TLS_CERT_FILE: '/etc/hostname', VMCONSOLE_RELAY_TUNNEL_TLS_KEY_FILE: '/etc/hostname' }, 'is not PEM'],
   ])('refuses %j, naming the variable', (bad, name) => {
     expect(() => readRelayConfig({ ...base, ...bad })).toThrow(name);
   });
