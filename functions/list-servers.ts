@@ -8,16 +8,16 @@ import { listServers } from '../lib/servers/list-servers.ts';
 /** GET /v2.1/servers and GET /v2.1/servers/detail */
 export function createHandler(deps: EdgeDependencies): HttpHandler {
   return novaApi(
-    async ({ event, principal, baseUrl }) => {
+    async ({ event, principal, baseUrl, microversion }) => {
       const detail = /\/detail\/?$/.test(routePath(event));
       const params = new URLSearchParams(event.rawQueryString ?? '');
-      const filter = serverListFilter(params, principal);
+      const filter = serverListFilter(params, principal, microversion);
       const servers = await listServers({ principal, filter }, deps);
       const links = serversLinks(baseUrl, detail ? 'servers/detail' : 'servers', params, servers, filter.limit);
       return {
         status: 200,
         body: {
-          servers: servers.map((s) => (detail ? serverDetail(s, baseUrl, principal) : serverSummary(s, baseUrl))),
+          servers: servers.map((s) => (detail ? serverDetail(s, baseUrl, principal, microversion) : serverSummary(s, baseUrl))),
           ...(links ? { servers_links: links } : {}),
         },
       };

@@ -6,9 +6,9 @@ import { showServer } from '../lib/servers/show-server.ts';
 /** GET /v2.1/servers/{server_id} */
 export function createHandler(deps: EdgeDependencies): HttpHandler {
   return novaApi(
-    async ({ event, principal, baseUrl }) => {
+    async ({ event, principal, baseUrl, microversion }) => {
       const server = await showServer({ principal, serverId: event.pathParameters?.server_id ?? '' }, deps);
-      return { status: 200, body: { server: serverDetail(server, baseUrl, principal) } };
+      return { status: 200, body: { server: serverDetail(server, baseUrl, principal, microversion) } };
     },
     { auth: deps.auth, limiter: deps.limiter, logger: deps.logger },
   );

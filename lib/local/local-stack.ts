@@ -20,6 +20,8 @@ import { describeProcess, portListeners } from './processes.ts';
 import { claimStack, type StackLock } from './stack-lock.ts';
 import { readStackEnv, writeStackEnv } from './stack-env.ts';
 import { superviseChildren } from './supervised-children.ts';
+import { startLocalRelay } from './console-relay-process.ts';
+import type { RelayAddresses } from '../relay/relay-server.ts';
 import { invokeThroughOffline, RequestQueuePoller } from './request-queue-poller.ts';
 
 import { freePort } from './ports.ts';
@@ -66,6 +68,8 @@ export interface LocalStackOptions {
   /** Overrides for the agent's environment, e.g. the libvirt driver for system tests. */
   agentEnv?: Record<string, string>;
   jwtSecret?: string;
+  /** The console relay's listeners; free ports when not given. */
+  relayPorts?: Partial<Record<'novnc' | 'spice' | 'serial' | 'tunnel', number>>;
 }
 
 export interface LocalStack {
@@ -95,6 +99,8 @@ export interface LocalStack {
   diagnosesTopicArn: string;
   diagnosesTable: string;
   eventsPoller: RequestQueuePoller;
+  /** The console relay (remote consoles): its listeners; its output goes to relay.log. */
+  relay: RelayAddresses;
   /**
    * Start one more agent process (e.g. after killing one) from the env file, as a user would;
    * by default the demo host over the demo instances. Resolves once it is serving.
@@ -167,6 +173,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         dynamodb.destroy();
         s3.destroy();
       });
+    // Remote consoles: the relay (its token table, its listeners) before anyone is told where it is.
+    const relay = await startLocalRelay(spawn, baseEnv, { logFile: join(workDir, 'relay.log'), ports: options.relayPorts, logLevel: logLevel('INFO') });
     // Where demo automation clients (examples/collect-console-logs.ts) create their reply queues.
     const clientReplyUrlPrefix = `${accountUrlOf(requestQueue.queueUrl)}vmconsole-local-client-`;
 
@@ -178,6 +186,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       VMCONSOLE_HEARTBEAT_MS: String(options.heartbeatMs ?? 5_000),
       VMCONSOLE_CLIENT_REPLY_URL_PREFIXES: clientReplyUrlPrefix,
       VMCONSOLE_EVENTS_QUEUE_URL: diagnostics.eventsQueueUrl,
+      ...relay.agentEnv,
       POWERTOOLS_LOG_LEVEL: logLevel('INFO'),
       ...options.agentEnv,
     };
@@ -199,6 +208,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       VMCONSOLE_REQUEST_QUEUE_URL: requestQueue.queueUrl,
       VMCONSOLE_EVENTS_QUEUE_URL: diagnostics.eventsQueueUrl,
       VMCONSOLE_DIAGNOSES_TOPIC_ARN: diagnostics.topicArn,
+      ...relay.agentEnv,
     };
     const startAgent = async (extraEnv: Record<string, string> = {}) => launchAgent({ ...demoAgentEnv, ...(await readStackEnv(envFile)), ...extraEnv });
 
@@ -218,6 +228,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       VMCONSOLE_ESBUILD_FOLDER: esbuildFolder,
       VMCONSOLE_DIAGNOSES_TABLE: diagnostics.tableName,
       VMCONSOLE_SCREENSHOT_BUCKET: diagnostics.screenshotBucket!,
+      ...relay.edgeEnv,
     };
     const lambdaPort = await freePort();
     const offline = spawn(process.execPath, [OSLS, 'offline', 'start', '--stage', 'local', '--httpPort', String(httpPort), '--lambdaPort', String(lambdaPort), ...OFFLINE_FLAGS], edgeEnv, offlineLog);
@@ -246,6 +257,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       url, aws, env: joinEnv, envFile, host, instancesDir, workDir, directory, demoServers: DEMO_SERVERS, agent, startAgent, stop,
       requestQueueUrl: requestQueue.queueUrl, requestDlqUrl: requestQueue.dlqUrl, clientReplyUrlPrefix, poller,
       eventsQueueUrl: diagnostics.eventsQueueUrl, eventsDlqUrl: diagnostics.eventsDlqUrl, diagnosesTopicArn: diagnostics.topicArn, diagnosesTable: diagnostics.tableName, eventsPoller,
+      relay: relay.addresses,
     };
   } catch (err) {
     await stop();

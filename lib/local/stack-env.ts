@@ -17,6 +17,8 @@ export const JOIN_VARIABLES = [
   // Crash diagnostics: agents send crash events here; subscribers take diagnoses from the topic.
   'VMCONSOLE_EVENTS_QUEUE_URL',
   'VMCONSOLE_DIAGNOSES_TOPIC_ARN',
+  // Remote consoles: agents dial the console relay's tunnels only under these prefixes.
+  'VMCONSOLE_RELAY_URL_PREFIXES',
 ] as const;
 
 /**

@@ -81,7 +81,9 @@ console.log(`
   diagnoses topic     VMCONSOLE_DIAGNOSES_TOPIC_ARN=${stack.diagnosesTopicArn}
                       (SNS on ${stack.aws.sqsEndpoint}; message attributes category, severity, projectId, serverId)
   vmconsole API       ${stack.url}/vmconsole/v1   (diagnoses; docs/openapi.yaml)
-  logs                ${stack.workDir}/agent.log, ${stack.workDir}/offline.log
+  console relay       noVNC ${stack.relay.novnc}, SPICE ${stack.relay.spice}, serial ${stack.relay.serial}
+                      (remote consoles; agents dial ${stack.relay.tunnel})
+  logs                ${stack.workDir}/agent.log, ${stack.workDir}/offline.log, ${stack.workDir}/relay.log
 
   AUTH MODE IS noauth: X-Auth-Token "user:project" is trusted as is (user "admin" is admin). Local use only.
 
@@ -92,6 +94,9 @@ console.log(`
       -H 'X-Auth-Token: demo:demo' -H 'Content-Type: application/json' \\
       -d '{"os-getConsoleOutput": {"length": 20}}'
     openstack --os-auth-type admin_token --os-token demo:demo --os-endpoint ${stack.url}/v2.1 console log show --lines 20 ${server.name}
+
+  Remote consoles (the demo's files driver has none: Nova's "Unavailable console type"; a libvirt agent joined below has them):
+    openstack --os-auth-type admin_token --os-token demo:demo --os-endpoint ${stack.url}/v2.1 console url show --novnc ${server.name}
 
   Diagnose a crash: send an event, then read the diagnosis (web-1's log ends in a kernel panic):
     aws --endpoint-url ${stack.aws.sqsEndpoint} sqs send-message --queue-url ${stack.eventsQueueUrl} \\

@@ -11,6 +11,7 @@ const ROUTES: ReadonlyArray<{ pattern: RegExp; methods: string[] }> = [
   { pattern: /^\/v2\.1\/servers\/detail\/?$/, methods: ['GET'] },
   { pattern: /^\/v2\.1\/servers\/[^/]+\/?$/, methods: ['GET'] },
   { pattern: /^\/v2\.1\/servers\/[^/]+\/action\/?$/, methods: ['POST'] },
+  { pattern: /^\/v2\.1\/servers\/[^/]+\/remote-consoles\/?$/, methods: ['POST'] },
   { pattern: /^\/v2\.1\/os-services\/?$/, methods: ['GET'] },
 ];
 

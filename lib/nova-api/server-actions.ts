@@ -1,13 +1,14 @@
 import { getConsoleOutput, type GetConsoleOutputDeps } from '../console-output/get-console-output.ts';
 import { VmconsoleError } from '../errors.ts';
-import { findVisibleServer } from '../servers/find-visible-server.ts';
+import { getRemoteConsole, type GetRemoteConsoleDeps } from '../remote-consoles/get-remote-console.ts';
 import { ConsoleOutputAction, lengthOf } from './console-output-request.ts';
 import type { AuthenticatedNovaRequest, NovaResponse } from './middleware.ts';
 import { compareMicroversions, type Microversion } from './microversion.ts';
 import { isWrittenNumber } from '../contracts/nova-json.ts';
+import { legacyConsoleBody, LEGACY_CONSOLE_ACTIONS, type LegacyConsoleAction } from './remote-console-request.ts';
 import { validate } from './validation.ts';
 
-export type ServerActionDeps = Omit<GetConsoleOutputDeps, 'now'>;
+export type ServerActionDeps = Omit<GetConsoleOutputDeps, 'now'> & Omit<GetRemoteConsoleDeps, 'now'>;
 
 interface ActionRequest extends AuthenticatedNovaRequest {
   serverId: string;
@@ -21,17 +22,27 @@ interface ServerAction {
   until?: Microversion;
 }
 
-/** Nova's remote console actions of microversions 2.1-2.5: looked up, as in Nova, then not implemented. */
-function legacyConsole(kind: string): ServerAction {
+// Replaced by POST /servers/{id}/remote-consoles from 2.6 (Nova answers 404 above 2.5).
+const LEGACY_UNTIL: Microversion = { major: 2, minor: 5 };
+
+/** Nova's remote console actions of microversions 2.1-2.5: `{"console": {"type", "url"}}`. */
+function legacyConsole(action: LegacyConsoleAction): ServerAction {
+  const schema = legacyConsoleBody(action);
   return {
-    handle: async ({ principal, serverId }, deps) => {
-      await findVisibleServer(deps.directory, principal, serverId);
-      throw new VmconsoleError('NotImplemented', `Unable to get ${kind} console, functionality not implemented`);
+    handle: async ({ principal, serverId, body, deadline, requestId }, deps) => {
+      const { type } = (validate(schema, body) as Record<string, { type: string }>)[action]!;
+      const { url } = await getRemoteConsole({ principal, serverId, protocol: LEGACY_CONSOLE_ACTIONS[action].protocol, type, requestId, deadline }, deps);
+      return { status: 200, body: { console: { type, url } } };
     },
-    // Replaced by POST /servers/{id}/remote-consoles from 2.6.
-    until: { major: 2, minor: 5 },
+    until: LEGACY_UNTIL,
   };
 }
+
+/** Removed with Nova's Hyper-V driver (29.0.0): its schema is empty and it answers webob's bare 400. */
+const RDP_CONSOLE: ServerAction = {
+  handle: () => Promise.reject(new VmconsoleError('BadRequest', 'The server could not comply with the request since it is either malformed or otherwise incorrect.')),
+  until: LEGACY_UNTIL,
+};
 
 /** `POST /servers/{id}/action` by action name: the Nova API's table of contents for server actions. */
 const SERVER_ACTIONS: Readonly<Record<string, ServerAction>> = Object.freeze({
@@ -41,10 +52,10 @@ const SERVER_ACTIONS: Readonly<Record<string, ServerAction>> = Object.freeze({
       return { status: 200, body: { output: await getConsoleOutput({ principal, serverId, length, requestId, deadline }, deps) } };
     },
   },
-  'os-getVNCConsole': legacyConsole('vnc'),
-  'os-getSPICEConsole': legacyConsole('spice'),
-  'os-getSerialConsole': legacyConsole('serial'),
-  'os-getRDPConsole': legacyConsole('rdp'),
+  'os-getVNCConsole': legacyConsole('os-getVNCConsole'),
+  'os-getSPICEConsole': legacyConsole('os-getSPICEConsole'),
+  'os-getSerialConsole': legacyConsole('os-getSerialConsole'),
+  'os-getRDPConsole': RDP_CONSOLE,
 });
 
 /** Like Nova's action dispatch: the body is an object with exactly one key, the action name. */

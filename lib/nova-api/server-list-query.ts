@@ -1,6 +1,7 @@
 import type { Principal } from '../auth/principal.ts';
 import { VmconsoleError } from '../errors.ts';
 import type { ServerListFilter } from '../servers/list-servers.ts';
+import { compareMicroversions, MIN_MICROVERSION, type Microversion } from './microversion.ts';
 import { statesWithStatus } from './server-view.ts';
 
 /** Nova's CONF.api.max_limit: no page is longer, whatever `limit` says. */
@@ -56,9 +57,11 @@ function limitOf(value: string | undefined): number {
  * `GET /servers` query parameters as Nova 2.1 reads them (a repeated parameter: the last value,
  * except `status`, where every value counts), for the list use case.
  */
-export function serverListFilter(params: URLSearchParams, principal: Principal): ServerListFilter {
+export function serverListFilter(params: URLSearchParams, principal: Principal, microversion: Microversion = MIN_MICROVERSION): ServerListFilter {
   const last = (name: string) => params.getAll(name).at(-1);
   for (const name of UNAPPLIED_FOR_EVERYONE) if (params.has(name)) throw notApplied(name);
+  // From 2.5 Nova applies `ip6` for every caller, as it does `ip`: refused the same way.
+  if (compareMicroversions(microversion, { major: 2, minor: 5 }) >= 0 && params.has('ip6')) throw notApplied('ip6');
   if (principal.isAdmin) {
     for (const name of ADMIN_ONLY_UNAPPLIED) {
       // `deleted=false` is what Nova does anyway (and what some clients send by default).

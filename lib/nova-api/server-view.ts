@@ -1,5 +1,6 @@
 import type { Principal } from '../auth/principal.ts';
 import type { ServerRecord, ServerState } from '../contracts/records.ts';
+import { compareMicroversions, MIN_MICROVERSION, type Microversion } from './microversion.ts';
 
 /** Nova's status and power_state for each vm_state we know (nova/api/openstack/common.py). */
 const NOVA_STATE: Record<ServerState, { status: string; vmState?: string; powerState: number }> = {
@@ -49,7 +50,22 @@ function novaTime(ms: number): string {
  */
 const UNKNOWN_FLAVOR = { id: 'unknown', links: [] } as const;
 
-export function serverDetail(server: ServerRecord, baseUrl: string, viewer: Principal) {
+/**
+ * The admin-only attributes microversion 2.3 adds (Nova's extended server attributes for the EC2
+ * API). None of them is in the directory (they live in Nova's database, if anywhere): present, as
+ * 2.3 promises, and null rather than guessed.
+ */
+const V23_EXTENDED_ATTRIBUTES = {
+  'OS-EXT-SRV-ATTR:reservation_id': null,
+  'OS-EXT-SRV-ATTR:launch_index': null,
+  'OS-EXT-SRV-ATTR:hostname': null,
+  'OS-EXT-SRV-ATTR:kernel_id': null,
+  'OS-EXT-SRV-ATTR:ramdisk_id': null,
+  'OS-EXT-SRV-ATTR:root_device_name': null,
+  'OS-EXT-SRV-ATTR:user_data': null,
+} as const;
+
+export function serverDetail(server: ServerRecord, baseUrl: string, viewer: Principal, microversion: Microversion = MIN_MICROVERSION) {
   const state = NOVA_STATE[server.state];
   return {
     ...serverSummary(server, baseUrl),
@@ -68,6 +84,7 @@ export function serverDetail(server: ServerRecord, baseUrl: string, viewer: Prin
           'OS-EXT-SRV-ATTR:host': server.host,
           'OS-EXT-SRV-ATTR:hypervisor_hostname': server.host,
           'OS-EXT-SRV-ATTR:instance_name': server.instanceName,
+          ...(compareMicroversions(microversion, { major: 2, minor: 3 }) >= 0 ? V23_EXTENDED_ATTRIBUTES : {}),
         }
       : {}),
   };

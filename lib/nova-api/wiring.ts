@@ -4,6 +4,8 @@ import { Directory } from '../directory/directory.ts';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { KeyedRateLimiter } from '../limits/token-bucket.ts';
 import { createLogger, type Logger } from '../logger.ts';
+import { readRemoteConsoleConfig, type RemoteConsoleConfig } from '../remote-consoles/console-config.ts';
+import { ConsoleTokens } from '../remote-consoles/console-tokens.ts';
 import { logRequesterEvents } from '../transport/log-requester-events.ts';
 import { Requester } from '../transport/requester.ts';
 import { createSqsClient } from '../transport/sqs-client.ts';
@@ -24,10 +26,14 @@ export interface EdgeDependencies {
   requester: Requester;
   limiter: KeyedRateLimiter;
   logger: Logger;
+  /** Remote consoles: base URLs and token lifetime; the token store when its table is configured. */
+  consoles: RemoteConsoleConfig;
+  consoleTokens: ConsoleTokens | undefined;
 }
 
 export function createEdgeDependencies(env: NodeJS.ProcessEnv = process.env, overrides: Partial<EdgeDependencies> = {}): EdgeDependencies {
   const config = overrides.config ?? readEdgeConfig(env);
+  const consoles = overrides.consoles ?? readRemoteConsoleConfig(env);
   return {
     config,
     auth: overrides.auth ?? readAuthConfig(env),
@@ -39,6 +45,9 @@ export function createEdgeDependencies(env: NodeJS.ProcessEnv = process.env, ove
     ),
     limiter: overrides.limiter ?? new KeyedRateLimiter({ perKey: config.rateLimits.project, global: config.rateLimits.api }),
     logger: overrides.logger ?? createLogger('vmconsole-edge'),
+    consoles,
+    consoleTokens: 'consoleTokens' in overrides ? overrides.consoleTokens
+      : consoles.tokensTable === undefined ? undefined : new ConsoleTokens(createDocumentClient(env), consoles.tokensTable),
   };
 }
 

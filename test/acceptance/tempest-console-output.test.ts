@@ -83,9 +83,9 @@ describe('tempest console output assertions', () => {
   });
 
   it('echoes a requested valid microversion, in either header, and refuses one above the maximum', async () => {
-    const modern = await getConsoleOutput(idOf('web-1'), { length: 1 }, { 'OpenStack-API-Version': 'compute 2.2' });
+    const modern = await getConsoleOutput(idOf('web-1'), { length: 1 }, { 'OpenStack-API-Version': 'compute 2.5' });
     expect(modern.res.status).toBe(200);
-    expectMicroversionEcho(modern.res, '2.2');
+    expectMicroversionEcho(modern.res, '2.5');
 
     const legacy = await getConsoleOutput(idOf('web-1'), { length: 1 }, { 'X-OpenStack-Nova-API-Version': '2.1' });
     expect(legacy.res.status).toBe(200);

@@ -169,6 +169,14 @@ describe('GET /v2.1/servers: filters and pages (never ignored silently)', () => 
     expect(admin.json.badRequest.message).toBe('Filtering servers by user_id is not supported by this API.');
   });
 
+  it('ip6: dropped for non-admins before 2.5 (admin-only in Nova), refused like ip from 2.5 (Nova applies it for everyone)', async () => {
+    const at = (minor: number) => invoke(handler, { path: '/v2.1/servers', query: { ip6: '::1' }, headers: { 'x-auth-token': 'alice:proj-a', 'openstack-api-version': `compute 2.${minor}` } });
+    expect((await at(4)).status).toBe(200);
+    const refused = await at(5);
+    expect(refused.status).toBe(400);
+    expect(refused.json.badRequest.message).toBe('Filtering servers by ip6 is not supported by this API.');
+  });
+
   it('like Nova: admin-only filters are dropped for others, unknown parameters are ignored, deleted=false is a no-op', async () => {
     const everything = names(await list());
     expect(names(await list({ user_id: 'nobody', node: 'x' }))).toEqual(everything);

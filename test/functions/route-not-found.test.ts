@@ -6,7 +6,7 @@ import { loadOpenApi } from '../helpers/openapi.ts';
 import { recordingLogger } from '../helpers/recording-logger.ts';
 
 describe('catch-all route', () => {
-  it.each(['/v2.1/flavors/1', '/v2.1/servers/x/remote-consoles', '/nope', '/v2.1/os-keypairs'])('404 itemNotFound for %s', async (path) => {
+  it.each(['/v2.1/flavors/1', '/v2.1/servers/x/os-interface', '/nope', '/v2.1/os-keypairs'])('404 itemNotFound for %s', async (path) => {
     const res = await invoke(handler, { path });
     expect(res.status).toBe(404);
     expect(res.json).toEqual({ itemNotFound: { code: 404, message: 'The resource could not be found.' } });
@@ -19,6 +19,7 @@ describe('catch-all route', () => {
   it.each([
     ['DELETE', '/v2.1/servers/0b7b4a5e-36f4-4a4c-9d9b-6e0a3c7f2b11', 'GET'],
     ['GET', '/v2.1/servers/0b7b4a5e-36f4-4a4c-9d9b-6e0a3c7f2b11/action', 'POST'],
+    ['GET', '/v2.1/servers/0b7b4a5e-36f4-4a4c-9d9b-6e0a3c7f2b11/remote-consoles', 'POST'],
     ['POST', '/v2.1/servers', 'GET'],
     ['PUT', '/dev/v2.1/', 'GET'],
   ])('405 badMethod with Allow for %s %s', async (method, path, allow) => {

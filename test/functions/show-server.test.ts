@@ -65,6 +65,17 @@ describe('GET /v2.1/servers/{id}', () => {
     });
   });
 
+  it('from 2.3 admins also get the extended attributes, null where the directory does not know them', async () => {
+    const v23 = await invoke(noauth, { path: `/v2.1/servers/${fx.servers.db.id}`, headers: { 'x-auth-token': 'admin', 'openstack-api-version': 'compute 2.3' } });
+    expect(v23.status).toBe(200);
+    const attributes = ['reservation_id', 'launch_index', 'hostname', 'kernel_id', 'ramdisk_id', 'root_device_name', 'user_data'];
+    for (const name of attributes) expect(v23.json.server[`OS-EXT-SRV-ATTR:${name}`], name).toBeNull();
+    const v22 = await invoke(noauth, { path: `/v2.1/servers/${fx.servers.db.id}`, headers: { 'x-auth-token': 'admin', 'openstack-api-version': 'compute 2.2' } });
+    expect(Object.keys(v22.json.server).filter((k) => k.startsWith('OS-EXT-SRV-ATTR:')).sort()).toEqual(['OS-EXT-SRV-ATTR:host', 'OS-EXT-SRV-ATTR:hypervisor_hostname', 'OS-EXT-SRV-ATTR:instance_name']);
+    const tenant = await invoke(noauth, { path: `/v2.1/servers/${fx.servers.web.id}`, headers: { 'x-auth-token': 'alice:proj-a', 'openstack-api-version': 'compute 2.8' } });
+    expect(Object.keys(tenant.json.server).filter((k) => k.startsWith('OS-EXT-SRV-ATTR:'))).toEqual([]);
+  });
+
   it.each([randomUUID(), 'web-1', '..%2F..%2Fetc'])('404 itemNotFound for %s', async (id) => {
     const res = await show(id);
     expect(res.status).toBe(404);

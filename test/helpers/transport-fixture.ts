@@ -30,7 +30,7 @@ export interface HostUnderTest {
 }
 
 /** A host queue (with its DLQ) and a started responder on it, as the agent sets them up. */
-export async function startHost(aws: LocalAws, host: string, options: Partial<ResponderOptions> & Pick<ResponderOptions, 'handle'>): Promise<HostUnderTest> {
+export async function startHost(aws: Pick<LocalAws, 'sqs' | 'env'>, host: string, options: Partial<ResponderOptions> & Pick<ResponderOptions, 'handle'>): Promise<HostUnderTest> {
   const { queueUrl, dlqUrl } = await ensureHostQueue(aws.sqs, { prefix: aws.env.VMCONSOLE_HOST_QUEUE_PREFIX!, host });
   const replyQueueUrlPrefix = ReplyDestinations.forEdgeReplies(queueUrl, aws.env.VMCONSOLE_REPLY_QUEUE_PREFIX!);
   const responder = new Responder({ sqs: aws.sqs, queueUrl, replyDestinations: new ReplyDestinations([replyQueueUrlPrefix]), ...options });

@@ -46,7 +46,7 @@ describe('microversion negotiation', () => {
     expect(f.message).toMatch(/is of invalid format/);
   });
 
-  it.each(['2.0', '1.1', '3.0', '2.93', '2.6'])('rejects %s outside [2.1, max] with 406 and Nova\'s message', (v) => {
+  it.each(['2.0', '1.1', '3.0', '2.93', '2.9'])('rejects %s outside [2.1, max] with 406 and Nova\'s message', (v) => {
     const f = failure({ 'x-openstack-nova-api-version': v });
     expect(f.code).toBe('NotAcceptable');
     expect(f.message).toBe(`Version ${v} is not supported by the API. Minimum is 2.1 and maximum is ${MAX}.`);
