@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { readAuthConfig, type AuthConfig } from '../auth/config.ts';
+import { oncePerEnvironment } from '../auth/secrets.ts';
 import { Directory } from '../directory/directory.ts';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { KeyedRateLimiter } from '../limits/token-bucket.ts';
@@ -44,19 +45,20 @@ export function createEdgeDependencies(env: NodeJS.ProcessEnv = process.env, ove
 
 export type HttpHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
-let shared: EdgeDependencies | undefined;
+const shared = oncePerEnvironment((env) => createEdgeDependencies(env));
 
 /**
  * A function's Lambda entry point: its `createHandler` applied to this environment's
  * dependencies. They are built on the first invocation, not at import, so importing a function
- * module (tests, tooling) reads no environment; a bad configuration answers every request with a
- * Nova 500 and its request id, the reason in the log under that id.
+ * module (tests, tooling) reads no environment; secrets named by `*_PARAMETER` settings are read
+ * from SSM then (lib/auth/secrets.ts). A bad configuration answers every request with a Nova 500
+ * and its request id, the reason in the log under that id.
  */
 export function perEnvironment(createHandler: (deps: EdgeDependencies) => HttpHandler): HttpHandler {
   let handler: HttpHandler | undefined;
-  return (event, context) => {
+  return async (event, context) => {
     try {
-      handler ??= createHandler((shared ??= createEdgeDependencies()));
+      handler ??= createHandler(await shared());
     } catch (err) {
       // A bad configuration still answers in Nova's format with a request id (the error is in the
       // log under it), not with API Gateway's bare 502; the next request tries again.
