@@ -14,7 +14,7 @@ const STAGE = 'tmpltest';
 const run = promisify(execFile);
 
 type Resource = { Type: string; Properties?: Record<string, any>; DependsOn?: unknown };
-type Template = { Resources: Record<string, Resource>; Outputs: Record<string, { Value: unknown }> };
+type Template = { Resources: Record<string, Resource>; Outputs: Record<string, { Value: unknown }>; Conditions?: Record<string, unknown> };
 
 /** The test's environment without any vmconsole setting of the machine running it. */
 function cleanEnv(extra: Record<string, string>, folder: string): NodeJS.ProcessEnv {
@@ -26,6 +26,10 @@ function osls(args: string[], env: NodeJS.ProcessEnv) {
   return run(process.execPath, [OSLS, ...args], { cwd: ROOT, env, maxBuffer: 16 * 1024 * 1024 });
 }
 
+const SECRET_PARAMETER = '/vmconsole/tmpltest/jwt-secret';
+/** The functions that authenticate callers (Nova API, /vmconsole/v1, and the queue router's tokens). */
+const AUTHENTICATING = ['ServerAction', 'ShowServer', 'ListServers', 'ListServices', 'ListDiagnoses', 'RequestDiagnosis', 'RouteConsoleRequests'];
+
 let folder: string;
 let template: Template;
 const resources = () => Object.entries(template.Resources);
@@ -35,7 +39,7 @@ beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), 'vmconsole-template-'));
   const env = cleanEnv({
     VMCONSOLE_AUTH_MODE: 'jwt',
-    VMCONSOLE_JWT_SECRET: 'template-test-secret-0123456789abcdef',
+    VMCONSOLE_JWT_SECRET_PARAMETER: SECRET_PARAMETER,
     VMCONSOLE_JWT_ISSUER: 'https://idp.example.com',
     VMCONSOLE_JWT_AUDIENCE: 'vmconsole',
   }, folder);
@@ -124,6 +128,43 @@ describe('the packaged CloudFormation of a deployed stage', () => {
     });
   });
 
+  it('holds no secret: the functions that authenticate get the SSM parameter\'s name, the others no auth setting at all', () => {
+    const functions = ofType('AWS::Lambda::Function');
+    expect(functions.length).toBeGreaterThan(AUTHENTICATING.length);
+    for (const [id, fn] of functions) {
+      const env: Record<string, string> = fn.Properties?.Environment?.Variables ?? {};
+      if (AUTHENTICATING.includes(id.replace(/LambdaFunction$/, ''))) {
+        expect(env.VMCONSOLE_JWT_SECRET_PARAMETER, id).toBe(SECRET_PARAMETER);
+        expect(env.VMCONSOLE_JWT_SECRET, id).toBe('');
+        expect(env.VMCONSOLE_AUTH_MODE, id).toBe('jwt');
+      } else {
+        expect(Object.keys(env).filter((name) => /AUTH|JWT|KEYSTONE|SSM/.test(name)), id).toEqual([]);
+      }
+    }
+  });
+
+  it('lets only the roles of the functions that authenticate read and decrypt the secret, that parameter only and only through SSM', () => {
+    const roleOf = (id: string) => (template.Resources[`${id}LambdaFunction`]!.Properties?.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const allowed = new Set(AUTHENTICATING.map(roleOf));
+    const others = ofType('AWS::Lambda::Function').map(([id]) => id.replace(/LambdaFunction$/, '')).filter((id) => !AUTHENTICATING.includes(id)).map(roleOf);
+    expect(others.length).toBeGreaterThan(0);
+    for (const role of others) expect(allowed, `${role} serves a function that does not authenticate`).not.toContain(role);
+
+    const policy = template.Resources.AuthSecretsPolicy!;
+    expect(policy.Type).toBe('AWS::IAM::Policy');
+    expect(new Set((policy.Properties?.Roles as { Ref: string }[]).map((r) => r.Ref))).toEqual(allowed);
+    const arn = { 'Fn::Sub': `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${SECRET_PARAMETER}` };
+    const [read, decrypt] = policy.Properties?.PolicyDocument.Statement;
+    expect(read).toEqual({ Sid: 'ReadAuthSecrets', Effect: 'Allow', Action: ['ssm:GetParameter'], Resource: [arn] });
+    expect(decrypt).toMatchObject({ Effect: 'Allow', Action: ['kms:Decrypt'] });
+    expect(decrypt.Condition.StringEquals).toEqual({ 'kms:ViaService': { 'Fn::Sub': 'ssm.${AWS::Region}.amazonaws.com' }, 'kms:EncryptionContext:PARAMETER_ARN': [arn] });
+
+    // Nothing else in the template reads SSM or decrypts.
+    const grants = statements().filter(({ statement }) => [statement.Action].flat().some((a: string) => /^(ssm|kms):|^\*$/.test(a)));
+    expect(grants.map(({ where }) => where)).toEqual(['AuthSecretsPolicy', 'AuthSecretsPolicy']);
+    expect(template.Conditions?.HasAuthSecrets).toEqual({ 'Fn::Equals': ['true', 'true'] });
+  });
+
   it('refuses to package a deployed stage without authentication, saying what to set', async () => {
     const failed = await osls(['package', '--stage', STAGE, '--package', join(folder, 'refused')], cleanEnv({}, folder)).then(
       () => undefined,
@@ -151,6 +192,15 @@ describe('the deploy-time auth check (deploy/check-auth.cjs)', async () => {
     }
   };
 
+  it('keeps secret values out of a deployed stage\'s template: SSM parameter names only', () => {
+    const issuer = { VMCONSOLE_JWT_ISSUER: 'i', VMCONSOLE_JWT_AUDIENCE: 'a' };
+    expect(withEnv({ ...issuer, VMCONSOLE_JWT_SECRET: 'x'.repeat(40) }, 'prod').error).toMatch(/VMCONSOLE_JWT_SECRET would put the secret itself in the template.*set VMCONSOLE_JWT_SECRET_PARAMETER/);
+    expect(withEnv({ ...issuer, VMCONSOLE_JWT_SECRET_PARAMETER: '/vmconsole/prod/jwt' }, 'prod')).toEqual({ mode: 'jwt' });
+    const keystone = { VMCONSOLE_AUTH_MODE: 'keystone', VMCONSOLE_KEYSTONE_URL: 'https://keystone.example.com', VMCONSOLE_KEYSTONE_APP_CREDENTIAL_ID: 'id' };
+    expect(withEnv({ ...keystone, VMCONSOLE_KEYSTONE_APP_CREDENTIAL_SECRET: 's' }, 'prod').error).toMatch(/VMCONSOLE_KEYSTONE_APP_CREDENTIAL_SECRET_PARAMETER/);
+    expect(withEnv({ VMCONSOLE_JWT_SECRET: 'x'.repeat(40) }, 'local')).toEqual({ mode: 'jwt' });
+  });
+
   it('exempts the local stage', () => {
     expect(withEnv({}, 'local')).toEqual({ mode: 'jwt' });
     expect(withEnv({ VMCONSOLE_AUTH_MODE: 'noauth' }, 'local')).toEqual({ mode: 'noauth' });
@@ -171,7 +221,8 @@ describe('the deploy-time auth check (deploy/check-auth.cjs)', async () => {
     const url = { VMCONSOLE_AUTH_MODE: 'keystone', VMCONSOLE_KEYSTONE_URL: 'https://keystone.example.com' };
     expect(withEnv({ VMCONSOLE_AUTH_MODE: 'keystone' }, 'prod').error).toMatch(/VMCONSOLE_KEYSTONE_URL/);
     expect(withEnv({ ...url, VMCONSOLE_KEYSTONE_USERNAME: 'vmconsole' }, 'prod').error).toMatch(/_PASSWORD/);
-    expect(withEnv({ ...url, VMCONSOLE_KEYSTONE_APP_CREDENTIAL_ID: 'id', VMCONSOLE_KEYSTONE_APP_CREDENTIAL_SECRET: 's' }, 'prod')).toEqual({ mode: 'keystone' });
+    expect(withEnv({ ...url, VMCONSOLE_KEYSTONE_APP_CREDENTIAL_ID: 'id', VMCONSOLE_KEYSTONE_APP_CREDENTIAL_SECRET_PARAMETER: '/vmconsole/prod/app-secret' }, 'prod')).toEqual({ mode: 'keystone' });
+    expect(withEnv({ ...url, VMCONSOLE_KEYSTONE_USERNAME: 'vmconsole', VMCONSOLE_KEYSTONE_PASSWORD_PARAMETER: '/vmconsole/prod/password', VMCONSOLE_KEYSTONE_PROJECT_NAME: 'service' }, 'prod')).toEqual({ mode: 'keystone' });
     expect(withEnv({ VMCONSOLE_AUTH_MODE: 'kerberos' }, 'prod').error).toMatch(/must be "noauth", "jwt" or "keystone"/);
   });
 });
