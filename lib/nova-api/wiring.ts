@@ -4,12 +4,13 @@ import { oncePerEnvironment } from '../auth/secrets.ts';
 import { Directory } from '../directory/directory.ts';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { KeyedRateLimiter } from '../limits/token-bucket.ts';
-import { createLogger, type Logger } from '../logger.ts';
+import { createLogger, EDGE_SERVICE, type Logger } from '../logger.ts';
+import { edgeMetrics, novaApi } from './middleware.ts';
+import { meterRequesterEvents } from '../transport/meter-requester-events.ts';
 import { logRequesterEvents } from '../transport/log-requester-events.ts';
 import { Requester } from '../transport/requester.ts';
 import { createSqsClient } from '../transport/sqs-client.ts';
 import { readEdgeConfig, type EdgeConfig } from './edge-config.ts';
-import { novaApi } from './middleware.ts';
 
 /**
  * Everything an edge function needs, built once per execution environment from its
@@ -29,17 +30,19 @@ export interface EdgeDependencies {
 
 export function createEdgeDependencies(env: NodeJS.ProcessEnv = process.env, overrides: Partial<EdgeDependencies> = {}): EdgeDependencies {
   const config = overrides.config ?? readEdgeConfig(env);
+  // One service name for the whole edge component: its directory and requester log as it does.
+  const logger = overrides.logger ?? createLogger(EDGE_SERVICE);
   return {
     config,
     auth: overrides.auth ?? readAuthConfig(env),
     // Records change at heartbeats and lifecycle events: reusing them for a second saves a read per request.
-    directory: overrides.directory ?? new Directory(createDocumentClient(env), config.tableName, { logger: createLogger('vmconsole-directory'), hostCacheMs: 1_000, serverCacheMs: 1_000 }),
-    requester: overrides.requester ?? logRequesterEvents(
-      new Requester({ sqs: createSqsClient(env), replyQueuePrefix: config.replyQueuePrefix, hostQueuePrefix: config.hostQueuePrefix }),
-      createLogger('vmconsole-requester'),
+    directory: overrides.directory ?? new Directory(createDocumentClient(env), config.tableName, { logger, hostCacheMs: 1_000, serverCacheMs: 1_000 }),
+    requester: overrides.requester ?? meterRequesterEvents(
+      logRequesterEvents(new Requester({ sqs: createSqsClient(env), replyQueuePrefix: config.replyQueuePrefix, hostQueuePrefix: config.hostQueuePrefix }), logger),
+      edgeMetrics,
     ),
     limiter: overrides.limiter ?? new KeyedRateLimiter({ perKey: config.rateLimits.project, global: config.rateLimits.api }),
-    logger: overrides.logger ?? createLogger('vmconsole-edge'),
+    logger,
   };
 }
 

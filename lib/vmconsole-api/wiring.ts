@@ -3,7 +3,7 @@ import { oncePerEnvironment } from '../auth/secrets.ts';
 import type { EventDeps } from '../diagnostics-service/handle-crash-event.ts';
 import { createDiagnoseDependencies } from '../diagnostics-service/wiring.ts';
 import type { KeyedRateLimiter } from '../limits/token-bucket.ts';
-import { createLogger, type Logger } from '../logger.ts';
+import { createLogger, EDGE_SERVICE, type Logger } from '../logger.ts';
 import { createEdgeDependencies, type EdgeDependencies } from '../nova-api/wiring.ts';
 import { failingApi, type ApiHandler } from './middleware.ts';
 
@@ -40,7 +40,7 @@ export function perApiEnvironment(createHandler: (deps: ApiDependencies) => ApiH
     try {
       handler ??= createHandler(await shared());
     } catch (err) {
-      return failingApi(err, createLogger('vmconsole-api'))(event, context);
+      return failingApi(err, createLogger(EDGE_SERVICE))(event, context);
     }
     return handler(event, context);
   };
