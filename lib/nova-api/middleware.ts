@@ -9,7 +9,8 @@ import type { Principal } from '../auth/principal.ts';
 import { isVmconsoleError, VmconsoleError } from '../errors.ts';
 import type { KeyedRateLimiter } from '../limits/token-bucket.ts';
 import { createLogger, EDGE_SERVICE, type Logger } from '../logger.ts';
-import { createMetrics, recordRequest, type Metrics } from '../metrics.ts';
+import { createMetrics, type Metrics } from '../metrics.ts';
+import { writeRequestLine } from '../request-line.ts';
 import { requestBaseUrl } from './base-url.ts';
 import { faultFromError } from './faults.ts';
 import { MIN_MICROVERSION, microversionHeaders, parseMicroversion, type Microversion } from './microversion.ts';
@@ -134,26 +135,18 @@ function commonHeaders(state: NovaState | undefined): Record<string, string> {
   };
 }
 
-/** What a request asked for, for its log line: the server action's name, else the route. */
-function kindOf(event: NovaEvent, body: unknown): string {
+/** What a request asked for, for its log line: the route, and the server action's name. */
+export function kindOf(event: APIGatewayProxyEventV2, body: unknown): string {
   const route = event.routeKey && event.routeKey !== '$default' ? event.routeKey : `${event.requestContext?.http?.method ?? ''} ${event.rawPath ?? ''}`;
   const action = body !== null && typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 1 ? Object.keys(body)[0]! : undefined;
   return action === undefined ? route : `${route} ${action.slice(0, 64)}`;
 }
 
-/**
- * The one log line and the one EMF line of each request: its id (the client's or the one made
- * for it), server, kind, duration and outcome (OK or the error code) with the HTTP status. The
- * Lambda request id and API Gateway's (the access log's `requestId`) are on the line through the
- * logger's Lambda context (function_request_id, correlation_id).
- */
+/** The request's log and EMF line (lib/request-line.ts): its id, server, kind, duration and outcome. */
 function accountFor(event: NovaEvent | undefined, status: number, outcome: string, logger: Logger, metrics: Metrics): void {
   const state = event?.nova as NovaState | undefined;
   if (!state || !event) return;
-  const ms = Date.now() - state.startedAt;
-  const line = { requestId: state.requestId, server: event.pathParameters?.server_id, kind: kindOf(event, state.body), status, outcome, ms };
-  logger.info('request', line);
-  recordRequest(metrics, outcome, ms, { requestId: line.requestId, server: line.server, kind: line.kind, status });
+  writeRequestLine({ requestId: state.requestId, server: event.pathParameters?.server_id, kind: kindOf(event, state.body), status, outcome, ms: Date.now() - state.startedAt }, logger, metrics);
 }
 
 /** Shapes handler results and, through faults.ts only, every error into API Gateway responses. */

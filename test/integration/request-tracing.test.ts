@@ -13,22 +13,12 @@ import { createLogger, EDGE_SERVICE } from '../../lib/logger.ts';
 import { edgeDependencies } from '../helpers/edge-dependencies.ts';
 import { invoke } from '../helpers/http-event.ts';
 import { useAgentOnLocalAws } from '../helpers/suite-setup.ts';
+import { captureStdout, type JsonLine } from '../helpers/stdout-lines.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const [web] = DEMO_SERVERS;
 const REQUEST_ID = /^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-type Line = Record<string, any>;
-
-/** The JSON lines this process writes to stdout while the test runs (Powertools' logger and metrics write there). */
-function captureStdout(): { lines: () => Line[] } {
-  const written: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    written.push(String(chunk));
-    return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-  }) as typeof process.stdout.write);
-  return { lines: () => written.join('').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line) };
-}
+type Line = JsonLine;
 
 describe('x-openstack-request-id, edge to agent', () => {
   const agentHost = useAgentOnLocalAws({ host: 'trace-host', prepareInstances: writeDemoInstances, agentEnv: { POWERTOOLS_LOG_LEVEL: 'INFO' } });
