@@ -165,6 +165,95 @@ describe('the packaged CloudFormation of a deployed stage', () => {
     expect(template.Conditions?.HasAuthSecrets).toEqual({ 'Fn::Equals': ['true', 'true'] });
   });
 
+  describe('alarms', () => {
+    const alarms = () => ofType('AWS::CloudWatch::Alarm');
+    const alarm = (id: string) => template.Resources[id]!.Properties!;
+    /** The logical ids a math alarm sums, by the dimension it names them with. */
+    const summed = (id: string) => {
+      const [total, ...metrics] = alarm(id).Metrics as any[];
+      expect(total, id).toMatchObject({ Expression: 'SUM(METRICS())', ReturnData: true });
+      expect(metrics.length, id).toBeLessThanOrEqual(10);
+      return metrics.map((m) => {
+        expect(m.ReturnData, id).toBe(false);
+        return { metric: m.MetricStat.Metric.MetricName as string, ref: m.MetricStat.Metric.Dimensions[0].Value.Ref as string };
+      });
+    };
+    const functionIds = () => ofType('AWS::Lambda::Function').map(([id]) => id).sort();
+
+    it('notify the stack\'s alarm topic when they fire and when they clear; an email subscription only when configured', () => {
+      expect(alarms().map(([id]) => id).sort()).toEqual([
+        'Api5xxAlarm', 'ApiFunctionErrorsAlarm', 'ApiFunctionThrottlesAlarm', 'BackgroundFunctionErrorsAlarm', 'BackgroundFunctionThrottlesAlarm',
+        'DynamoDbThrottlesAlarm', 'EventsDeadLetterQueueAlarm', 'HostDeadLetterAlarm', 'HostsDownAlarm', 'RequestDeadLetterQueueAlarm',
+      ]);
+      for (const [id, a] of alarms()) {
+        expect(a.Properties?.AlarmActions, id).toEqual([{ Ref: 'AlarmTopic' }]);
+        expect(a.Properties?.OKActions, id).toEqual([{ Ref: 'AlarmTopic' }]);
+        expect(a.Properties?.AlarmName, id).toMatch(new RegExp(`^vmconsole-${STAGE}-`));
+        expect(a.Properties?.AlarmDescription, id).toMatch(/README, "(Alarms|Redriving a DLQ)"/);
+      }
+      expect(template.Resources.AlarmTopic?.Type).toBe('AWS::SNS::Topic');
+      expect(template.Resources.AlarmEmailSubscription).toMatchObject({ Type: 'AWS::SNS::Subscription', Condition: 'HasAlarmEmail' });
+      expect(template.Conditions?.HasAlarmEmail).toEqual({ 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] });
+    });
+
+    it('watch every function\'s errors and throttles, each function in exactly one errors and one throttles alarm', () => {
+      for (const [metric, ids] of [['Errors', ['ApiFunctionErrorsAlarm', 'BackgroundFunctionErrorsAlarm']], ['Throttles', ['ApiFunctionThrottlesAlarm', 'BackgroundFunctionThrottlesAlarm']]] as const) {
+        const watched = ids.flatMap((id) => summed(id));
+        expect(new Set(watched.map((w) => w.metric))).toEqual(new Set([metric]));
+        expect(watched.map((w) => w.ref).sort()).toEqual(functionIds());
+      }
+    });
+
+    it('watch the HTTP API\'s share of 5xx answers', () => {
+      const a = alarm('Api5xxAlarm');
+      const byId = Object.fromEntries((a.Metrics as any[]).map((m) => [m.Id, m]));
+      expect(byId.share).toMatchObject({ Expression: 'IF(requests >= 20, 100 * errors / requests, 0)', ReturnData: true });
+      expect(byId.errors.MetricStat.Metric).toEqual({ Namespace: 'AWS/ApiGateway', MetricName: '5xx', Dimensions: [{ Name: 'ApiId', Value: { Ref: 'HttpApi' } }] });
+      expect(byId.requests.MetricStat.Metric).toEqual({ Namespace: 'AWS/ApiGateway', MetricName: 'Count', Dimensions: [{ Name: 'ApiId', Value: { Ref: 'HttpApi' } }] });
+      expect(a).toMatchObject({ ComparisonOperator: 'GreaterThanThreshold', Threshold: 5 });
+    });
+
+    it('fire when any dead-letter queue of the stack holds a message, and on the agents\' DLQ arrivals for the per-host DLQs', async () => {
+      const { METRIC, METRICS_NAMESPACE } = await import('../../lib/metrics.ts');
+      const { AGENT_SERVICE } = await import('../../lib/logger.ts');
+      const dlqs = ofType('AWS::SQS::Queue').flatMap(([, q]) => (q.Properties?.RedrivePolicy ? [q.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0] as string] : [])).sort();
+      expect(dlqs.length).toBeGreaterThan(0);
+      const watched = alarms()
+        .filter(([, a]) => a.Properties?.Namespace === 'AWS/SQS')
+        .map(([id, a]) => {
+          expect(a.Properties).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Statistic: 'Maximum', ComparisonOperator: 'GreaterThanThreshold', Threshold: 0 });
+          expect(a.Properties?.Dimensions[0].Name, id).toBe('QueueName');
+          return a.Properties?.Dimensions[0].Value['Fn::GetAtt'][0] as string;
+        })
+        .sort();
+      expect(watched).toEqual(dlqs);
+      // The metric the agents really emit (lib/metrics.ts, lib/transport/meter-responder-events.ts).
+      expect(alarm('HostDeadLetterAlarm')).toMatchObject({
+        Namespace: METRICS_NAMESPACE, MetricName: METRIC.deadLettered, Dimensions: [{ Name: 'service', Value: AGENT_SERVICE }], Statistic: 'Sum', ComparisonOperator: 'GreaterThanThreshold', Threshold: 0,
+      });
+    });
+
+    it('fire when a host is down for three minutes, from the health count the stack runs every minute', async () => {
+      const { METRIC, METRICS_NAMESPACE } = await import('../../lib/metrics.ts');
+      const { HEALTH_SERVICE } = await import('../../lib/logger.ts');
+      expect(alarm('HostsDownAlarm')).toMatchObject({
+        Namespace: METRICS_NAMESPACE, MetricName: METRIC.hostsDown, Dimensions: [{ Name: 'service', Value: HEALTH_SERVICE }],
+        Statistic: 'Maximum', Period: 60, EvaluationPeriods: 3, ComparisonOperator: 'GreaterThanOrEqualToThreshold', Threshold: 1, TreatMissingData: 'breaching',
+      });
+      expect(template.Resources.MeasureHostHealthEventsRuleSchedule1?.Properties).toMatchObject({ ScheduleExpression: 'rate(1 minute)', State: 'ENABLED' });
+      const role = template.Resources.HostHealthRole!.Properties?.Policies.find((p: { PolicyName: string }) => p.PolicyName === 'host-health');
+      expect(role.PolicyDocument.Statement).toEqual([{ Sid: 'ReadHostRecords', Effect: 'Allow', Action: ['dynamodb:Scan'], Resource: { 'Fn::GetAtt': ['DirectoryTable', 'Arn'] } }]);
+    });
+
+    it('watch read and write throttling of every DynamoDB table', () => {
+      const watched = summed('DynamoDbThrottlesAlarm');
+      const tables = ofType('AWS::DynamoDB::Table').map(([id]) => id);
+      expect(watched.sort((a, b) => `${a.ref}${a.metric}`.localeCompare(`${b.ref}${b.metric}`))).toEqual(
+        tables.sort().flatMap((ref) => [{ metric: 'ReadThrottleEvents', ref }, { metric: 'WriteThrottleEvents', ref }]),
+      );
+    });
+  });
+
   it('refuses to package a deployed stage without authentication, saying what to set', async () => {
     const failed = await osls(['package', '--stage', STAGE, '--package', join(folder, 'refused')], cleanEnv({}, folder)).then(
       () => undefined,
