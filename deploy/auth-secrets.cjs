@@ -6,15 +6,17 @@
 // template instead.
 
 const SECRET_SETTINGS = ['VMCONSOLE_JWT_SECRET', 'VMCONSOLE_KEYSTONE_PASSWORD', 'VMCONSOLE_KEYSTONE_APP_CREDENTIAL_SECRET'];
-// SSM's rule for names; it also keeps `${` out of the Fn::Sub below.
-const PARAMETER_NAME = /^\/?[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
+// SSM's rule for names, with an optional `:<version>` selector (lib/auth/secrets.ts); it also
+// keeps `${` out of the Fn::Sub below.
+const PARAMETER_NAME = /^\/?[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*(:[1-9][0-9]{0,9})?$/;
 
 function parameterNames() {
   return SECRET_SETTINGS.flatMap((setting) => {
     const name = (process.env[`${setting}_PARAMETER`] || '').trim();
     if (!name) return [];
     if (!PARAMETER_NAME.test(name)) throw new Error(`${setting}_PARAMETER is not an SSM parameter name: ${JSON.stringify(name)}`);
-    return [name];
+    // The policy names the parameter, whatever version is read.
+    return [name.replace(/:[0-9]+$/, '')];
   });
 }
 
@@ -25,7 +27,7 @@ module.exports.any = async () => (parameterNames().length > 0 ? 'true' : 'false'
 
 /** The parameters' ARNs (a placeholder when there are none: the policy is not created then). */
 module.exports.parameterArns = async () => {
-  const names = parameterNames();
+  const names = [...new Set(parameterNames())];
   return names.length > 0 ? names.map(arnOf) : ['arn:aws:ssm:::parameter/none'];
 };
 

@@ -10,8 +10,12 @@ import { fail, setting } from './config.ts';
  */
 export const SECRET_SETTINGS = ['VMCONSOLE_JWT_SECRET', 'VMCONSOLE_KEYSTONE_PASSWORD', 'VMCONSOLE_KEYSTONE_APP_CREDENTIAL_SECRET'] as const;
 
-/** SSM's own rule for parameter names (a path of letters, digits and `_.-`, or a plain name). */
-const PARAMETER_NAME = /^\/?[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
+/**
+ * SSM's rule for parameter names (a path of letters, digits and `_.-`, or a plain name), with an
+ * optional `:<version>` selector: pinning the version makes a rotation a deploy (README, "Rotating
+ * secrets").
+ */
+const PARAMETER_NAME = /^\/?[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*(:[1-9][0-9]{0,9})?$/;
 
 /** Reads a SecureString, decrypted. */
 export type ReadSecret = (name: string) => Promise<string | undefined>;

@@ -61,6 +61,16 @@ describe('auth secrets from SSM SecureString', () => {
     expect(throttled).not.toContain(SECRET);
   });
 
+  it('reads the version a `:<version>` selector pins, so a rotation is a deploy that names the new one', async () => {
+    const name = `/vmconsole/test/pinned-${Date.now()}`;
+    ssm.put(name, `${SECRET}-v1`);
+    ssm.put(name, `${SECRET}-v2`);
+    expect((await resolveSecretSettings({ ...env, VMCONSOLE_JWT_SECRET_PARAMETER: `${name}:1` })).VMCONSOLE_JWT_SECRET).toBe(`${SECRET}-v1`);
+    expect((await resolveSecretSettings({ ...env, VMCONSOLE_JWT_SECRET_PARAMETER: name })).VMCONSOLE_JWT_SECRET).toBe(`${SECRET}-v2`);
+    expect(await resolveSecretSettings({ ...env, VMCONSOLE_JWT_SECRET_PARAMETER: `${name}:3` }).catch((e: Error) => e.message)).toMatch(/ParameterVersionNotFound/);
+    expect(ssm.calls.map((c) => c.body.Name)).toEqual([`${name}:1`, name, `${name}:3`]);
+  });
+
   it('reads once per execution environment: a rotated value reaches new environments (cold starts), and a failed start is retried', async () => {
     const environment = oncePerEnvironment((e) => readAuthConfig(e), () => env);
     const first = await environment();

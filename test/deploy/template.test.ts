@@ -315,3 +315,27 @@ describe('the deploy-time auth check (deploy/check-auth.cjs)', async () => {
     expect(withEnv({ VMCONSOLE_AUTH_MODE: 'kerberos' }, 'prod').error).toMatch(/must be "noauth", "jwt" or "keystone"/);
   });
 });
+
+describe('the auth secrets policy\'s resources (deploy/auth-secrets.cjs)', async () => {
+  const { createRequire } = await import('node:module');
+  const secrets = createRequire(import.meta.url)('../../deploy/auth-secrets.cjs') as { parameterArns: () => Promise<unknown[]>; any: () => Promise<string> };
+  const withEnv = async <T>(env: Record<string, string>, read: () => Promise<T>): Promise<T> => {
+    const saved = { ...process.env };
+    for (const name of Object.keys(process.env)) if (name.startsWith('VMCONSOLE_')) delete process.env[name];
+    Object.assign(process.env, env);
+    try {
+      return await read();
+    } finally {
+      for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
+      Object.assign(process.env, saved);
+    }
+  };
+
+  it('names each parameter once, without a pinned version\'s selector, and refuses what is not a parameter name', async () => {
+    const arn = (name: string) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${name}` });
+    expect(await withEnv({ VMCONSOLE_JWT_SECRET_PARAMETER: '/vmconsole/prod/jwt:4', VMCONSOLE_KEYSTONE_PASSWORD_PARAMETER: 'keystone-password' }, secrets.parameterArns))
+      .toEqual([arn('/vmconsole/prod/jwt'), arn('/keystone-password')]);
+    expect(await withEnv({}, secrets.any)).toBe('false');
+    await expect(withEnv({ VMCONSOLE_JWT_SECRET_PARAMETER: '/x/${AWS::AccountId}' }, secrets.parameterArns)).rejects.toThrow(/not an SSM parameter name/);
+  });
+});

@@ -35,7 +35,8 @@ const REGION = 'us-east-1';
 const ACCOUNT = '123456789012';
 
 export async function startSsmStandIn(): Promise<SsmStandIn> {
-  const parameters = new Map<string, Parameter>();
+  /** Every version of each parameter, oldest first: `name:version` reads an older one, as SSM's selector does. */
+  const parameters = new Map<string, Parameter[]>();
   const calls: SsmCall[] = [];
   let failure: { status: number; type: string } | undefined;
 
@@ -64,14 +65,18 @@ export async function startSsmStandIn(): Promise<SsmStandIn> {
       if (req.method !== 'POST' || req.headers['content-type'] !== 'application/x-amz-json-1.1') return error(res, 400, 'SerializationException', null);
       if (!signed) return error(res, 400, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
       if (target !== 'AmazonSSM.GetParameter') return error(res, 400, 'UnknownOperationException', null);
-      const name = body.Name;
-      if (typeof name !== 'string' || name.length === 0) return error(res, 400, 'ValidationException', "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null");
-      const parameter = parameters.get(name);
-      if (!parameter) return error(res, 400, 'ParameterNotFound', null);
+      const selector = body.Name;
+      if (typeof selector !== 'string' || selector.length === 0) return error(res, 400, 'ValidationException', "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null");
+      const [, name = '', version] = /^(.*?)(?::(\d+))?$/.exec(selector)!;
+      const versions = parameters.get(name);
+      if (!versions) return error(res, 400, 'ParameterNotFound', null);
+      const parameter = version === undefined ? versions.at(-1) : versions.find((p) => p.version === Number(version));
+      if (!parameter) return error(res, 400, 'ParameterVersionNotFound', `Systems Manager could not find version ${version} of ${name}.`);
       const value = parameter.type === 'SecureString' && body.WithDecryption !== true ? Buffer.from(`kms:${parameter.value}`).toString('base64') : parameter.value;
       answer(res, 200, {
         Parameter: {
           Name: name,
+          ...(version !== undefined && { Selector: `:${version}` }),
           Type: parameter.type,
           Value: value,
           Version: parameter.version,
@@ -88,8 +93,9 @@ export async function startSsmStandIn(): Promise<SsmStandIn> {
     endpoint: `http://127.0.0.1:${port}`,
     calls,
     put(name, value, type = 'SecureString') {
-      const version = (parameters.get(name)?.version ?? 0) + 1;
-      parameters.set(name, { type, value, version, modifiedAt: Date.now() });
+      const versions = parameters.get(name) ?? [];
+      versions.push({ type, value, version: versions.length + 1, modifiedAt: Date.now() });
+      parameters.set(name, versions);
     },
     failWith(error) {
       failure = error;
