@@ -1,5 +1,3 @@
-import { SSMClient } from '@aws-sdk/client-ssm';
-import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
 import { awsClientOptions } from '../aws-client-options.ts';
 import { fail, setting } from './config.ts';
 
@@ -26,8 +24,12 @@ export type ReadSecret = (name: string) => Promise<string | undefined>;
  * and keeps it; only a new environment (a cold start) reads a rotated value.
  */
 export function ssmSecretReader(env: NodeJS.ProcessEnv, maxAgeS = Number.MAX_SAFE_INTEGER / 1000): ReadSecret {
-  const provider = new SSMProvider({ awsSdkV3Client: new SSMClient(awsClientOptions(setting(env, 'VMCONSOLE_SSM_ENDPOINT'), env)) });
-  return async (name) => await provider.get(name, { decrypt: true, maxAge: maxAgeS });
+  // Loaded on first use: a function without secrets in SSM (local, JWKS) never loads the SSM client.
+  const provider = (async () => {
+    const [{ SSMClient }, { SSMProvider }] = await Promise.all([import('@aws-sdk/client-ssm'), import('@aws-lambda-powertools/parameters/ssm')]);
+    return new SSMProvider({ awsSdkV3Client: new SSMClient(awsClientOptions(setting(env, 'VMCONSOLE_SSM_ENDPOINT'), env)) });
+  })();
+  return async (name) => await (await provider).get(name, { decrypt: true, maxAge: maxAgeS });
 }
 
 /**
@@ -35,12 +37,13 @@ export function ssmSecretReader(env: NodeJS.ProcessEnv, maxAgeS = Number.MAX_SAF
  * ways, a bad name, or a parameter that cannot be read throws with the setting and the parameter
  * named (never a value): the function then refuses to serve, as for any bad auth setting.
  */
-export async function resolveSecretSettings(env: NodeJS.ProcessEnv, read: ReadSecret = ssmSecretReader(env)): Promise<NodeJS.ProcessEnv> {
+export async function resolveSecretSettings(env: NodeJS.ProcessEnv, reader?: ReadSecret): Promise<NodeJS.ProcessEnv> {
   const named = SECRET_SETTINGS.flatMap((name) => {
     const parameter = setting(env, `${name}_PARAMETER`);
     return parameter === undefined ? [] : [{ name, parameter }];
   });
   if (named.length === 0) return env;
+  const read = reader ?? ssmSecretReader(env);
   const resolved: NodeJS.ProcessEnv = { ...env };
   await Promise.all(named.map(async ({ name, parameter }) => {
     if (setting(env, name) !== undefined) fail(`set either ${name} or ${name}_PARAMETER, not both`);
