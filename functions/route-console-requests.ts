@@ -1,4 +1,5 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { batchDeadline, routeConsoleRequest, UnanswerableRequest, type RouterDeps } from '../lib/automation/route-console-request.ts';
 import { oncePerEnvironment } from '../lib/auth/secrets.ts';
@@ -14,6 +15,8 @@ export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatch
 export function createHandler(deps: RouterDeps): SqsHandler {
   return async (event, context) => {
     // One processor per invocation: it holds the invocation's records and failures.
+    // Lambda's request id (function_request_id) on every line of this invocation, as injectLambdaContext does for HTTP.
+    if (deps.logger instanceof PowertoolsLogger) deps.logger.addContext(context);
     const processor = new BatchProcessor(EventType.SQS);
     const deadline = batchDeadline(Date.now(), context.getRemainingTimeInMillis());
     const route = async (record: SQSRecord) => {
