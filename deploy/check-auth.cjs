@@ -9,17 +9,30 @@
 // VMCONSOLE_ALLOW_NOAUTH=true says the operator means it (an isolated test account, say).
 
 const set = (name) => Boolean(process.env[name] && process.env[name].trim());
+// A secret given as its SSM SecureString parameter (lib/auth/secrets.ts).
+const secret = (name) => set(name) || set(`${name}_PARAMETER`);
+
+// A deployed stage's template holds no secret value: each is the name of an SSM SecureString
+// (`<SETTING>_PARAMETER`), read by the functions that authenticate when they start.
+const SECRET_SETTINGS = ['VMCONSOLE_JWT_SECRET', 'VMCONSOLE_KEYSTONE_PASSWORD', 'VMCONSOLE_KEYSTONE_APP_CREDENTIAL_SECRET'];
+
+function plainSecret() {
+  const plain = SECRET_SETTINGS.find((name) => set(name));
+  return plain && `${plain} would put the secret itself in the template and every function's configuration; store it as an SSM SecureString and set ${plain}_PARAMETER to its name (README, "Rotating secrets")`;
+}
 
 function problem(stage) {
   const mode = (process.env.VMCONSOLE_AUTH_MODE || '').trim() || 'jwt';
   if (stage === 'local') return { mode };
+  const plain = plainSecret();
+  if (plain) return { mode, error: plain };
   if (mode === 'noauth') {
     if (process.env.VMCONSOLE_ALLOW_NOAUTH === 'true') return { mode };
     return { mode, error: 'VMCONSOLE_AUTH_MODE=noauth accepts any caller as any project; set VMCONSOLE_ALLOW_NOAUTH=true if that is really meant' };
   }
   if (mode === 'jwt') {
-    if (!set('VMCONSOLE_JWT_SECRET') && !set('VMCONSOLE_JWKS_URL')) {
-      return { mode, error: 'jwt mode needs VMCONSOLE_JWT_SECRET (HS256, >= 32 bytes) or VMCONSOLE_JWKS_URL' };
+    if (!secret('VMCONSOLE_JWT_SECRET') && !set('VMCONSOLE_JWKS_URL')) {
+      return { mode, error: 'jwt mode needs VMCONSOLE_JWT_SECRET_PARAMETER (an SSM SecureString holding the HS256 secret, >= 32 bytes) or VMCONSOLE_JWKS_URL' };
     }
     const profile = (process.env.VMCONSOLE_JWT_PROFILE || '').trim();
     if (profile !== 'keystone-jws' && (!set('VMCONSOLE_JWT_ISSUER') || !set('VMCONSOLE_JWT_AUDIENCE'))) {
@@ -29,10 +42,10 @@ function problem(stage) {
   }
   if (mode === 'keystone') {
     if (!set('VMCONSOLE_KEYSTONE_URL')) return { mode, error: 'keystone mode needs VMCONSOLE_KEYSTONE_URL' };
-    const appCredential = set('VMCONSOLE_KEYSTONE_APP_CREDENTIAL_ID') && set('VMCONSOLE_KEYSTONE_APP_CREDENTIAL_SECRET');
-    const password = set('VMCONSOLE_KEYSTONE_USERNAME') && set('VMCONSOLE_KEYSTONE_PASSWORD') && set('VMCONSOLE_KEYSTONE_PROJECT_NAME');
+    const appCredential = set('VMCONSOLE_KEYSTONE_APP_CREDENTIAL_ID') && secret('VMCONSOLE_KEYSTONE_APP_CREDENTIAL_SECRET');
+    const password = set('VMCONSOLE_KEYSTONE_USERNAME') && secret('VMCONSOLE_KEYSTONE_PASSWORD') && set('VMCONSOLE_KEYSTONE_PROJECT_NAME');
     if (!appCredential && !password) {
-      return { mode, error: 'keystone mode needs VMCONSOLE_KEYSTONE_APP_CREDENTIAL_ID and _SECRET, or VMCONSOLE_KEYSTONE_USERNAME, _PASSWORD and _PROJECT_NAME' };
+      return { mode, error: 'keystone mode needs VMCONSOLE_KEYSTONE_APP_CREDENTIAL_ID and _SECRET_PARAMETER, or VMCONSOLE_KEYSTONE_USERNAME, _PASSWORD_PARAMETER and _PROJECT_NAME (secrets as SSM SecureString names)' };
     }
     return { mode };
   }

@@ -1,4 +1,5 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { MalformedEvent } from '../lib/contracts/crash-events.ts';
 import { handleCrashEvent, type EventDeps } from '../lib/diagnostics-service/handle-crash-event.ts';
@@ -16,6 +17,8 @@ const MARGIN_MS = 5_000;
  */
 export function createHandler(deps: EventDeps): SqsHandler {
   return async (event, context) => {
+    // Lambda's request id (function_request_id) on every line of this invocation, as injectLambdaContext does for HTTP.
+    if (deps.logger instanceof PowertoolsLogger) deps.logger.addContext(context);
     const processor = new BatchProcessor(EventType.SQS);
     const deadline = Date.now() + Math.max(1_000, context.getRemainingTimeInMillis() - MARGIN_MS);
     const diagnose = async (record: SQSRecord) => {

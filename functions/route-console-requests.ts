@@ -1,6 +1,8 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { batchDeadline, routeConsoleRequest, UnanswerableRequest, type RouterDeps } from '../lib/automation/route-console-request.ts';
+import { oncePerEnvironment } from '../lib/auth/secrets.ts';
 import { createRouterDependencies } from '../lib/automation/wiring.ts';
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
@@ -13,6 +15,8 @@ export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatch
 export function createHandler(deps: RouterDeps): SqsHandler {
   return async (event, context) => {
     // One processor per invocation: it holds the invocation's records and failures.
+    // Lambda's request id (function_request_id) on every line of this invocation, as injectLambdaContext does for HTTP.
+    if (deps.logger instanceof PowertoolsLogger) deps.logger.addContext(context);
     const processor = new BatchProcessor(EventType.SQS);
     const deadline = batchDeadline(Date.now(), context.getRemainingTimeInMillis());
     const route = async (record: SQSRecord) => {
@@ -27,7 +31,11 @@ export function createHandler(deps: RouterDeps): SqsHandler {
   };
 }
 
-let built: SqsHandler | undefined;
+const built = oncePerEnvironment((env) => createHandler(createRouterDependencies(env)));
 
-/** Dependencies are built on the first invocation, not at import: importing this module reads no environment. */
-export const handler: SqsHandler = (event, context) => (built ??= createHandler(createRouterDependencies()))(event, context);
+/**
+ * Dependencies are built on the first invocation, not at import: importing this module reads no
+ * environment. A configuration that cannot be built (a secret SSM would not give) fails the
+ * invocation: SQS gives the batch back, and the next invocation tries again.
+ */
+export const handler: SqsHandler = async (event, context) => (await built())(event, context);

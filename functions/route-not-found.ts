@@ -3,7 +3,7 @@ import { fault } from '../lib/nova-api/faults.ts';
 import { novaApi } from '../lib/nova-api/middleware.ts';
 import { allowedMethods, routePath } from '../lib/nova-api/routes.ts';
 import { versionDocument } from '../lib/nova-api/versions.ts';
-import { createLogger, type Logger } from '../lib/logger.ts';
+import { createLogger, EDGE_SERVICE, type Logger } from '../lib/logger.ts';
 import { isApiPath, routeNotFound } from '../lib/vmconsole-api/routes.ts';
 
 export interface RouteNotFoundDependencies {
@@ -38,4 +38,4 @@ export function createHandler(deps: RouteNotFoundDependencies) {
   };
 }
 
-export const handler = createHandler({ logger: createLogger('vmconsole-edge') });
+export const handler = createHandler({ logger: createLogger(EDGE_SERVICE) });

@@ -8,7 +8,9 @@ import { Directory } from '../directory/directory.ts';
 import { coalesceEvents } from '../hypervisors/coalesce-events.ts';
 import { MIN_PROTOCOL_VERSION } from '../contracts/messages.ts';
 import type { HostRecord } from '../contracts/records.ts';
-import type { Logger } from '../logger.ts';
+import { AGENT_SERVICE, type Logger } from '../logger.ts';
+import { createMetrics } from '../metrics.ts';
+import { meterResponderEvents } from '../transport/meter-responder-events.ts';
 import type { AgentConfig } from './config.ts';
 import { ConsoleSessions } from './console-sessions.ts';
 import { createDriver } from './create-driver.ts';
@@ -164,6 +166,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     protocolMax: config.protocolMax,
   });
   logResponderEvents(responder, logger);
+  meterResponderEvents(responder, createMetrics(AGENT_SERVICE), config.host);
   responder.start();
   logger.info('agent started', { host: config.host, protocol: `${MIN_PROTOCOL_VERSION}-${config.protocolMax}`, driver: config.driver, queueUrl, eventsQueueUrl: config.eventsQueueUrl, replyDestinations: replyDestinations.prefixes, clientReplyDestinations: clientReplies.prefixes, relayUrlPrefixes: consoles.prefixes, roots: config.logRoots, followingConsoles: following !== undefined });
 
@@ -190,6 +193,9 @@ function logResponderEvents(responder: Responder, logger: Logger): void {
       if (reply.code === 'Internal') logger.error('request failed', { ...data, stack: error instanceof Error ? error.stack : undefined });
       else logger.warn('request refused', data);
     })
+    // The agent's one line per request, under the id the edge returned to the client.
+    .on('replied', ({ requestId, correlationId, messageId, server, kind, outcome, ms }) => logger.info('request answered', { requestId, correlationId, messageId, server, kind, outcome, ms }))
+    .on('dead_lettered', (e) => logger.error('message had its last receive; SQS moves it to the host DLQ', { ...e }))
     .on('dropped', (e) => logger.info('request dropped', { ...e }))
     .on('duplicate', (e) => logger.info('duplicate request ignored', { ...e }))
     .on('poison', (e) => logger.warn('poison message left for the DLQ', { ...e }))

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { createLogger } from '../logger.ts';
+import { AGENT_SERVICE, createLogger } from '../logger.ts';
 import { AgentConfigError, describeAgentVariables, readAgentConfig, type AgentConfig } from './config.ts';
 import { startAgent, AGENT_VERSION } from './agent.ts';
 import { checkAgent, formatCheck } from './check-agent.ts';
@@ -22,7 +22,7 @@ if (check) {
   process.exit(results.every((r) => r.ok) ? 0 : EXIT_FAILED);
 }
 
-const logger = createLogger('vmconsole-agent');
+const logger = createLogger(AGENT_SERVICE);
 try {
   const agent = await startAgent(config, logger, env);
   let stopping = false;

@@ -2,7 +2,9 @@ import { readAuthConfig } from '../auth/config.ts';
 import { Directory } from '../directory/directory.ts';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { KeyedRateLimiter } from '../limits/token-bucket.ts';
-import { createLogger } from '../logger.ts';
+import { createLogger, ROUTER_SERVICE } from '../logger.ts';
+import { createMetrics } from '../metrics.ts';
+import { meterRequesterEvents } from '../transport/meter-requester-events.ts';
 import { readEdgeConfig } from '../nova-api/edge-config.ts';
 import { AutomationReplies } from '../transport/automation-replies.ts';
 import { logRequesterEvents } from '../transport/log-requester-events.ts';
@@ -22,17 +24,19 @@ export function createRouterDependencies(env: NodeJS.ProcessEnv = process.env, o
   const edge = readEdgeConfig(env);
   const config = readRouterConfig(env);
   const sqs = createSqsClient(env);
+  // One service name per component: its directory and requester log as it does.
+  const logger = overrides.logger ?? createLogger(ROUTER_SERVICE);
   return {
-    directory: overrides.directory ?? new Directory(createDocumentClient(env), edge.tableName, { logger: createLogger('vmconsole-directory'), hostCacheMs: 1_000, serverCacheMs: 1_000 }),
-    requester: overrides.requester ?? logRequesterEvents(
-      new Requester({ sqs, replyQueuePrefix: edge.replyQueuePrefix, hostQueuePrefix: edge.hostQueuePrefix }),
-      createLogger('vmconsole-requester'),
+    directory: overrides.directory ?? new Directory(createDocumentClient(env), edge.tableName, { logger, hostCacheMs: 1_000, serverCacheMs: 1_000 }),
+    requester: overrides.requester ?? meterRequesterEvents(
+      logRequesterEvents(new Requester({ sqs, replyQueuePrefix: edge.replyQueuePrefix, hostQueuePrefix: edge.hostQueuePrefix }), logger),
+      createMetrics(ROUTER_SERVICE),
     ),
     replies: overrides.replies ?? new AutomationReplies(sqs, new ReplyDestinations(config.clientReplyUrlPrefixes, edge.hostQueuePrefix)),
     auth: overrides.auth ?? readAuthConfig(env),
     requireToken: overrides.requireToken ?? config.requireToken,
     limiter: overrides.limiter ?? new KeyedRateLimiter({ perKey: config.rateLimits.project, global: config.rateLimits.api }),
-    logger: overrides.logger ?? createLogger('vmconsole-router'),
+    logger,
     ...(overrides.now && { now: overrides.now }),
     ...(overrides.plan && { plan: overrides.plan }),
     protocolMax: overrides.protocolMax ?? edge.protocolMax,

@@ -3,7 +3,9 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { awsClientOptions } from '../aws-client-options.ts';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { Directory } from '../directory/directory.ts';
-import { createLogger } from '../logger.ts';
+import { createLogger, DIAGNOSE_SERVICE } from '../logger.ts';
+import { createMetrics } from '../metrics.ts';
+import { meterRequesterEvents } from '../transport/meter-requester-events.ts';
 import { readEdgeConfig } from '../nova-api/edge-config.ts';
 import { logRequesterEvents } from '../transport/log-requester-events.ts';
 import { Requester } from '../transport/requester.ts';
@@ -23,15 +25,17 @@ import { S3ScreenshotStore } from './screenshots.ts';
 export function createDiagnoseDependencies(env: NodeJS.ProcessEnv = process.env, overrides: Partial<EventDeps> = {}): EventDeps {
   const edge = readEdgeConfig(env);
   const config = readDiagnosticsConfig(env);
+  // One service name per component: its directory and requester log as it does.
+  const logger = overrides.logger ?? createLogger(DIAGNOSE_SERVICE);
   return {
-    directory: overrides.directory ?? new Directory(createDocumentClient(env), edge.tableName, { logger: createLogger('vmconsole-directory'), hostCacheMs: 1_000, serverCacheMs: 1_000 }),
-    requester: overrides.requester ?? logRequesterEvents(
-      new Requester({ sqs: createSqsClient(env), replyQueuePrefix: edge.replyQueuePrefix, hostQueuePrefix: edge.hostQueuePrefix }),
-      createLogger('vmconsole-requester'),
+    directory: overrides.directory ?? new Directory(createDocumentClient(env), edge.tableName, { logger, hostCacheMs: 1_000, serverCacheMs: 1_000 }),
+    requester: overrides.requester ?? meterRequesterEvents(
+      logRequesterEvents(new Requester({ sqs: createSqsClient(env), replyQueuePrefix: edge.replyQueuePrefix, hostQueuePrefix: edge.hostQueuePrefix }), logger),
+      createMetrics(DIAGNOSE_SERVICE),
     ),
     store: overrides.store ?? new DiagnosesStore(createDocumentClient(env), config.tableName, { retentionDays: config.retentionDays }),
     publisher: overrides.publisher ?? new SnsDiagnosisPublisher(new SNSClient(awsClientOptions(config.snsEndpoint, env)), config.topicArn),
-    logger: overrides.logger ?? createLogger('vmconsole-diagnose'),
+    logger,
     recent: overrides.recent ?? new RecentAnalyses(),
     ...((overrides.screenshots ?? config.screenshotBucket) && {
       // Path-style against an emulator (fauxqs), as S3 clients must address it.

@@ -77,6 +77,8 @@ export class HostQueuePoller {
           MaxNumberOfMessages: Math.min(10, this.#o.concurrency - this.#inFlight),
           WaitTimeSeconds: RECEIVE_WAIT_S,
           MessageAttributeNames: ['All'],
+          // The responder tells a message's last receive before the DLQ from this.
+          MessageSystemAttributeNames: ['ApproximateReceiveCount'],
         }), { abortSignal: AbortSignal.any([receive.signal, AbortSignal.timeout(RECEIVE_WAIT_S * 1000 + RECEIVE_GRACE_MS)]) });
         messages = out.Messages ?? [];
         backoffMs = 100;

@@ -8,5 +8,7 @@ export function logRequesterEvents(requester: Requester, logger: Logger): Reques
     .on('malformed_reply', ({ correlationId, reason }) => logger.error('malformed reply', { correlationId, reason }))
     .on('receive_error', ({ error }) => logger.warn('reply poll failed; retrying', { error: String(error) }))
     .on('reply_queue_heartbeat_error', ({ error }) => logger.warn('reply queue heartbeat failed', { error: String(error) }))
-    .on('reply_queue_replaced', ({ queueUrl, why }) => logger.warn('reply queue is gone; the next request creates a new one', { queueUrl, why }));
+    .on('reply_queue_replaced', ({ queueUrl, why }) => logger.warn('reply queue is gone; the next request creates a new one', { queueUrl, why }))
+    // The link between the edge's request id and the SQS message the agent logs (correlationId).
+    .on('request_settled', (e) => logger.info('host request settled', { ...e }));
 }

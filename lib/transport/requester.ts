@@ -28,6 +28,8 @@ export interface RequesterEvents extends Record<string, unknown> {
   reply_queue_heartbeat_error: { error: unknown };
   /** The reply queue was found gone; the requests that named it failed, the next gets a new one. */
   reply_queue_replaced: { queueUrl: string; why: string };
+  /** A request settled: `outcome` is OK, the host's error code, or the transport's (HostTimeout, HostDown, ...). */
+  request_settled: { host: string; kind: string; requestId: string; correlationId: string; outcome: string; ms: number };
 }
 
 export interface RequesterOptions {
@@ -89,7 +91,10 @@ export class Requester extends TypedEmitter<RequesterEvents> {
     const correlationId = randomUUID();
     const problem = requestAttributeProblem({ correlationId, requestId, deadline });
     if (problem) return Promise.reject(new VmconsoleError('Internal', 'refusing to send a request an agent would refuse', { detail: problem }));
+    const started = Date.now();
     const reply = this.#pending.add(correlationId, deadline);
+    const settled = (outcome: string) => this.emit('request_settled', { host, kind: valid.data.kind, requestId, correlationId, outcome, ms: Date.now() - started });
+    reply.then((r) => settled(r.ok ? 'OK' : r.error.code), (err: unknown) => settled(isVmconsoleError(err) ? err.code : 'Internal'));
     void this.#send(host, correlationId, valid.data, { deadline, requestId });
     return reply;
   }

@@ -3,7 +3,7 @@ import type { AgentRequest, RequestKind } from '../contracts/messages.ts';
 import { AnsweredRequests } from './answered-requests.ts';
 import { DeleteBatcher } from './delete-batcher.ts';
 import { decodeRequest, encodeReply, errorReply, okReply, type AgentReply, type ReplyErrorBody, type RequestEnvelope } from './envelope.ts';
-import { HOST_QUEUE_VISIBILITY_S } from './host-queue.ts';
+import { HOST_QUEUE_VISIBILITY_S, MAX_RECEIVES_BEFORE_DLQ } from './host-queue.ts';
 import { HostQueuePoller } from './host-queue-poller.ts';
 import type { ReplyDestinations } from './queue-naming.ts';
 import { isMissingQueue } from './sqs-errors.ts';
@@ -18,7 +18,8 @@ export interface ResponderEvents extends Record<string, unknown> {
   request_received: Ids & { kind: RequestKind; messageId: string | undefined };
   /** The handler failed: what the caller is told (`reply`) and what was thrown (`error`). */
   request_failed: Ids & { kind: RequestKind; reply: ReplyErrorBody; error: unknown };
-  replied: Ids & { kind: RequestKind; ok: boolean; ms: number };
+  /** One per answered request: `outcome` is OK or the error code sent; `server` for single-server kinds. */
+  replied: Ids & { kind: RequestKind; ok: boolean; outcome: string; server: string | undefined; ms: number; messageId: string | undefined };
   dropped: Ids & { reason: 'deadline' | 'reply queue gone' };
   duplicate: Ids;
   /** Never answered nor deleted: SQS moves it to the DLQ after a few receives. */
@@ -26,6 +27,8 @@ export interface ResponderEvents extends Record<string, unknown> {
   receive_error: { error: unknown; retryInMs: number };
   /** Unexpected failure while answering: the message will be redelivered. */
   processing_error: { messageId: string | undefined; correlationId?: string; requestId?: string; error: unknown };
+  /** A poison or failing message on its last receive: SQS moves it to the host's DLQ instead of delivering it again. */
+  dead_lettered: { messageId: string | undefined; correlationId?: string; requestId?: string; receiveCount: number; reason: string };
   /** Changing visibility or deleting failed: at worst a redelivery, recognised as a duplicate. */
   queue_error: { action: 'ChangeMessageVisibility' | 'DeleteMessageBatch'; error: unknown };
   /** The host queue is gone (deleted, or SQS was reset); it is being re-created. */
@@ -103,6 +106,7 @@ export class Responder extends TypedEmitter<ResponderEvents> {
       if (!decoded.ok) {
         const { ok: _, ...poison } = decoded;
         this.emit('poison', { messageId: message.MessageId, ...poison });
+        this.#deadLetteredAfter(message, poison);
         await this.#changeVisibility(message, POISON_BACKOFF_S);
         return;
       }
@@ -126,7 +130,19 @@ export class Responder extends TypedEmitter<ResponderEvents> {
       }
     } catch (error) {
       this.emit('processing_error', { messageId: message.MessageId, ...ids, error });
+      this.#deadLetteredAfter(message, { ...ids, reason: `processing failed: ${error instanceof Error ? error.message : String(error)}`.slice(0, 300) });
     }
+  }
+
+  /** Reports a message that will not be delivered again: it has had its last receive before the DLQ. */
+  #deadLetteredAfter(message: Message, about: { reason: string; correlationId?: string | undefined; requestId?: string | undefined }): void {
+    const receiveCount = Number(message.Attributes?.ApproximateReceiveCount);
+    if (!(receiveCount >= MAX_RECEIVES_BEFORE_DLQ)) return;
+    this.emit('dead_lettered', {
+      messageId: message.MessageId, receiveCount, reason: about.reason,
+      ...(about.correlationId !== undefined && { correlationId: about.correlationId }),
+      ...(about.requestId !== undefined && { requestId: about.requestId }),
+    });
   }
 
   async #answer(message: Message, { request, correlationId, replyTo, deadline, requestId }: RequestEnvelope): Promise<void> {
@@ -151,7 +167,10 @@ export class Responder extends TypedEmitter<ResponderEvents> {
       return;
     }
     this.#answered.remember(correlationId);
-    this.emit('replied', { ...ids, kind: request.kind, ok: reply.ok, ms: Date.now() - started });
+    this.emit('replied', {
+      ...ids, kind: request.kind, ok: reply.ok, outcome: reply.ok ? 'OK' : reply.error.code,
+      server: 'server' in request ? request.server.id : undefined, ms: Date.now() - started, messageId: message.MessageId,
+    });
     this.#deletes.delete(message.ReceiptHandle!);
   }
 

@@ -1,21 +1,25 @@
-import { randomUUID } from 'node:crypto';
+import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy, { type MiddlewareObj } from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { authenticate } from '../auth/authenticate.ts';
 import type { AuthConfig } from '../auth/config.ts';
 import type { Principal } from '../auth/principal.ts';
-import { VmconsoleError } from '../errors.ts';
+import { isVmconsoleError, VmconsoleError } from '../errors.ts';
 import type { KeyedRateLimiter } from '../limits/token-bucket.ts';
 import type { Logger } from '../logger.ts';
-import { requestDeadline } from '../nova-api/middleware.ts';
+import type { Metrics } from '../metrics.ts';
+import { edgeMetrics, kindOf, requestDeadline } from '../nova-api/middleware.ts';
+import { newRequestId, requestIdFrom } from '../nova-api/request-id.ts';
+import { writeRequestLine } from '../request-line.ts';
 import { apiError } from './errors.ts';
 
 /** What a /vmconsole/v1 handler sees. */
 export interface ApiRequest {
   event: APIGatewayProxyEventV2;
   principal: Principal;
-  /** `req-<uuid>`, returned as x-request-id and in every error body. */
+  /** `req-<uuid>` (the caller's x-request-id when it has that shape), returned as x-request-id and in every error body. */
   requestId: string;
   /** Epoch ms by which the handler must have its answer (as the Nova API's `deadline`). */
   deadline: number;
@@ -30,6 +34,7 @@ export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Pr
 
 interface ApiState {
   requestId: string;
+  startedAt: number;
   headers: Readonly<Record<string, string | undefined>>;
   principal?: Principal;
   retryAfterSeconds?: number;
@@ -43,6 +48,8 @@ export interface ApiOptions {
   logger: Logger;
   /** Routes that ask a host: the longest wait for its reply, which bounds `deadline`. */
   hostWaitMs?: number;
+  /** Where each request's EMF line goes (default: the edge's). */
+  metrics?: Metrics;
 }
 
 /**
@@ -53,7 +60,8 @@ export interface ApiOptions {
 export function vmconsoleApi(handler: (req: ApiRequest) => Promise<ApiResponse>, options: ApiOptions): ApiHandler {
   const context: Mw = {
     before: ({ event }) => {
-      event.vmconsole = { requestId: `req-${randomUUID()}`, headers: (event.headers ?? {}) as Record<string, string | undefined> };
+      const headers = (event.headers ?? {}) as Record<string, string | undefined>;
+      event.vmconsole = { requestId: requestIdFrom(headers['x-request-id']), headers, startedAt: Date.now() };
     },
   };
   const authentication: Mw = {
@@ -72,6 +80,12 @@ export function vmconsoleApi(handler: (req: ApiRequest) => Promise<ApiResponse>,
       });
     },
   };
+  const metrics = options.metrics ?? edgeMetrics;
+  const accountFor = (event: ApiEvent | undefined, status: number, outcome: string) => {
+    const state = event?.vmconsole;
+    if (!event || !state) return;
+    writeRequestLine({ requestId: state.requestId, server: event.pathParameters?.server_id, kind: kindOf(event, undefined), status, outcome, ms: Date.now() - state.startedAt }, options.logger, metrics);
+  };
   const responses: Mw = {
     after: (request) => {
       const result = request.response as unknown as ApiResponse;
@@ -80,10 +94,11 @@ export function vmconsoleApi(handler: (req: ApiRequest) => Promise<ApiResponse>,
         headers: { 'Content-Type': 'application/json', 'x-request-id': request.event.vmconsole.requestId },
         body: JSON.stringify(result.body),
       };
+      accountFor(request.event, result.status, 'OK');
     },
     onError: (request) => {
       const state = request.event?.vmconsole as ApiState | undefined;
-      const requestId = state?.requestId ?? `req-${randomUUID()}`;
+      const requestId = state?.requestId ?? newRequestId();
       const { status, body } = apiError(request.error, { requestId, viewer: state?.principal, logger: options.logger });
       request.response = {
         statusCode: status,
@@ -93,6 +108,7 @@ export function vmconsoleApi(handler: (req: ApiRequest) => Promise<ApiResponse>,
         },
         body: JSON.stringify(body),
       };
+      accountFor(request.event, status, isVmconsoleError(request.error) ? request.error.code : 'Internal');
       return request.response;
     },
   };
@@ -100,7 +116,10 @@ export function vmconsoleApi(handler: (req: ApiRequest) => Promise<ApiResponse>,
     const remainingMs = ctx?.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY;
     const { requestId, principal } = event.vmconsole;
     return (await handler({ event, principal: principal!, requestId, deadline: requestDeadline(Date.now(), remainingMs, options.hostWaitMs) })) as unknown as APIGatewayProxyStructuredResultV2;
-  })
+  });
+  // As the Nova stack: Lambda's context and API Gateway's request id on every line of the request.
+  if (options.logger instanceof PowertoolsLogger) lambda.use(injectLambdaContext(options.logger, { correlationIdPath: 'requestContext.requestId', resetKeys: true }) as MiddlewareObj);
+  lambda
     .use(httpHeaderNormalizer() as MiddlewareObj)
     .use(responses as MiddlewareObj)
     .use([context, authentication, rateLimit] as MiddlewareObj[]);
@@ -110,7 +129,7 @@ export function vmconsoleApi(handler: (req: ApiRequest) => Promise<ApiResponse>,
 /** A handler that only answers `err` in this API's format (a function whose configuration is bad). */
 export function failingApi(err: unknown, logger: Logger): ApiHandler {
   return async () => {
-    const requestId = `req-${randomUUID()}`;
+    const requestId = newRequestId();
     const { status, body } = apiError(err, { requestId, logger });
     return { statusCode: status, headers: { 'Content-Type': 'application/json', 'x-request-id': requestId }, body: JSON.stringify(body) };
   };

@@ -1,8 +1,9 @@
 import type { AuthConfig } from '../auth/config.ts';
+import { oncePerEnvironment } from '../auth/secrets.ts';
 import type { EventDeps } from '../diagnostics-service/handle-crash-event.ts';
 import { createDiagnoseDependencies } from '../diagnostics-service/wiring.ts';
 import type { KeyedRateLimiter } from '../limits/token-bucket.ts';
-import { createLogger, type Logger } from '../logger.ts';
+import { createLogger, EDGE_SERVICE, type Logger } from '../logger.ts';
 import { createEdgeDependencies, type EdgeDependencies } from '../nova-api/wiring.ts';
 import { failingApi, type ApiHandler } from './middleware.ts';
 
@@ -26,7 +27,7 @@ export function createApiDependencies(env: NodeJS.ProcessEnv = process.env, over
   };
 }
 
-let shared: ApiDependencies | undefined;
+const shared = oncePerEnvironment((env) => createApiDependencies(env));
 
 /**
  * A /vmconsole/v1 function's Lambda entry point (as lib/nova-api/wiring.ts's perEnvironment):
@@ -35,11 +36,11 @@ let shared: ApiDependencies | undefined;
  */
 export function perApiEnvironment(createHandler: (deps: ApiDependencies) => ApiHandler): ApiHandler {
   let handler: ApiHandler | undefined;
-  return (event, context) => {
+  return async (event, context) => {
     try {
-      handler ??= createHandler((shared ??= createApiDependencies()));
+      handler ??= createHandler(await shared());
     } catch (err) {
-      return failingApi(err, createLogger('vmconsole-api'))(event, context);
+      return failingApi(err, createLogger(EDGE_SERVICE))(event, context);
     }
     return handler(event, context);
   };

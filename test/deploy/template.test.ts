@@ -14,7 +14,7 @@ const STAGE = 'tmpltest';
 const run = promisify(execFile);
 
 type Resource = { Type: string; Properties?: Record<string, any>; DependsOn?: unknown };
-type Template = { Resources: Record<string, Resource>; Outputs: Record<string, { Value: unknown }> };
+type Template = { Resources: Record<string, Resource>; Outputs: Record<string, { Value: unknown }>; Conditions?: Record<string, unknown> };
 
 /** The test's environment without any vmconsole setting of the machine running it. */
 function cleanEnv(extra: Record<string, string>, folder: string): NodeJS.ProcessEnv {
@@ -26,6 +26,10 @@ function osls(args: string[], env: NodeJS.ProcessEnv) {
   return run(process.execPath, [OSLS, ...args], { cwd: ROOT, env, maxBuffer: 16 * 1024 * 1024 });
 }
 
+const SECRET_PARAMETER = '/vmconsole/tmpltest/jwt-secret';
+/** The functions that authenticate callers (Nova API, /vmconsole/v1, and the queue router's tokens). */
+const AUTHENTICATING = ['ServerAction', 'ShowServer', 'ListServers', 'ListServices', 'ListDiagnoses', 'RequestDiagnosis', 'RouteConsoleRequests'];
+
 let folder: string;
 let template: Template;
 const resources = () => Object.entries(template.Resources);
@@ -35,7 +39,7 @@ beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), 'vmconsole-template-'));
   const env = cleanEnv({
     VMCONSOLE_AUTH_MODE: 'jwt',
-    VMCONSOLE_JWT_SECRET: 'template-test-secret-0123456789abcdef',
+    VMCONSOLE_JWT_SECRET_PARAMETER: SECRET_PARAMETER,
     VMCONSOLE_JWT_ISSUER: 'https://idp.example.com',
     VMCONSOLE_JWT_AUDIENCE: 'vmconsole',
   }, folder);
@@ -124,6 +128,132 @@ describe('the packaged CloudFormation of a deployed stage', () => {
     });
   });
 
+  it('holds no secret: the functions that authenticate get the SSM parameter\'s name, the others no auth setting at all', () => {
+    const functions = ofType('AWS::Lambda::Function');
+    expect(functions.length).toBeGreaterThan(AUTHENTICATING.length);
+    for (const [id, fn] of functions) {
+      const env: Record<string, string> = fn.Properties?.Environment?.Variables ?? {};
+      if (AUTHENTICATING.includes(id.replace(/LambdaFunction$/, ''))) {
+        expect(env.VMCONSOLE_JWT_SECRET_PARAMETER, id).toBe(SECRET_PARAMETER);
+        expect(env.VMCONSOLE_JWT_SECRET, id).toBe('');
+        expect(env.VMCONSOLE_AUTH_MODE, id).toBe('jwt');
+      } else {
+        expect(Object.keys(env).filter((name) => /AUTH|JWT|KEYSTONE|SSM/.test(name)), id).toEqual([]);
+      }
+    }
+  });
+
+  it('lets only the roles of the functions that authenticate read and decrypt the secret, that parameter only and only through SSM', () => {
+    const roleOf = (id: string) => (template.Resources[`${id}LambdaFunction`]!.Properties?.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const allowed = new Set(AUTHENTICATING.map(roleOf));
+    const others = ofType('AWS::Lambda::Function').map(([id]) => id.replace(/LambdaFunction$/, '')).filter((id) => !AUTHENTICATING.includes(id)).map(roleOf);
+    expect(others.length).toBeGreaterThan(0);
+    for (const role of others) expect(allowed, `${role} serves a function that does not authenticate`).not.toContain(role);
+
+    const policy = template.Resources.AuthSecretsPolicy!;
+    expect(policy.Type).toBe('AWS::IAM::Policy');
+    expect(new Set((policy.Properties?.Roles as { Ref: string }[]).map((r) => r.Ref))).toEqual(allowed);
+    const arn = { 'Fn::Sub': `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${SECRET_PARAMETER}` };
+    const [read, decrypt] = policy.Properties?.PolicyDocument.Statement;
+    expect(read).toEqual({ Sid: 'ReadAuthSecrets', Effect: 'Allow', Action: ['ssm:GetParameter'], Resource: [arn] });
+    expect(decrypt).toMatchObject({ Effect: 'Allow', Action: ['kms:Decrypt'] });
+    expect(decrypt.Condition.StringEquals).toEqual({ 'kms:ViaService': { 'Fn::Sub': 'ssm.${AWS::Region}.amazonaws.com' }, 'kms:EncryptionContext:PARAMETER_ARN': [arn] });
+
+    // Nothing else in the template reads SSM or decrypts.
+    const grants = statements().filter(({ statement }) => [statement.Action].flat().some((a: string) => /^(ssm|kms):|^\*$/.test(a)));
+    expect(grants.map(({ where }) => where)).toEqual(['AuthSecretsPolicy', 'AuthSecretsPolicy']);
+    expect(template.Conditions?.HasAuthSecrets).toEqual({ 'Fn::Equals': ['true', 'true'] });
+  });
+
+  describe('alarms', () => {
+    const alarms = () => ofType('AWS::CloudWatch::Alarm');
+    const alarm = (id: string) => template.Resources[id]!.Properties!;
+    /** The logical ids a math alarm sums, by the dimension it names them with. */
+    const summed = (id: string) => {
+      const [total, ...metrics] = alarm(id).Metrics as any[];
+      expect(total, id).toMatchObject({ Expression: 'SUM(METRICS())', ReturnData: true });
+      expect(metrics.length, id).toBeLessThanOrEqual(10);
+      return metrics.map((m) => {
+        expect(m.ReturnData, id).toBe(false);
+        return { metric: m.MetricStat.Metric.MetricName as string, ref: m.MetricStat.Metric.Dimensions[0].Value.Ref as string };
+      });
+    };
+    const functionIds = () => ofType('AWS::Lambda::Function').map(([id]) => id).sort();
+
+    it('notify the stack\'s alarm topic when they fire and when they clear; an email subscription only when configured', () => {
+      expect(alarms().map(([id]) => id).sort()).toEqual([
+        'Api5xxAlarm', 'ApiFunctionErrorsAlarm', 'ApiFunctionThrottlesAlarm', 'BackgroundFunctionErrorsAlarm', 'BackgroundFunctionThrottlesAlarm',
+        'DynamoDbThrottlesAlarm', 'EventsDeadLetterQueueAlarm', 'HostDeadLetterAlarm', 'HostsDownAlarm', 'RequestDeadLetterQueueAlarm',
+      ]);
+      for (const [id, a] of alarms()) {
+        expect(a.Properties?.AlarmActions, id).toEqual([{ Ref: 'AlarmTopic' }]);
+        expect(a.Properties?.OKActions, id).toEqual([{ Ref: 'AlarmTopic' }]);
+        expect(a.Properties?.AlarmName, id).toMatch(new RegExp(`^vmconsole-${STAGE}-`));
+        expect(a.Properties?.AlarmDescription, id).toMatch(/README, "(Alarms|Redriving a DLQ)"/);
+      }
+      expect(template.Resources.AlarmTopic?.Type).toBe('AWS::SNS::Topic');
+      expect(template.Resources.AlarmEmailSubscription).toMatchObject({ Type: 'AWS::SNS::Subscription', Condition: 'HasAlarmEmail' });
+      expect(template.Conditions?.HasAlarmEmail).toEqual({ 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] });
+    });
+
+    it('watch every function\'s errors and throttles, each function in exactly one errors and one throttles alarm', () => {
+      for (const [metric, ids] of [['Errors', ['ApiFunctionErrorsAlarm', 'BackgroundFunctionErrorsAlarm']], ['Throttles', ['ApiFunctionThrottlesAlarm', 'BackgroundFunctionThrottlesAlarm']]] as const) {
+        const watched = ids.flatMap((id) => summed(id));
+        expect(new Set(watched.map((w) => w.metric))).toEqual(new Set([metric]));
+        expect(watched.map((w) => w.ref).sort()).toEqual(functionIds());
+      }
+    });
+
+    it('watch the HTTP API\'s share of 5xx answers', () => {
+      const a = alarm('Api5xxAlarm');
+      const byId = Object.fromEntries((a.Metrics as any[]).map((m) => [m.Id, m]));
+      expect(byId.share).toMatchObject({ Expression: 'IF(requests >= 20, 100 * errors / requests, 0)', ReturnData: true });
+      expect(byId.errors.MetricStat.Metric).toEqual({ Namespace: 'AWS/ApiGateway', MetricName: '5xx', Dimensions: [{ Name: 'ApiId', Value: { Ref: 'HttpApi' } }] });
+      expect(byId.requests.MetricStat.Metric).toEqual({ Namespace: 'AWS/ApiGateway', MetricName: 'Count', Dimensions: [{ Name: 'ApiId', Value: { Ref: 'HttpApi' } }] });
+      expect(a).toMatchObject({ ComparisonOperator: 'GreaterThanThreshold', Threshold: 5 });
+    });
+
+    it('fire when any dead-letter queue of the stack holds a message, and on the agents\' DLQ arrivals for the per-host DLQs', async () => {
+      const { METRIC, METRICS_NAMESPACE } = await import('../../lib/metrics.ts');
+      const { AGENT_SERVICE } = await import('../../lib/logger.ts');
+      const dlqs = ofType('AWS::SQS::Queue').flatMap(([, q]) => (q.Properties?.RedrivePolicy ? [q.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0] as string] : [])).sort();
+      expect(dlqs.length).toBeGreaterThan(0);
+      const watched = alarms()
+        .filter(([, a]) => a.Properties?.Namespace === 'AWS/SQS')
+        .map(([id, a]) => {
+          expect(a.Properties).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Statistic: 'Maximum', ComparisonOperator: 'GreaterThanThreshold', Threshold: 0 });
+          expect(a.Properties?.Dimensions[0].Name, id).toBe('QueueName');
+          return a.Properties?.Dimensions[0].Value['Fn::GetAtt'][0] as string;
+        })
+        .sort();
+      expect(watched).toEqual(dlqs);
+      // The metric the agents really emit (lib/metrics.ts, lib/transport/meter-responder-events.ts).
+      expect(alarm('HostDeadLetterAlarm')).toMatchObject({
+        Namespace: METRICS_NAMESPACE, MetricName: METRIC.deadLettered, Dimensions: [{ Name: 'service', Value: AGENT_SERVICE }], Statistic: 'Sum', ComparisonOperator: 'GreaterThanThreshold', Threshold: 0,
+      });
+    });
+
+    it('fire when a host is down for three minutes, from the health count the stack runs every minute', async () => {
+      const { METRIC, METRICS_NAMESPACE } = await import('../../lib/metrics.ts');
+      const { HEALTH_SERVICE } = await import('../../lib/logger.ts');
+      expect(alarm('HostsDownAlarm')).toMatchObject({
+        Namespace: METRICS_NAMESPACE, MetricName: METRIC.hostsDown, Dimensions: [{ Name: 'service', Value: HEALTH_SERVICE }],
+        Statistic: 'Maximum', Period: 60, EvaluationPeriods: 3, ComparisonOperator: 'GreaterThanOrEqualToThreshold', Threshold: 1, TreatMissingData: 'breaching',
+      });
+      expect(template.Resources.MeasureHostHealthEventsRuleSchedule1?.Properties).toMatchObject({ ScheduleExpression: 'rate(1 minute)', State: 'ENABLED' });
+      const role = template.Resources.HostHealthRole!.Properties?.Policies.find((p: { PolicyName: string }) => p.PolicyName === 'host-health');
+      expect(role.PolicyDocument.Statement).toEqual([{ Sid: 'ReadHostRecords', Effect: 'Allow', Action: ['dynamodb:Scan'], Resource: { 'Fn::GetAtt': ['DirectoryTable', 'Arn'] } }]);
+    });
+
+    it('watch read and write throttling of every DynamoDB table', () => {
+      const watched = summed('DynamoDbThrottlesAlarm');
+      const tables = ofType('AWS::DynamoDB::Table').map(([id]) => id);
+      expect(watched.sort((a, b) => `${a.ref}${a.metric}`.localeCompare(`${b.ref}${b.metric}`))).toEqual(
+        tables.sort().flatMap((ref) => [{ metric: 'ReadThrottleEvents', ref }, { metric: 'WriteThrottleEvents', ref }]),
+      );
+    });
+  });
+
   it('refuses to package a deployed stage without authentication, saying what to set', async () => {
     const failed = await osls(['package', '--stage', STAGE, '--package', join(folder, 'refused')], cleanEnv({}, folder)).then(
       () => undefined,
@@ -151,6 +281,15 @@ describe('the deploy-time auth check (deploy/check-auth.cjs)', async () => {
     }
   };
 
+  it('keeps secret values out of a deployed stage\'s template: SSM parameter names only', () => {
+    const issuer = { VMCONSOLE_JWT_ISSUER: 'i', VMCONSOLE_JWT_AUDIENCE: 'a' };
+    expect(withEnv({ ...issuer, VMCONSOLE_JWT_SECRET: 'x'.repeat(40) }, 'prod').error).toMatch(/VMCONSOLE_JWT_SECRET would put the secret itself in the template.*set VMCONSOLE_JWT_SECRET_PARAMETER/);
+    expect(withEnv({ ...issuer, VMCONSOLE_JWT_SECRET_PARAMETER: '/vmconsole/prod/jwt' }, 'prod')).toEqual({ mode: 'jwt' });
+    const keystone = { VMCONSOLE_AUTH_MODE: 'keystone', VMCONSOLE_KEYSTONE_URL: 'https://keystone.example.com', VMCONSOLE_KEYSTONE_APP_CREDENTIAL_ID: 'id' };
+    expect(withEnv({ ...keystone, VMCONSOLE_KEYSTONE_APP_CREDENTIAL_SECRET: 's' }, 'prod').error).toMatch(/VMCONSOLE_KEYSTONE_APP_CREDENTIAL_SECRET_PARAMETER/);
+    expect(withEnv({ VMCONSOLE_JWT_SECRET: 'x'.repeat(40) }, 'local')).toEqual({ mode: 'jwt' });
+  });
+
   it('exempts the local stage', () => {
     expect(withEnv({}, 'local')).toEqual({ mode: 'jwt' });
     expect(withEnv({ VMCONSOLE_AUTH_MODE: 'noauth' }, 'local')).toEqual({ mode: 'noauth' });
@@ -171,7 +310,32 @@ describe('the deploy-time auth check (deploy/check-auth.cjs)', async () => {
     const url = { VMCONSOLE_AUTH_MODE: 'keystone', VMCONSOLE_KEYSTONE_URL: 'https://keystone.example.com' };
     expect(withEnv({ VMCONSOLE_AUTH_MODE: 'keystone' }, 'prod').error).toMatch(/VMCONSOLE_KEYSTONE_URL/);
     expect(withEnv({ ...url, VMCONSOLE_KEYSTONE_USERNAME: 'vmconsole' }, 'prod').error).toMatch(/_PASSWORD/);
-    expect(withEnv({ ...url, VMCONSOLE_KEYSTONE_APP_CREDENTIAL_ID: 'id', VMCONSOLE_KEYSTONE_APP_CREDENTIAL_SECRET: 's' }, 'prod')).toEqual({ mode: 'keystone' });
+    expect(withEnv({ ...url, VMCONSOLE_KEYSTONE_APP_CREDENTIAL_ID: 'id', VMCONSOLE_KEYSTONE_APP_CREDENTIAL_SECRET_PARAMETER: '/vmconsole/prod/app-secret' }, 'prod')).toEqual({ mode: 'keystone' });
+    expect(withEnv({ ...url, VMCONSOLE_KEYSTONE_USERNAME: 'vmconsole', VMCONSOLE_KEYSTONE_PASSWORD_PARAMETER: '/vmconsole/prod/password', VMCONSOLE_KEYSTONE_PROJECT_NAME: 'service' }, 'prod')).toEqual({ mode: 'keystone' });
     expect(withEnv({ VMCONSOLE_AUTH_MODE: 'kerberos' }, 'prod').error).toMatch(/must be "noauth", "jwt" or "keystone"/);
+  });
+});
+
+describe('the auth secrets policy\'s resources (deploy/auth-secrets.cjs)', async () => {
+  const { createRequire } = await import('node:module');
+  const secrets = createRequire(import.meta.url)('../../deploy/auth-secrets.cjs') as { parameterArns: () => Promise<unknown[]>; any: () => Promise<string> };
+  const withEnv = async <T>(env: Record<string, string>, read: () => Promise<T>): Promise<T> => {
+    const saved = { ...process.env };
+    for (const name of Object.keys(process.env)) if (name.startsWith('VMCONSOLE_')) delete process.env[name];
+    Object.assign(process.env, env);
+    try {
+      return await read();
+    } finally {
+      for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
+      Object.assign(process.env, saved);
+    }
+  };
+
+  it('names each parameter once, without a pinned version\'s selector, and refuses what is not a parameter name', async () => {
+    const arn = (name: string) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${name}` });
+    expect(await withEnv({ VMCONSOLE_JWT_SECRET_PARAMETER: '/vmconsole/prod/jwt:4', VMCONSOLE_KEYSTONE_PASSWORD_PARAMETER: 'keystone-password' }, secrets.parameterArns))
+      .toEqual([arn('/vmconsole/prod/jwt'), arn('/keystone-password')]);
+    expect(await withEnv({}, secrets.any)).toBe('false');
+    await expect(withEnv({ VMCONSOLE_JWT_SECRET_PARAMETER: '/x/${AWS::AccountId}' }, secrets.parameterArns)).rejects.toThrow(/not an SSM parameter name/);
   });
 });

@@ -122,9 +122,13 @@ describe('agent-side failures through the HTTP API', () => {
     expectNothingOfTheHost(tenant.raw.body!);
 
     const logged = deps.logger.entries.filter((e) => e.data.requestId === requestId);
-    expect(logged, 'one JSON log line under the request id').toHaveLength(1);
-    expect(logged[0]).toMatchObject({ level: 'error', data: { code: 'Internal', status: 500, reason: 'cannot connect to libvirt' } });
-    expect(String(logged[0]!.data.detail)).toContain('test://');
+    const failures = logged.filter((e) => e.level === 'error');
+    expect(failures, 'one error line under the request id').toHaveLength(1);
+    expect(failures[0]).toMatchObject({ level: 'error', data: { code: 'Internal', status: 500, reason: 'cannot connect to libvirt' } });
+    expect(String(failures[0]!.data.detail)).toContain('test://');
+    // The request's own line says how it ended; the detail is on the error line only.
+    expect(logged.find((e) => e.message === 'request')).toMatchObject({ level: 'info', data: { status: 500, outcome: 'Internal' } });
+    expect(JSON.stringify(logged.filter((e) => e.level !== 'error'))).not.toContain('test://');
 
     const admin = await ask(servers.libvirt, ADMIN);
     expect(admin.status).toBe(500);

@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_SERVERS } from '../../lib/local/demo-servers.ts';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.ts';
 import { JOIN_VARIABLES } from '../../lib/local/stack-env.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -108,4 +110,21 @@ describe('the local stack others can join', () => {
     }
     console.info(`console requests answered with a fault: ${outputs.filter(isFault).length} of 64`);
   }, 120_000);
+  it('writes the EMF lines of a real request to its logs, the edge\'s and the agent\'s, under the request id the client sent', async () => {
+    const requestId = `req-${randomUUID()}`;
+    const server = DEMO_SERVERS[0]!;
+    const res = await fetch(`${stack.url}/v2.1/servers/${server.id}/action`, {
+      method: 'POST', headers: { ...token, 'Content-Type': 'application/json', 'X-OpenStack-Request-ID': requestId }, body: '{"os-getConsoleOutput": {"length": 3}}',
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(res.headers.get('x-openstack-request-id')).toBe(requestId);
+    const emf = async (log: string) => (await readFile(join(stack.workDir, log), 'utf8')).split('\n')
+      .filter((line) => line.startsWith('{') && line.includes(requestId)).map((line) => JSON.parse(line) as Record<string, any>).find((line) => line._aws);
+    let edge: Record<string, any> | undefined;
+    let agent: Record<string, any> | undefined;
+    await waitFor(async () => Boolean((edge = await emf('offline.log')) && (agent = await emf('agent.log'))), 10_000, 'EMF lines with the request id in offline.log and agent.log');
+    const metrics = [{ Namespace: 'vmconsole', Dimensions: [['service', 'outcome']], Metrics: [{ Name: 'Requests', Unit: 'Count' }, { Name: 'Latency', Unit: 'Milliseconds' }] }];
+    expect(edge).toMatchObject({ _aws: { CloudWatchMetrics: metrics }, service: 'vmconsole-edge', outcome: 'OK', Requests: 1, server: server.id, kind: 'POST /v2.1/servers/{server_id}/action os-getConsoleOutput' });
+    expect(agent).toMatchObject({ _aws: { CloudWatchMetrics: metrics }, service: 'vmconsole-agent', outcome: 'OK', Requests: 1, server: server.id, kind: 'console.output' });
+  });
 });

@@ -11,6 +11,7 @@ const aws = useLocalAws();
 let host: HostUnderTest;
 let handled = 0;
 const poison: Array<{ messageId: string | undefined; reason: string }> = [];
+const deadLettered: Array<{ messageId: string | undefined; receiveCount: number }> = [];
 
 beforeAll(async () => {
   host = await startHost(aws, 'poison-host', {
@@ -20,6 +21,7 @@ beforeAll(async () => {
     },
   });
   host.responder.on('poison', (e) => poison.push(e));
+  host.responder.on('dead_lettered', (e) => deadLettered.push(e));
 });
 afterAll(async () => {
   await host?.responder.stop();
@@ -77,5 +79,9 @@ it('never answers nor deletes poison, leaves it to redrive into the DLQ, and kee
   expect(await queueDepth(aws.sqs, ownReply!)).toBe(0);
   // Each one was looked at maxReceiveCount times, then SQS moved it.
   expect(poison).toHaveLength(cases.length * MAX_RECEIVES_BEFORE_DLQ);
+  // ...and reported once as dead-lettered, on its last receive (the agents' DeadLettered metric).
+  expect(deadLettered).toHaveLength(cases.length);
+  expect(new Set(deadLettered.map((e) => e.messageId)).size).toBe(cases.length);
+  for (const e of deadLettered) expect(e.receiveCount).toBe(MAX_RECEIVES_BEFORE_DLQ);
 });
 
