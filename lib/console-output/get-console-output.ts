@@ -1,14 +1,10 @@
 import type { Principal } from '../auth/principal.ts';
-import type { HostRecord } from '../contracts/records.ts';
-import { isHostDown, silentFor } from '../directory/host-liveness.ts';
-import { VmconsoleError } from '../errors.ts';
+import { hostToAsk, type HostLookup } from '../directory/host-to-ask.ts';
 import { findVisibleServer, type ServerLookup } from '../servers/find-visible-server.ts';
 import { askHost, type HostRequester } from '../transport/ask-host.ts';
 import { THIS_BUILD, versionFor } from '../transport/protocol-version.ts';
 
-export interface HostLookup {
-  getHost(host: string): Promise<HostRecord | undefined>;
-}
+export type { HostLookup };
 
 export interface GetConsoleOutputInput {
   principal: Principal;
@@ -37,23 +33,7 @@ export interface GetConsoleOutputDeps {
 export async function getConsoleOutput(input: GetConsoleOutputInput, deps: GetConsoleOutputDeps): Promise<string> {
   const now = deps.now ?? Date.now;
   const server = await findVisibleServer(deps.directory, input.principal, input.serverId);
-  const host = await deps.directory.getHost(server.host);
-  if (!host) {
-    throw new VmconsoleError('NoHost', `Instance ${server.id} is not ready: its compute host is not registered.`, {
-      detail: `host ${server.host} has no host record`,
-    });
-  }
-  if (host.maintenance) {
-    // The agent said it stopped (an upgrade, a reboot): not a failure, and no use waiting for it.
-    throw new VmconsoleError('HostMaintenance', 'The compute host of this server is in maintenance. Try again later.', {
-      detail: `host ${host.host}: ${host.maintenance.reason} at ${new Date(host.maintenance.since).toISOString()}`,
-    });
-  }
-  if (isHostDown(host, now())) {
-    throw new VmconsoleError('HostDown', 'The compute host of this server is down.', {
-      detail: `host ${host.host}: last heartbeat ${Math.round(silentFor(host, now()) / 1000)}s ago`,
-    });
-  }
+  const host = await hostToAsk(deps.directory, server, now());
   const version = versionFor(host, { ...THIS_BUILD, max: deps.protocolMax ?? THIS_BUILD.max });
   const { output } = await askHost(deps.requester, 'console.output', host.host, {
     server: { id: server.id, instanceName: server.instanceName },
