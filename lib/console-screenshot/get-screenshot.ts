@@ -1,6 +1,7 @@
 import type { Principal } from '../auth/principal.ts';
 import { hostToAsk, type HostLookup } from '../directory/host-to-ask.ts';
 import { VmconsoleError } from '../errors.ts';
+import { pngSize } from '../console/screenshot-png.ts';
 import { findVisibleServer, type ServerLookup } from '../servers/find-visible-server.ts';
 import { askHost, type HostRequester } from '../transport/ask-host.ts';
 import { THIS_BUILD, versionFor } from '../transport/protocol-version.ts';
@@ -48,10 +49,4 @@ export async function getScreenshot(
   const size = pngSize(png);
   if (!size) throw new VmconsoleError('Internal', 'The compute host sent a malformed screenshot.', { detail: `host ${host.host} sent ${png.length} bytes that are not a PNG` });
   return { serverId: server.id, contentType: 'image/png', png, ...size, takenAt: now() };
-}
-
-/** Width and height from a PNG's IHDR (the first chunk, by the PNG spec), or undefined for anything else. */
-export function pngSize(png: Buffer): { width: number; height: number } | undefined {
-  if (png.length < 24 || png.readUInt32BE(0) !== 0x89504e47 || png.subarray(12, 16).toString('latin1') !== 'IHDR') return undefined;
-  return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
 }
