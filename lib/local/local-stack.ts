@@ -66,6 +66,8 @@ export interface LocalStackOptions {
   /** Overrides for the agent's environment, e.g. the libvirt driver for system tests. */
   agentEnv?: Record<string, string>;
   jwtSecret?: string;
+  /** More edge environment, over the rest: keystone mode's VMCONSOLE_KEYSTONE_* in tests (the CLI's Keystone tests). */
+  edgeEnv?: Record<string, string>;
 }
 
 export interface LocalStack {
@@ -218,6 +220,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       VMCONSOLE_ESBUILD_FOLDER: esbuildFolder,
       VMCONSOLE_DIAGNOSES_TABLE: diagnostics.tableName,
       VMCONSOLE_SCREENSHOT_BUCKET: diagnostics.screenshotBucket!,
+      ...options.edgeEnv,
     };
     const lambdaPort = await freePort();
     const offline = spawn(process.execPath, [OSLS, 'offline', 'start', '--stage', 'local', '--httpPort', String(httpPort), '--lambdaPort', String(lambdaPort), ...OFFLINE_FLAGS], edgeEnv, offlineLog);

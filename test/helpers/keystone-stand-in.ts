@@ -75,14 +75,24 @@ export interface KeystoneStandIn {
   revoke(token: string): void;
   /** Revokes every token of the vmconsole service user (a password change, `openstack token revoke`). */
   revokeServiceTokens(): void;
+  /** Registers a service's endpoints in the catalog (`compute` at vmconsole's /v2.1, as a cloud registers Nova), one per interface. */
+  addService(type: string, urls: Partial<Record<'public' | 'internal' | 'admin', string>>, region?: string): void;
   /** `up` answers; `hang` accepts connections and never answers; `error` answers 500. */
   setMode(mode: 'up' | 'hang' | 'error'): void;
   stop(): Promise<void>;
 }
 
+/** A service in the catalog of project-scoped tokens, as Keystone lists it. */
+export interface CatalogService {
+  type: string;
+  name: string;
+  id: string;
+  endpoints: Array<{ id: string; interface: string; region: string; region_id: string; url: string }>;
+}
+
 const microseconds = (ms: number) => new Date(ms).toISOString().replace(/Z$/, '000Z');
 
-function tokenBody(t: IssuedToken, withCatalog: boolean, url: string): object {
+function tokenBody(t: IssuedToken, withCatalog: boolean, url: string, services: readonly CatalogService[] = []): object {
   const token: Record<string, unknown> = {
     methods: t.methods,
     user: { domain: DOMAIN, id: t.user.id, name: t.user.name, password_expires_at: null },
@@ -96,7 +106,10 @@ function tokenBody(t: IssuedToken, withCatalog: boolean, url: string): object {
     token.is_domain = false;
     token.roles = (t.user.assignments[t.scope.project] ?? []).map((r) => ROLES[r]!);
     if (withCatalog) {
-      token.catalog = [{ type: 'identity', name: 'keystone', id: 'cat-identity', endpoints: [{ id: 'ep-public', interface: 'public', region: 'RegionOne', region_id: 'RegionOne', url: `${url}/v3/` }] }];
+      token.catalog = [
+        { type: 'identity', name: 'keystone', id: 'cat-identity', endpoints: [{ id: 'ep-public', interface: 'public', region: 'RegionOne', region_id: 'RegionOne', url: `${url}/v3/` }] },
+        ...services,
+      ];
     }
   } else if (t.scope) {
     token.domain = DOMAIN;
@@ -122,6 +135,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
 export async function startKeystoneStandIn(): Promise<KeystoneStandIn> {
   const tokens = new Map<string, IssuedToken>();
   const calls: KeystoneCall[] = [];
+  const services: CatalogService[] = [];
   let mode: 'up' | 'hang' | 'error' = 'up';
   let url = '';
 
@@ -169,7 +183,7 @@ export async function startKeystoneStandIn(): Promise<KeystoneStandIn> {
     }
     const id = mint(user, scope, methods);
     res.writeHead(201, { 'content-type': 'application/json', 'x-subject-token': id, vary: 'X-Auth-Token' });
-    res.end(JSON.stringify(tokenBody(tokens.get(id)!, !nocatalog, url)));
+    res.end(JSON.stringify(tokenBody(tokens.get(id)!, !nocatalog, url, services)));
     return 201;
   }
 
@@ -185,7 +199,7 @@ export async function startKeystoneStandIn(): Promise<KeystoneStandIn> {
     const subject = live(subjectId);
     if (!subject) return keystoneError(res, 404, 'Not Found', `Could not find token: ${subjectId}.`);
     res.writeHead(200, { 'content-type': 'application/json', 'x-subject-token': subjectId, vary: 'X-Auth-Token' });
-    res.end(JSON.stringify(tokenBody(subject, !nocatalog, url)));
+    res.end(JSON.stringify(tokenBody(subject, !nocatalog, url, services)));
     return 200;
   }
 
@@ -243,6 +257,10 @@ export async function startKeystoneStandIn(): Promise<KeystoneStandIn> {
     },
     revokeServiceTokens() {
       for (const t of tokens.values()) if (t.user === USERS.vmconsole) t.revoked = true;
+    },
+    addService(type, urls, region = 'RegionOne') {
+      const endpoints = Object.entries(urls).map(([iface, endpoint]) => ({ id: `ep-${type}-${iface}`, interface: iface, region, region_id: region, url: endpoint! }));
+      services.push({ type, name: type === 'compute' ? 'nova' : type, id: `cat-${type}-${services.length}`, endpoints });
     },
     setMode(next) {
       mode = next;
