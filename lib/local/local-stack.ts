@@ -293,6 +293,7 @@ async function warmUp(url: string, offlineLog: string): Promise<void> {
     [`${url}/vmconsole/v1/servers/${DEMO_SERVERS[0].id}/diagnoses`, { headers: token }],
     // An unknown server loads the on-demand diagnose function without asking the agent anything.
     [`${url}/vmconsole/v1/servers/00000000-0000-0000-0000-000000000000/diagnose`, { method: 'POST', headers: token }],
+    [`${url}/vmconsole/v1/servers/00000000-0000-0000-0000-000000000000/screenshot`, { headers: token }],
     [`${url}/v2.1/os-services`, { headers: { 'X-Auth-Token': 'admin' } }],
   ];
   await Promise.all(requests.map(async ([target, init]) => {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 /**
  * A small Keystone (identity v3) speaking the real wire format for what vmconsole's keystone mode
  * uses, on a free loopback port:
- *   POST /v3/auth/tokens  password or application_credential auth, optional project scope
+ *   POST /v3/auth/tokens  password, token (rescope) or application_credential auth, optional project scope
  *                         -> 201, the token id in `X-Subject-Token`, `{"token": {...}}`; 401 when refused
  *   GET  /v3/auth/tokens  `X-Auth-Token` (a service token) + `X-Subject-Token` (the token to check)
  *                         -> 200 `{"token": {...}}` with `X-Subject-Token`; 404 for an unknown,
@@ -13,7 +13,8 @@ import type { AddressInfo } from 'node:net';
  *                         service token's user has neither the service nor the admin role
  *   GET  /, GET /v3       version discovery (300 with `versions.values`, 200 with `version`), what
  *                         keystoneauth asks first when a client (openstack CLI) authenticates
- * `?nocatalog` leaves the catalog out, as Keystone does. Bodies follow the Keystone API reference
+ * `?nocatalog` leaves the catalog out, as Keystone does. The catalog lists identity, and the services
+ * a test adds (`addService('compute', {public: url})`, as a cloud registers Nova). Bodies follow the Keystone API reference
  * ("Password authentication with scoped authorization", "Validate and show information for
  * token"; openstack/keystone at 30ef2ffa, api-ref/source/v3/samples/admin/auth-password-project-scoped-response.json):
  * methods, user {domain, id, name, password_expires_at}, audit_ids, expires_at and issued_at with
@@ -167,6 +168,17 @@ export async function startKeystoneStandIn(): Promise<KeystoneStandIn> {
       if (auth.scope) return keystoneError(res, 401, 'Unauthorized', 'Application credentials cannot request a scope.');
       user = USERS.vmconsole!;
       scope = { project: 'service' };
+    } else if (methods.includes('token')) {
+      // Rescoping a token the user holds (keystoneauth's v3token plugin, OS_TOKEN + OS_AUTH_URL).
+      const held = live(auth.identity.token?.id);
+      if (!held) return keystoneError(res, 401, 'Unauthorized', UNAUTHORIZED);
+      user = held.user;
+      const p = auth.scope?.project;
+      if (p) {
+        const key = Object.keys(PROJECTS).find((k) => (p.id !== undefined ? PROJECTS[k]!.id === p.id : PROJECTS[k]!.name === p.name && p.domain?.name === DOMAIN.name));
+        if (!key || !user.assignments[key]) return keystoneError(res, 401, 'Unauthorized', UNAUTHORIZED);
+        scope = { project: key };
+      }
     } else if (methods.includes('password')) {
       const u = auth.identity.password?.user;
       const found = Object.values(USERS).find((c) => c.name === u?.name && u?.domain?.name === DOMAIN.name);
