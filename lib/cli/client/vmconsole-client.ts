@@ -30,7 +30,7 @@ export interface RequestOptions {
   body?: unknown;
   /** The Accept header (JSON by default). */
   accept?: string;
-  /** Nova's microversion for this request (OpenStack-API-Version: compute X.Y); the configured one otherwise. */
+  /** Nova's microversion for this request (OpenStack-API-Version: compute X.Y); none (2.1) otherwise. */
   microversion?: string | undefined;
   /** What the request is for, as error messages name it ("screenshot of web-1"). */
   what: string;
@@ -45,20 +45,25 @@ export interface RequestOptions {
 export class VmconsoleClient {
   readonly baseUrl: string;
   readonly #token: string | undefined;
-  readonly #computeApiVersion: string | undefined;
+  /**
+   * OS_COMPUTE_API_VERSION / --os-compute-api-version / clouds.yaml compute_api_version: for the
+   * commands whose Nova call needs a microversion (url). Name lookups send none: their answer is
+   * the same in every version, and an API that stops below the configured one would refuse them.
+   */
+  readonly computeApiVersion: string | undefined;
   readonly #http: HttpContext;
 
   constructor(options: { baseUrl: string; token: string | undefined; computeApiVersion?: string | undefined; http: HttpContext }) {
     this.baseUrl = options.baseUrl;
     this.#token = options.token;
-    this.#computeApiVersion = options.computeApiVersion;
+    this.computeApiVersion = options.computeApiVersion;
     this.#http = options.http;
   }
 
   /** A request to `path` under the base URL; the response when it is 2xx, else the API's error as a CliError. */
   async request(path: string, options: RequestOptions): Promise<Response> {
     const url = `${this.baseUrl}${path}`;
-    const microversion = options.microversion ?? (path.startsWith('/v2.1') ? this.#computeApiVersion : undefined);
+    const { microversion } = options;
     const headers: Record<string, string> = { Accept: options.accept ?? 'application/json', 'User-Agent': 'vmconsole-cli' };
     if (this.#token !== undefined) headers['X-Auth-Token'] = this.#token;
     if (microversion) {

@@ -47,14 +47,13 @@ Examples:
       const kind: RemoteConsoleKind = options.spice ? 'spice' : options.serial ? 'serial' : 'novnc';
       const client = await connect(command, io);
       const server = await client.resolveServer(ref);
-      const configured = (command.optsWithGlobals() as { osComputeApiVersion?: string }).osComputeApiVersion ?? (io.env ?? process.env).OS_COMPUTE_API_VERSION;
       const what = `${kind} console of ${server.name}`;
       let answer: RemoteConsole;
       try {
         answer = await client.json<RemoteConsole>(`/v2.1/servers/${encodeURIComponent(server.id)}/remote-consoles`, {
           method: 'POST',
           body: { remote_console: REMOTE_CONSOLES[kind] },
-          microversion: microversionFor(configured),
+          microversion: microversionFor(client.computeApiVersion),
           what,
         });
       } catch (err) {
