@@ -22,7 +22,7 @@ interface Seen {
 }
 
 /** What the stand-in answers to the remote-consoles POST. */
-type Answer = (body: any, microversion: string | undefined) => { status: number; body: unknown };
+type Answer = (body: any, microversion: string | undefined) => { status: number; body: unknown } | 'hang';
 
 /** Nova's documented answer: the URL for the console type asked, with a token. */
 const documented: Answer = (body) => {
@@ -54,8 +54,9 @@ describe('vmconsole url against a Nova stand-in (remote-consoles lands on anothe
           return send(200, { servers: [SERVER].filter((s) => pattern.test(s.name)).map((s) => ({ ...s, links: [] })) });
         }
         if (req.method === 'POST' && url.pathname === `/v2.1/servers/${SERVER.id}/remote-consoles`) {
-          const { status, body: out } = answer(JSON.parse(body), req.headers['x-openstack-nova-api-version'] as string | undefined);
-          return send(status, out);
+          const answered = answer(JSON.parse(body), req.headers['x-openstack-nova-api-version'] as string | undefined);
+          if (answered === 'hang') return undefined;
+          return send(answered.status, answered.body);
         }
         send(404, { itemNotFound: { code: 404, message: 'The resource could not be found.' } });
       });
@@ -63,7 +64,10 @@ describe('vmconsole url against a Nova stand-in (remote-consoles lands on anothe
     await new Promise<void>((resolve) => nova.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(nova.address() as AddressInfo).port}`;
   });
-  afterAll(() => new Promise<void>((resolve) => nova.close(() => resolve())));
+  afterAll(() => new Promise<void>((resolve) => {
+    nova.closeAllConnections();
+    nova.close(() => resolve());
+  }));
 
   const url = (args: string[], env: Record<string, string> = {}) => {
     seen.length = 0;
@@ -126,6 +130,24 @@ describe('vmconsole url against a Nova stand-in (remote-consoles lands on anothe
 
     answer = () => ({ status: 200, body: { console: { type: 'novnc', url: 'http://x' } } });
     expect((await url([SERVER.id])).code).toBe(6);
+  });
+
+  it('Ctrl-C while Nova is slow to answer: exit 130 at once, nothing on stdout or stderr', async () => {
+    let arrived!: () => void;
+    const posted = new Promise<void>((resolve) => (arrived = resolve));
+    answer = () => {
+      arrived();
+      return 'hang';
+    };
+    seen.length = 0;
+    const started = Date.now();
+    const run = await runCli(['url', SERVER.id], {
+      env: { VMCONSOLE_URL: base, VMCONSOLE_TOKEN: 'demo:demo' },
+      onSpawn: (child) => void posted.then(() => child.kill('SIGINT')),
+    });
+    expect(run).toMatchObject({ code: 130, stdout: '', stderr: '' });
+    // Well before the CLI's own 60 s timeout.
+    expect(Date.now() - started).toBeLessThan(20_000);
   });
 
   it('usage: two console kinds at once, or no server, is exit 2 and nothing is sent', async () => {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
@@ -26,6 +26,8 @@ export interface CliRunOptions {
   stdin?: Buffer | string;
   launcher?: CliLauncher;
   timeoutMs?: number;
+  /** Called with the child once it runs (to signal it: Ctrl-C is SIGINT). */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 /** The environment a CLI process gets: PATH and HOME (a test gives its own HOME so no ~/.config/openstack/clouds.yaml is read), then `env`. */
@@ -51,6 +53,7 @@ export function runCli(args: readonly string[], options: CliRunOptions = {}): Pr
       resolve({ code, stdout: stdoutBytes.toString('utf8'), stderr, stdoutBytes });
     });
     child.stdin.end(options.stdin ?? '');
+    options.onSpawn?.(child);
   });
 }
 
