@@ -45,13 +45,13 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
 const CODE_BY_EXIT: Record<number, string> = { 2: 'Usage', 3: 'NotFound', 4: 'AmbiguousName', 5: 'Unauthorized', 6: 'ApiError', 7: 'Network', 70: 'Internal', 78: 'Configuration', 130: 'Interrupted' };
 
 function report(err: CliError, io: CliIo, json: boolean): void {
+  // Ctrl-C: the terminal showed ^C; nothing to add, in either format.
+  if (err.exitCode === EXIT_INTERRUPTED) return;
   if (json) {
     const error = { code: err.code ?? CODE_BY_EXIT[err.exitCode] ?? 'Error', message: err.message, exitCode: err.exitCode, ...(err.requestId && { requestId: err.requestId }) };
     io.stderr.write(`${JSON.stringify({ error })}\n`);
     return;
   }
-  // Ctrl-C: the terminal showed ^C; nothing to add.
-  if (err.exitCode === EXIT_INTERRUPTED) return;
   const extra = [err.code, err.requestId && `request ${err.requestId}`].filter(Boolean).join(', ');
   io.stderr.write(`vmconsole: ${err.message}${extra ? ` (${extra})` : ''}\n`);
 }
