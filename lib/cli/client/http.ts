@@ -23,18 +23,46 @@ const NETWORK_WHY: Record<string, string> = {
 };
 
 /**
- * fetch with the CLI's failure rules: Ctrl-C is EXIT_INTERRUPTED, a connection that fails or a
- * request slower than `timeoutMs` is EXIT_NETWORK naming the origin (never the token or a body).
- * Any HTTP status is returned: callers decide (failure() below maps them).
+ * fetch with the CLI's failure rules: Ctrl-C is EXIT_INTERRUPTED, a connection that fails is
+ * EXIT_NETWORK naming the origin (never the token or a body), and so is silence: no answer within
+ * `timeoutMs`, then no byte of the body for `timeoutMs` (an idle timeout, so a long download or a
+ * follow that keeps receiving is never cut). Any HTTP status is returned: callers decide (failure()).
  */
 export async function send(url: string, init: RequestInit, context: HttpContext): Promise<Response> {
-  const timeout = AbortSignal.timeout(context.timeoutMs);
-  const signal = context.signal ? AbortSignal.any([context.signal, timeout]) : timeout;
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${context.timeoutMs} ms`, 'TimeoutError')), context.timeoutMs);
+  };
+  const interrupted = () => controller.abort(context.signal?.reason);
+  if (context.signal?.aborted) interrupted();
+  context.signal?.addEventListener('abort', interrupted, { once: true });
+  const settle = () => {
+    clearTimeout(timer);
+    context.signal?.removeEventListener('abort', interrupted);
+  };
+  arm();
+  let res: Response;
   try {
-    return await fetch(url, { ...init, signal, redirect: 'manual' });
+    res = await fetch(url, { ...init, signal: controller.signal, redirect: 'manual' });
   } catch (err) {
+    settle();
     throw networkError(err, url, context);
   }
+  if (!res.body) {
+    settle();
+    return res;
+  }
+  arm();
+  const body = res.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, stream) {
+      arm();
+      stream.enqueue(chunk);
+    },
+    flush: settle,
+  }));
+  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
 }
 
 /** A failure while reading a response body (a stream cut, Ctrl-C, the timeout) in the same terms as send(). */
