@@ -22,10 +22,13 @@ const refusal = async (p: Promise<unknown>) => {
 };
 
 describe('CLI configuration', () => {
-  it('VMCONSOLE_URL wins over every OS_* setting; --url and --token over the variables', async () => {
+  it('VMCONSOLE_URL wins over every OS_* variable and clouds.yaml; --url and --token over the variables; --os-* options over VMCONSOLE_URL', async () => {
     const env = { VMCONSOLE_URL: 'http://127.0.0.1:4000/', VMCONSOLE_TOKEN: 'demo:demo', OS_AUTH_URL: 'http://ks:5000', OS_USERNAME: 'u', OS_PASSWORD: 'p', OS_CLOUD: 'nowhere' };
     expect(await resolveConnection({}, places(env))).toEqual({ kind: 'direct', endpoint: 'http://127.0.0.1:4000', token: 'demo:demo', computeApiVersion: undefined, source: 'VMCONSOLE_URL' });
     expect(await resolveConnection({ url: 'http://other:1', token: 'admin' }, places(env))).toMatchObject({ endpoint: 'http://other:1', token: 'admin', source: '--url' });
+    // An option beats a variable: --os-cloud (or any --os-* but the microversion) over an exported VMCONSOLE_URL.
+    expect(await resolveConnection({ osEndpoint: 'http://nova:8774/v2.1', osToken: 't' }, places({ VMCONSOLE_URL: env.VMCONSOLE_URL }))).toMatchObject({ kind: 'direct', endpoint: 'http://nova:8774/v2.1', token: 't', source: 'OS_* variables' });
+    expect(await resolveConnection({ osComputeApiVersion: '2.6' }, places(env))).toMatchObject({ source: 'VMCONSOLE_URL', computeApiVersion: '2.6' });
   });
 
   it('OS_* password settings: a Keystone v3 password request scoped to the project; tenant_name and endpoint_type aliases in clouds.yaml', async () => {

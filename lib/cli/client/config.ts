@@ -7,8 +7,8 @@ import { CliError, EXIT_CONFIG } from '../io.ts';
 /**
  * Where the CLI finds vmconsole and how it authenticates, as the OpenStack CLI does (README, "The
  * vmconsole CLI"), resolved once per command:
- *   1. `--url`/VMCONSOLE_URL (the base URL, e.g. http://127.0.0.1:4000) with `--token`/VMCONSOLE_TOKEN:
- *      vmconsole's own settings win over everything;
+ *   1. `--url` (the base URL, e.g. http://127.0.0.1:4000), else VMCONSOLE_URL unless an `--os-*`
+ *      option was given, with `--token`/VMCONSOLE_TOKEN;
  *   2. otherwise openstack's settings, each from the first of: a command-line `--os-*` option, its
  *      OS_* variable, the cloud named by `--os-cloud`/OS_CLOUD in clouds.yaml (OS_CLIENT_CONFIG_FILE,
  *      then ./clouds.yaml, ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml: the first
@@ -132,7 +132,9 @@ const optionName = (s: Setting) => `os${s.split('_').map((w) => w[0]!.toUpperCas
 export async function resolveConnection(options: ConnectionOptions, places: ConfigPlaces): Promise<Connection> {
   const { env } = places;
   const nonEmpty = (v: string | undefined) => (v === undefined || v.trim() === '' ? undefined : v.trim());
-  const url = nonEmpty(options.url) ?? nonEmpty(env.VMCONSOLE_URL);
+  // An option beats a variable: --os-cloud on the command line wins over an exported VMCONSOLE_URL.
+  const osOptions = (Object.keys(options) as Array<keyof ConnectionOptions>).some((k) => k.startsWith('os') && k !== 'osComputeApiVersion' && nonEmpty(options[k]) !== undefined);
+  const url = nonEmpty(options.url) ?? (osOptions ? undefined : nonEmpty(env.VMCONSOLE_URL));
   if (url) {
     return {
       kind: 'direct',
