@@ -4,7 +4,7 @@
 // function lists name every function of serverless.yml once (test/deploy/template.test.ts checks).
 
 /** Behind the HTTP API: a failure is a tenant's 5xx. */
-const API_FUNCTIONS = ['ServerAction', 'CreateRemoteConsole', 'ShowServer', 'ListServers', 'ListServices', 'DiscoverVersions', 'RouteNotFound', 'ListDiagnoses', 'RequestDiagnosis'];
+const API_FUNCTIONS = ['ServerAction', 'CreateRemoteConsole', 'ShowServer', 'ListServers', 'ListServices', 'DiscoverVersions', 'RouteNotFound', 'ListDiagnoses', 'RequestDiagnosis', 'GetScreenshot'];
 /** Queue- and schedule-driven: a failure is retried, then dead-lettered or skipped. */
 const BACKGROUND_FUNCTIONS = ['RouteConsoleRequests', 'DiagnoseConsole', 'MeasureHostHealth', 'SweepReplyQueues'];
 const TABLES = ['DirectoryTable', 'DiagnosesTable', 'ConsoleTokensTable'];

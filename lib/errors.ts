@@ -25,6 +25,8 @@ export const ERRORS = {
   HostMaintenance: { status: 409, expose: true },
   HostIncompatible: { status: 409, expose: true },
   NoHost: { status: 409, expose: true },
+  /** The guest has no screen (no graphics device, or a hypervisor vmconsole takes no pictures of): /vmconsole/v1 screenshot. */
+  NoGraphics: { status: 409, expose: true },
   PayloadTooLarge: { status: 413, expose: true },
   UnsupportedMediaType: { status: 415, expose: true },
   RateLimited: { status: 429, expose: true },

@@ -1,6 +1,6 @@
 import type { Principal } from '../auth/principal.ts';
+import { hostToAsk, type HostLookup } from '../directory/host-to-ask.ts';
 import { findVisibleServer, type ServerLookup } from '../servers/find-visible-server.ts';
-import { reachableHost, type HostLookup } from '../servers/reachable-host.ts';
 import { askHost, type HostRequester } from '../transport/ask-host.ts';
 import { THIS_BUILD, versionFor } from '../transport/protocol-version.ts';
 
@@ -33,7 +33,7 @@ export interface GetConsoleOutputDeps {
 export async function getConsoleOutput(input: GetConsoleOutputInput, deps: GetConsoleOutputDeps): Promise<string> {
   const now = deps.now ?? Date.now;
   const server = await findVisibleServer(deps.directory, input.principal, input.serverId);
-  const host = await reachableHost(deps.directory, server, now());
+  const host = await hostToAsk(deps.directory, server, now());
   const version = versionFor(host, { ...THIS_BUILD, max: deps.protocolMax ?? THIS_BUILD.max });
   const { output } = await askHost(deps.requester, 'console.output', host.host, {
     server: { id: server.id, instanceName: server.instanceName },

@@ -28,6 +28,12 @@ function chunk(type: string, data: Buffer): Buffer {
 
 export const isPng = (bytes: Buffer) => bytes.subarray(0, 8).equals(PNG_SIGNATURE);
 
+/** Width and height from a PNG's IHDR (the first chunk, by the PNG spec), or undefined for anything else. */
+export function pngSize(png: Buffer): { width: number; height: number } | undefined {
+  if (png.length < 24 || !isPng(png) || png.subarray(12, 16).toString('latin1') !== 'IHDR') return undefined;
+  return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
+}
+
 /**
  * A screen as PNG: what the agent sends and S3 keeps. PNG passes through; binary PPM (P6, what
  * QEMU's screendump writes, 8 bits per sample) is re-encoded (a console screen of 720x400 is

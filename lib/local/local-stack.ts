@@ -70,6 +70,8 @@ export interface LocalStackOptions {
   jwtSecret?: string;
   /** The console relay's listeners; free ports when not given. */
   relayPorts?: Partial<Record<'novnc' | 'spice' | 'serial' | 'tunnel', number>>;
+  /** More edge environment, over the rest: keystone mode's VMCONSOLE_KEYSTONE_* in tests (the CLI's Keystone tests). */
+  edgeEnv?: Record<string, string>;
 }
 
 export interface LocalStack {
@@ -229,6 +231,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       VMCONSOLE_DIAGNOSES_TABLE: diagnostics.tableName,
       VMCONSOLE_SCREENSHOT_BUCKET: diagnostics.screenshotBucket!,
       ...relay.edgeEnv,
+      ...options.edgeEnv,
     };
     const lambdaPort = await freePort();
     const offline = spawn(process.execPath, [OSLS, 'offline', 'start', '--stage', 'local', '--httpPort', String(httpPort), '--lambdaPort', String(lambdaPort), ...OFFLINE_FLAGS], edgeEnv, offlineLog);
@@ -302,6 +305,7 @@ async function warmUp(url: string, offlineLog: string): Promise<void> {
     [`${url}/vmconsole/v1/servers/${DEMO_SERVERS[0].id}/diagnoses`, { headers: token }],
     // An unknown server loads the on-demand diagnose function without asking the agent anything.
     [`${url}/vmconsole/v1/servers/00000000-0000-0000-0000-000000000000/diagnose`, { method: 'POST', headers: token }],
+    [`${url}/vmconsole/v1/servers/00000000-0000-0000-0000-000000000000/screenshot`, { headers: token }],
     [`${url}/v2.1/os-services`, { headers: { 'X-Auth-Token': 'admin' } }],
   ];
   await Promise.all(requests.map(async ([target, init]) => {

@@ -80,7 +80,7 @@ console.log(`
                       (crash diagnostics: {"v":1,"serverId":"...","reason":"...","source":"..."} or CloudWatch alarms)
   diagnoses topic     VMCONSOLE_DIAGNOSES_TOPIC_ARN=${stack.diagnosesTopicArn}
                       (SNS on ${stack.aws.sqsEndpoint}; message attributes category, severity, projectId, serverId)
-  vmconsole API       ${stack.url}/vmconsole/v1   (diagnoses; docs/openapi.yaml)
+  vmconsole API       ${stack.url}/vmconsole/v1   (diagnoses, screenshots; docs/openapi.yaml)
   console relay       noVNC ${stack.relay.novnc}, SPICE ${stack.relay.spice}, serial ${stack.relay.serial}
                       (remote consoles; agents dial ${stack.relay.tunnel})
   logs                ${stack.workDir}/agent.log, ${stack.workDir}/offline.log, ${stack.workDir}/relay.log
@@ -103,6 +103,10 @@ console.log(`
       --message-body '{"v":1,"serverId":"${server.id}","reason":"trying it","source":"me"}'
     curl -s ${stack.url}/vmconsole/v1/servers/${server.id}/diagnoses -H 'X-Auth-Token: demo:demo'
     curl -s -X POST ${stack.url}/vmconsole/v1/servers/${server.id}/diagnose -H 'X-Auth-Token: demo:demo'
+
+  The vmconsole CLI (README "The vmconsole CLI"):
+    export VMCONSOLE_URL=${stack.url} VMCONSOLE_TOKEN=demo:demo
+    npm run --silent vmconsole -- diagnose --server ${server.name}
 
   Collect the console logs of a whole project through the request queue:
     env $(cat ${envFile}) npm run --silent collect-console-logs -- --project demo --length 5 --token demo:demo

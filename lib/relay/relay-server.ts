@@ -9,7 +9,7 @@ import type { Logger } from '../logger.ts';
 import { authorizeConsoleSession, type TokenStore } from '../remote-consoles/authorize-console-session.ts';
 import type { ConsoleType } from '../remote-consoles/console-tokens.ts';
 import type { ServerLookup } from '../servers/find-visible-server.ts';
-import { reachableHost, type HostLookup } from '../servers/reachable-host.ts';
+import { hostToAsk, type HostLookup } from '../directory/host-to-ask.ts';
 import { askHost, type HostRequester } from '../transport/ask-host.ts';
 import { THIS_BUILD, versionFor } from '../transport/protocol-version.ts';
 import { TypedEmitter } from '../transport/typed-emitter.ts';
@@ -192,7 +192,7 @@ export class ConsoleRelay extends TypedEmitter<RelayEvents> {
       if (typeof slot === 'string') return refuse(slot, server.id);
       release = slot.release;
       if (ws.readyState !== WebSocket.OPEN) return release();
-      const host = await reachableHost(this.#deps.directory, server, Date.now());
+      const host = await hostToAsk(this.#deps.directory, server, Date.now());
       const tunnelId = signTunnelId(this.#config.secret, this.#config.tunnelTimeoutMs);
       session = tunnelId.session;
       const agentSocket = this.#tunnels.expect(session, this.#config.tunnelTimeoutMs);

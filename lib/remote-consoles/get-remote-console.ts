@@ -2,7 +2,7 @@ import type { Principal } from '../auth/principal.ts';
 import type { RemoteConsoleProtocol } from '../contracts/messages.ts';
 import { isVmconsoleError, VmconsoleError } from '../errors.ts';
 import { findVisibleServer, type ServerLookup } from '../servers/find-visible-server.ts';
-import { reachableHost, type HostLookup } from '../servers/reachable-host.ts';
+import { hostToAsk, type HostLookup } from '../directory/host-to-ask.ts';
 import { askHost, type HostRequester } from '../transport/ask-host.ts';
 import { THIS_BUILD, versionFor } from '../transport/protocol-version.ts';
 import { consoleUrl, type RemoteConsoleConfig } from './console-config.ts';
@@ -57,7 +57,7 @@ export async function getRemoteConsole(input: GetRemoteConsoleInput, deps: GetRe
   if (server.state !== 'active') {
     throw new VmconsoleError('NoHost', `Instance ${server.id} is not ready`, { detail: `server state ${server.state}` });
   }
-  const host = await reachableHost(deps.directory, server, now());
+  const host = await hostToAsk(deps.directory, server, now());
   const version = versionFor(host, { ...THIS_BUILD, max: deps.protocolMax ?? THIS_BUILD.max });
   let endpoint;
   try {

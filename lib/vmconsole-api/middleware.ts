@@ -25,10 +25,10 @@ export interface ApiRequest {
   deadline: number;
 }
 
-export interface ApiResponse {
-  status: number;
-  body: unknown;
-}
+/** A JSON body, or bytes of another type (an image) that API Gateway returns base64-decoded. */
+export type ApiResponse =
+  | { status: number; body: unknown; headers?: Record<string, string> }
+  | { status: number; bytes: Buffer; contentType: string; headers?: Record<string, string> };
 
 export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -89,11 +89,10 @@ export function vmconsoleApi(handler: (req: ApiRequest) => Promise<ApiResponse>,
   const responses: Mw = {
     after: (request) => {
       const result = request.response as unknown as ApiResponse;
-      request.response = {
-        statusCode: result.status,
-        headers: { 'Content-Type': 'application/json', 'x-request-id': request.event.vmconsole.requestId },
-        body: JSON.stringify(result.body),
-      };
+      const requestId = request.event.vmconsole.requestId;
+      request.response = 'bytes' in result
+        ? { statusCode: result.status, headers: { ...result.headers, 'Content-Type': result.contentType, 'x-request-id': requestId }, body: result.bytes.toString('base64'), isBase64Encoded: true }
+        : { statusCode: result.status, headers: { ...result.headers, 'Content-Type': 'application/json', 'x-request-id': requestId }, body: JSON.stringify(result.body) };
       accountFor(request.event, result.status, 'OK');
     },
     onError: (request) => {

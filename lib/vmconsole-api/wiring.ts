@@ -14,16 +14,23 @@ export interface ApiDependencies {
   logger: Logger;
   replyTimeoutMs: number;
   diagnoses: EventDeps;
+  /** What asks a server's compute host (screenshots): the directory, the requester, the pinned protocol. */
+  hosts: Pick<EdgeDependencies, 'directory' | 'requester'> & { protocolMax: number };
 }
 
 export function createApiDependencies(env: NodeJS.ProcessEnv = process.env, overrides: { edge?: Partial<EdgeDependencies>; diagnoses?: Partial<EventDeps> } = {}): ApiDependencies {
   const edge = createEdgeDependencies(env, overrides.edge);
+  let diagnoses: EventDeps | undefined;
   return {
     auth: edge.auth,
     limiter: edge.limiter,
     logger: edge.logger,
     replyTimeoutMs: edge.config.replyTimeoutMs,
-    diagnoses: createDiagnoseDependencies(env, { directory: edge.directory, requester: edge.requester, logger: edge.logger, ...overrides.diagnoses }),
+    hosts: { directory: edge.directory, requester: edge.requester, protocolMax: edge.config.protocolMax },
+    // Built when a function first uses them: the screenshot function has no diagnoses table to name.
+    get diagnoses() {
+      return (diagnoses ??= createDiagnoseDependencies(env, { directory: edge.directory, requester: edge.requester, logger: edge.logger, ...overrides.diagnoses }));
+    },
   };
 }
 

@@ -1,38 +1,19 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { diagnoseConsole } from '../../lib/diagnostics/diagnose-console.ts';
+import { CLI_LAUNCHERS, runCli, type CliLauncher } from '../helpers/cli-process.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLEAN_BOOT_PANIC = join(ROOT, 'fixtures/boot-logs/clean-boot-panic.log');
 const fixture = (name: string) => join(ROOT, 'test/fixtures/diagnostics', name);
 
-/** The two ways people run it: `npm run vmconsole` in a checkout (TypeScript), and the installed bin (the bundle vitest's global setup builds). */
-const LAUNCHERS = {
-  checkout: [join(ROOT, 'lib/cli/main.ts')],
-  installed: [join(ROOT, 'bin/vmconsole.cjs')],
-} as const;
+const LAUNCHERS = CLI_LAUNCHERS;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function vmconsole(launcher: readonly string[], args: string[], stdin?: Buffer | string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...launcher, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
+function vmconsole(launcher: CliLauncher, args: string[], stdin?: Buffer | string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runCli(args, { launcher, ...(stdin !== undefined && { stdin }) }).then(({ code, stdout, stderr }) => ({ code, stdout, stderr }));
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'vmconsole-cli-'));

@@ -78,7 +78,7 @@ export function lambdaContext(timeoutMs = 15_000): Context {
 
 export type HttpResult = APIGatewayProxyStructuredResultV2 & { statusCode: number; headers: Record<string, string> };
 
-/** Call a handler like Lambda does and return the response with a parsed JSON body. */
+/** Call a handler like Lambda does and return the response with a parsed JSON body (binary bodies stay in `raw`). */
 export async function invoke(
   handler: (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>,
   options: HttpEventOptions,
@@ -86,5 +86,6 @@ export async function invoke(
   const raw = (await handler(httpEvent(options), lambdaContext())) as HttpResult;
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw.headers ?? {})) headers[k.toLowerCase()] = String(v);
-  return { status: raw.statusCode, headers, json: raw.body ? JSON.parse(raw.body) : undefined, raw };
+  // A binary body (an image) is base64 for API Gateway: read it from `raw`.
+  return { status: raw.statusCode, headers, json: raw.body && !raw.isBase64Encoded ? JSON.parse(raw.body) : undefined, raw };
 }

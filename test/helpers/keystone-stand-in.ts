@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 /**
  * A small Keystone (identity v3) speaking the real wire format for what vmconsole's keystone mode
  * uses, on a free loopback port:
- *   POST /v3/auth/tokens  password or application_credential auth, optional project scope
+ *   POST /v3/auth/tokens  password, token (rescope) or application_credential auth, optional project scope
  *                         -> 201, the token id in `X-Subject-Token`, `{"token": {...}}`; 401 when refused
  *   GET  /v3/auth/tokens  `X-Auth-Token` (a service token) + `X-Subject-Token` (the token to check)
  *                         -> 200 `{"token": {...}}` with `X-Subject-Token`; 404 for an unknown,
@@ -13,7 +13,8 @@ import type { AddressInfo } from 'node:net';
  *                         service token's user has neither the service nor the admin role
  *   GET  /, GET /v3       version discovery (300 with `versions.values`, 200 with `version`), what
  *                         keystoneauth asks first when a client (openstack CLI) authenticates
- * `?nocatalog` leaves the catalog out, as Keystone does. Bodies follow the Keystone API reference
+ * `?nocatalog` leaves the catalog out, as Keystone does. The catalog lists identity, and the services
+ * a test adds (`addService('compute', {public: url})`, as a cloud registers Nova). Bodies follow the Keystone API reference
  * ("Password authentication with scoped authorization", "Validate and show information for
  * token"; openstack/keystone at 30ef2ffa, api-ref/source/v3/samples/admin/auth-password-project-scoped-response.json):
  * methods, user {domain, id, name, password_expires_at}, audit_ids, expires_at and issued_at with
@@ -75,14 +76,24 @@ export interface KeystoneStandIn {
   revoke(token: string): void;
   /** Revokes every token of the vmconsole service user (a password change, `openstack token revoke`). */
   revokeServiceTokens(): void;
+  /** Registers a service's endpoints in the catalog (`compute` at vmconsole's /v2.1, as a cloud registers Nova), one per interface. */
+  addService(type: string, urls: Partial<Record<'public' | 'internal' | 'admin', string>>, region?: string): void;
   /** `up` answers; `hang` accepts connections and never answers; `error` answers 500. */
   setMode(mode: 'up' | 'hang' | 'error'): void;
   stop(): Promise<void>;
 }
 
+/** A service in the catalog of project-scoped tokens, as Keystone lists it. */
+export interface CatalogService {
+  type: string;
+  name: string;
+  id: string;
+  endpoints: Array<{ id: string; interface: string; region: string; region_id: string; url: string }>;
+}
+
 const microseconds = (ms: number) => new Date(ms).toISOString().replace(/Z$/, '000Z');
 
-function tokenBody(t: IssuedToken, withCatalog: boolean, url: string): object {
+function tokenBody(t: IssuedToken, withCatalog: boolean, url: string, services: readonly CatalogService[] = []): object {
   const token: Record<string, unknown> = {
     methods: t.methods,
     user: { domain: DOMAIN, id: t.user.id, name: t.user.name, password_expires_at: null },
@@ -96,7 +107,10 @@ function tokenBody(t: IssuedToken, withCatalog: boolean, url: string): object {
     token.is_domain = false;
     token.roles = (t.user.assignments[t.scope.project] ?? []).map((r) => ROLES[r]!);
     if (withCatalog) {
-      token.catalog = [{ type: 'identity', name: 'keystone', id: 'cat-identity', endpoints: [{ id: 'ep-public', interface: 'public', region: 'RegionOne', region_id: 'RegionOne', url: `${url}/v3/` }] }];
+      token.catalog = [
+        { type: 'identity', name: 'keystone', id: 'cat-identity', endpoints: [{ id: 'ep-public', interface: 'public', region: 'RegionOne', region_id: 'RegionOne', url: `${url}/v3/` }] },
+        ...services,
+      ];
     }
   } else if (t.scope) {
     token.domain = DOMAIN;
@@ -122,6 +136,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
 export async function startKeystoneStandIn(): Promise<KeystoneStandIn> {
   const tokens = new Map<string, IssuedToken>();
   const calls: KeystoneCall[] = [];
+  const services: CatalogService[] = [];
   let mode: 'up' | 'hang' | 'error' = 'up';
   let url = '';
 
@@ -153,6 +168,17 @@ export async function startKeystoneStandIn(): Promise<KeystoneStandIn> {
       if (auth.scope) return keystoneError(res, 401, 'Unauthorized', 'Application credentials cannot request a scope.');
       user = USERS.vmconsole!;
       scope = { project: 'service' };
+    } else if (methods.includes('token')) {
+      // Rescoping a token the user holds (keystoneauth's v3token plugin, OS_TOKEN + OS_AUTH_URL).
+      const held = live(auth.identity.token?.id);
+      if (!held) return keystoneError(res, 401, 'Unauthorized', UNAUTHORIZED);
+      user = held.user;
+      const p = auth.scope?.project;
+      if (p) {
+        const key = Object.keys(PROJECTS).find((k) => (p.id !== undefined ? PROJECTS[k]!.id === p.id : PROJECTS[k]!.name === p.name && p.domain?.name === DOMAIN.name));
+        if (!key || !user.assignments[key]) return keystoneError(res, 401, 'Unauthorized', UNAUTHORIZED);
+        scope = { project: key };
+      }
     } else if (methods.includes('password')) {
       const u = auth.identity.password?.user;
       const found = Object.values(USERS).find((c) => c.name === u?.name && u?.domain?.name === DOMAIN.name);
@@ -169,7 +195,7 @@ export async function startKeystoneStandIn(): Promise<KeystoneStandIn> {
     }
     const id = mint(user, scope, methods);
     res.writeHead(201, { 'content-type': 'application/json', 'x-subject-token': id, vary: 'X-Auth-Token' });
-    res.end(JSON.stringify(tokenBody(tokens.get(id)!, !nocatalog, url)));
+    res.end(JSON.stringify(tokenBody(tokens.get(id)!, !nocatalog, url, services)));
     return 201;
   }
 
@@ -185,7 +211,7 @@ export async function startKeystoneStandIn(): Promise<KeystoneStandIn> {
     const subject = live(subjectId);
     if (!subject) return keystoneError(res, 404, 'Not Found', `Could not find token: ${subjectId}.`);
     res.writeHead(200, { 'content-type': 'application/json', 'x-subject-token': subjectId, vary: 'X-Auth-Token' });
-    res.end(JSON.stringify(tokenBody(subject, !nocatalog, url)));
+    res.end(JSON.stringify(tokenBody(subject, !nocatalog, url, services)));
     return 200;
   }
 
@@ -243,6 +269,10 @@ export async function startKeystoneStandIn(): Promise<KeystoneStandIn> {
     },
     revokeServiceTokens() {
       for (const t of tokens.values()) if (t.user === USERS.vmconsole) t.revoked = true;
+    },
+    addService(type, urls, region = 'RegionOne') {
+      const endpoints = Object.entries(urls).map(([iface, endpoint]) => ({ id: `ep-${type}-${iface}`, interface: iface, region, region_id: region, url: endpoint! }));
+      services.push({ type, name: type === 'compute' ? 'nova' : type, id: `cat-${type}-${services.length}`, endpoints });
     },
     setMode(next) {
       mode = next;

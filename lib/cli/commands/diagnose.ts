@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { diagnoseConsole } from '../../diagnostics/diagnose-console.ts';
 import { severityRank, type Diagnosis, type EvidenceLine } from '../../diagnostics/diagnosis.ts';
+import { connect } from '../client/vmconsole-client.ts';
 import { CliUsageError, EXIT_OK, EXIT_PROBLEM_FOUND, type CliIo } from '../io.ts';
 
 /**
@@ -15,25 +16,54 @@ export function registerDiagnose(program: Command, io: CliIo, done: (code: numbe
   program
     .command('diagnose')
     .description('Say what broke in a guest console log: the category, one sentence, and the lines that prove it.')
-    .argument('<file>', 'console log to read (raw bytes or text as the Nova API returns it); - reads standard input')
-    .option('--json', 'print the diagnosis as JSON (the contract the API and SNS publish)')
+    .argument('[file]', 'console log to read (raw bytes or text as the Nova API returns it); - reads standard input')
+    .option('-s, --server <server>', "diagnose a server's console now, through vmconsole (name or UUID; POST /vmconsole/v1/servers/{id}/diagnose), instead of a file")
+    .option('--json', 'print the diagnosis as JSON (the contract the API and SNS publish; with --server, the API\'s answer)')
     .option('--boot <n>', 'diagnose boot n of the log (1 is the oldest) instead of the newest', positiveInteger)
     .addHelpText('after', `
 Exit codes:
   0  healthy, or only low severity (noise, a problem the guest lived through)
   1  a problem of medium severity or worse was found
   2  usage or input error (unknown option, file not found, not a regular file)
+  3-7, 78, 130  with --server, as every command (vmconsole --help)
 
 Examples:
   vmconsole diagnose /var/log/libvirt/qemu/instance-0000002a.log
-  openstack console log show my-server | vmconsole diagnose - --json`)
-    .action(async (file: string, options: { json?: boolean; boot?: number }) => {
+  openstack console log show my-server | vmconsole diagnose - --json
+  vmconsole diagnose --server web-1`)
+    .action(async (file: string | undefined, options: { server?: string; json?: boolean; boot?: number }, command: Command) => {
+      if (options.server !== undefined) {
+        if (file !== undefined) return command.error('error: give a file or --server, not both');
+        if (options.boot !== undefined) return command.error('error: --boot reads a file; with --server the API diagnoses the newest boot');
+        return done(await diagnoseServer(command, io, options.server, options.json === true));
+      }
+      if (file === undefined) return command.error("error: missing required argument 'file' (or --server <server>)");
       const input = file === '-' ? await readStdin(io.stdin) : await readLogFile(file);
       const diagnosis = diagnoseConsole(input.bytes, options.boot !== undefined ? { boot: options.boot } : {});
       if (input.skipped > 0) io.stderr.write(`vmconsole: ${file} is ${input.total} bytes; diagnosed its last ${input.bytes.length} (line numbers count from there)\n`);
       io.stdout.write(options.json ? `${JSON.stringify(diagnosis, null, 2)}\n` : formatDiagnosis(diagnosis));
-      done(severityRank(diagnosis.severity) >= severityRank('medium') ? EXIT_PROBLEM_FOUND : EXIT_OK);
+      done(exitFor(diagnosis));
     });
+}
+
+const exitFor = (d: Diagnosis) => (severityRank(d.severity) >= severityRank('medium') ? EXIT_PROBLEM_FOUND : EXIT_OK);
+
+/** --server: the diagnose function's use case through the API, shown as a file's diagnosis is. */
+async function diagnoseServer(command: Command, io: CliIo, ref: string, json: boolean): Promise<number> {
+  const client = await connect(command, io);
+  const server = await client.resolveServer(ref);
+  const answer = await client.json<{ diagnosis: { id: string; createdAt: string; diagnosis: Diagnosis }; created: boolean }>(
+    `/vmconsole/v1/servers/${encodeURIComponent(server.id)}/diagnose`,
+    { method: 'POST', what: `diagnosing ${server.name}` },
+  );
+  const { diagnosis } = answer.diagnosis;
+  if (json) {
+    io.stdout.write(`${JSON.stringify({ server, ...answer }, null, 2)}\n`);
+  } else {
+    const when = answer.created ? 'new diagnosis' : `this crash was diagnosed at ${answer.diagnosis.createdAt}`;
+    io.stdout.write(`${server.name} (${server.id}): ${when}, ${answer.diagnosis.id}\n${formatDiagnosis(diagnosis)}`);
+  }
+  return exitFor(diagnosis);
 }
 
 function positiveInteger(value: string): number {

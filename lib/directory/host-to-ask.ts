@@ -1,17 +1,18 @@
 import type { HostRecord, ServerRecord } from '../contracts/records.ts';
-import { isHostDown, silentFor } from '../directory/host-liveness.ts';
 import { VmconsoleError } from '../errors.ts';
+import { isHostDown, silentFor } from './host-liveness.ts';
 
 export interface HostLookup {
   getHost(host: string): Promise<HostRecord | undefined>;
 }
 
 /**
- * The host record of a server's compute host when it is worth asking: registered, not in
- * maintenance, heartbeating. Otherwise the 409 that says why, at once, instead of a 504 later.
- * Which host it is goes to the operator (`detail`), not to the tenant.
+ * The compute host to ask about `server`, or why there is no use asking it: not registered (409
+ * NoHost), stopped for maintenance (409 HostMaintenance, at once: not a failure, and no use
+ * waiting), or silent past its heartbeat (409 HostDown). Which host it is goes to the operator
+ * (`detail`), never to the tenant. Every edge use case that asks a host starts here.
  */
-export async function reachableHost(directory: HostLookup, server: ServerRecord, now: number): Promise<HostRecord> {
+export async function hostToAsk(directory: HostLookup, server: Pick<ServerRecord, 'id' | 'host'>, now: number): Promise<HostRecord> {
   const host = await directory.getHost(server.host);
   if (!host) {
     throw new VmconsoleError('NoHost', `Instance ${server.id} is not ready: its compute host is not registered.`, {
@@ -19,7 +20,6 @@ export async function reachableHost(directory: HostLookup, server: ServerRecord,
     });
   }
   if (host.maintenance) {
-    // The agent said it stopped (an upgrade, a reboot): not a failure, and no use waiting for it.
     throw new VmconsoleError('HostMaintenance', 'The compute host of this server is in maintenance. Try again later.', {
       detail: `host ${host.host}: ${host.maintenance.reason} at ${new Date(host.maintenance.since).toISOString()}`,
     });
