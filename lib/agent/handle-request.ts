@@ -6,6 +6,7 @@ import { TENANT_TEXT, tenantSafe, VmconsoleError } from '../errors.ts';
 import type { HypervisorDriver } from '../hypervisors/driver.ts';
 import type { AutomationReplies } from '../transport/automation-replies.ts';
 import type { RequestHandler } from '../transport/responder.ts';
+import type { HistoryShipping } from './ship-history.ts';
 
 /** What a kind's handler may use besides its request. */
 interface HandlerContext {
@@ -15,6 +16,8 @@ interface HandlerContext {
   deadline: number;
   /** Sends automation replies to clients' queues (console.output.batch); absent when not configured. */
   clientReplies: ClientReplies | undefined;
+  /** Console history (protocol 4); absent when the host keeps none (VMCONSOLE_HISTORY_BUCKET unset). */
+  history: Pick<HistoryShipping, 'read' | 'ports'> | undefined;
 }
 /** What a batch needs of lib/transport/automation-replies.ts: the allow-list and the sender. */
 export type ClientReplies = Pick<AutomationReplies, 'isAllowed' | 'send' | 'prefixes'>;
@@ -93,6 +96,24 @@ const notYet = async (): Promise<never> => {
   throw new VmconsoleError('NotImplemented', TENANT_TEXT.NotImplemented, { detail: 'this agent build does not serve remote consoles yet' });
 };
 
+/** A console's bytes by history offset, waiting for new ones through the follower (never polling). */
+const consoleRead: KindHandler<'console.read'> = async (request, { history, signal, deadline }) => {
+  if (!history) throw new VmconsoleError('NotImplemented', 'The compute host of this server keeps no console history.', { detail: 'VMCONSOLE_HISTORY_BUCKET is not set on this agent' });
+  // The wait ends in time for the reply to reach the edge before its deadline.
+  const waitMs = Math.max(0, Math.min(request.waitMs, deadline - Date.now() - 1_000));
+  const { data, ...offsets } = await history.read(request.server, request.port, request.since, request.limit, waitMs, signal);
+  return { ...offsets, data: data.toString('base64') };
+};
+
+/** The consoles a server has a log for: the driver says whether there is one, history whether it is followed. */
+const consolePorts: KindHandler<'console.ports'> = async (request, { driver, history, signal }) => {
+  const set = await driver.consoleLogSet?.(request.server, signal);
+  if (!set) return { ports: [] };
+  const followed = history?.ports(request.server) ?? [];
+  const zero = followed.find((p) => p.port === 0);
+  return { ports: [{ port: 0, name: null, history: zero !== undefined, next: zero?.next ?? null }] };
+};
+
 /** One entry per request kind: the agent's table of contents. */
 const HANDLERS: { [K in RequestKind]: KindHandler<K> } = {
   'console.output': consoleOutput,
@@ -100,13 +121,15 @@ const HANDLERS: { [K in RequestKind]: KindHandler<K> } = {
   'console.screenshot': consoleScreenshot,
   'console.endpoint': notYet,
   'console.connect': notYet,
+  'console.read': consoleRead,
+  'console.ports': consolePorts,
 };
 
 /** The agent's request handler: the kind's handler, given the request's deadline as an AbortSignal. */
-export function createRequestHandler(driver: HypervisorDriver, clientReplies?: ClientReplies): RequestHandler {
+export function createRequestHandler(driver: HypervisorDriver, clientReplies?: ClientReplies, history?: HandlerContext['history']): RequestHandler {
   return async (request: AgentRequest, { signal, deadline }) => {
     try {
-      return await (HANDLERS[request.kind] as KindHandler<typeof request.kind>)(request, { driver, signal, deadline, clientReplies });
+      return await (HANDLERS[request.kind] as KindHandler<typeof request.kind>)(request, { driver, signal, deadline, clientReplies, history });
     } catch (err) {
       throw tenantSafe(err);
     }

@@ -13,6 +13,9 @@ import type { AutomationReply } from '../../lib/contracts/automation.ts';
 import { AutomationReplies } from '../../lib/transport/automation-replies.ts';
 import { ReplyDestinations } from '../../lib/transport/queue-naming.ts';
 import { novaConsoleOutput } from '../helpers/nova-console-formula.ts';
+import type { HistoryShipping } from '../../lib/agent/ship-history.ts';
+import { ConsoleHistory } from '../../lib/history/console-history.ts';
+import type { HistoryStore } from '../../lib/history/history-store.ts';
 
 /** A driver that hands out fixed bytes and remembers how it was asked: the handler's only neighbour. */
 class ScriptedDriver implements HypervisorDriver {
@@ -42,7 +45,29 @@ const SAMPLES: { [K in RequestKind]: RequestOf<K> } = {
   'console.screenshot': { v: PROTOCOL_VERSION, kind: 'console.screenshot', server },
   'console.endpoint': { v: PROTOCOL_VERSION, kind: 'console.endpoint', server, protocol: 'vnc' },
   'console.connect': { v: PROTOCOL_VERSION, kind: 'console.connect', server, protocol: 'vnc', port: 5900, tunnelUrl: 'ws://127.0.0.1:9/tunnel/t' },
+  'console.read': { v: PROTOCOL_VERSION, kind: 'console.read', server, port: 0, since: 0, limit: 4096, waitMs: 0 },
+  'console.ports': { v: PROTOCOL_VERSION, kind: 'console.ports', server },
 };
+
+/**
+ * A host's console history over one real ConsoleHistory holding `bytes` (from offset 1000, as
+ * after an earlier host's 1000 bytes); its store is never reached (nothing is shipped here).
+ */
+function historyHolding(bytes: Buffer): { history: Pick<HistoryShipping, 'read' | 'ports'>; dispose: () => void } {
+  const console0 = new ConsoleHistory({ serverId: server.id, port: 0, host: 'h', store: {} as HistoryStore, head: { v: 1, next: 1000, host: 'other', file: null, at: 0 } });
+  console0.chunk(bytes, { offset: 0, file: 'console.log', position: 0, key: '1:2' });
+  return {
+    history: {
+      read: async (s, port, since, limit, waitMs, signal) => {
+        if (s.id !== server.id || port !== 0) throw new VmconsoleError('NoConsole', 'no such console');
+        await console0.waitFor(since, waitMs, signal);
+        return console0.read(since, limit);
+      },
+      ports: () => [{ port: 0, next: console0.state.next }],
+    },
+    dispose: () => console0.dispose(),
+  };
+}
 /** Kinds in the contract whose agent side has not landed: the host answers NotImplemented (501), never a malformed result. */
 const NOT_SERVED_YET: RequestKind[] = ['console.endpoint', 'console.connect'];
 
@@ -61,9 +86,51 @@ describe('the request-kind table', () => {
   });
 
   it.each((Object.keys(REQUEST_KINDS) as RequestKind[]).filter((k) => !NOT_SERVED_YET.includes(k)))('answers %s with a result its contract schema accepts', async (kind) => {
-    const handle = createRequestHandler(new ScriptedDriver(async () => Buffer.from('a\nb\nc\n')), unreachableClientQueues());
+    const { history, dispose } = historyHolding(Buffer.from('a\nb\nc\n'));
+    const handle = createRequestHandler(new ScriptedDriver(async () => Buffer.from('a\nb\nc\n')), unreachableClientQueues(), history);
     const result = await handle(SAMPLES[kind] as AgentRequest, context());
+    dispose();
     expect(REQUEST_KINDS[kind].result.safeParse(result).success).toBe(true);
+  });
+
+  it('reads history by offset, byte for byte (invalid UTF-8 too), and says what it holds', async () => {
+    const raw = Buffer.from([0x41, 0xff, 0xfe, 0x0a, 0xc3, 0x28, 0x00, 0x1b, 0x5b, 0x6d]);
+    const { history, dispose } = historyHolding(raw);
+    const handle = createRequestHandler(new ScriptedDriver(async () => raw), undefined, history);
+    const all = await handle({ ...SAMPLES['console.read'], since: 1000 }, context());
+    expect(all).toMatchObject({ held: 1000, next: 1010, shipped: 1000, offset: 1000 });
+    expect(Buffer.from((all as { data: string }).data, 'base64')).toEqual(raw);
+    const part = await handle({ ...SAMPLES['console.read'], since: 1003, limit: 4 }, context()) as { offset: number; data: string };
+    expect(part.offset).toBe(1003);
+    expect(Buffer.from(part.data, 'base64')).toEqual(raw.subarray(3, 7));
+    // Older than what the host holds: it answers from what it holds and says where that starts.
+    const older = await handle({ ...SAMPLES['console.read'], since: 10, limit: 2 }, context()) as { offset: number; held: number };
+    expect(older).toMatchObject({ offset: 1000, held: 1000 });
+    dispose();
+  });
+
+  it('waits for new bytes past the end, and is woken by them', async () => {
+    const console0 = new ConsoleHistory({ serverId: server.id, port: 0, host: 'h', store: {} as HistoryStore, head: undefined });
+    const history: Pick<HistoryShipping, 'read' | 'ports'> = {
+      read: async (_s, _port, since, limit, waitMs, signal) => {
+        await console0.waitFor(since, waitMs, signal);
+        return console0.read(since, limit);
+      },
+      ports: () => [],
+    };
+    const handle = createRequestHandler(new ScriptedDriver(async () => Buffer.alloc(0)), undefined, history);
+    const started = Date.now();
+    const pending = handle({ ...SAMPLES['console.read'], since: 0, waitMs: 5_000 }, context());
+    setTimeout(() => console0.chunk(Buffer.from('late line\n'), { offset: 0, file: 'console.log', position: 0, key: '1:2' }), 100);
+    const result = await pending as { data: string; next: number };
+    expect(Buffer.from(result.data, 'base64').toString()).toBe('late line\n');
+    expect(result.next).toBe(10);
+    expect(Date.now() - started).toBeLessThan(4_000);
+    console0.dispose();
+  });
+
+  it('answers console.read NotImplemented on a host that keeps no history', async () => {
+    await expect(createRequestHandler(new ScriptedDriver(async () => Buffer.alloc(0)))(SAMPLES['console.read'], context())).rejects.toMatchObject({ code: 'NotImplemented' });
   });
 
   it('reads console output through the driver with the full window and the request\'s own signal', async () => {
