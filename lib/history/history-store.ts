@@ -101,6 +101,13 @@ export class HistoryStore {
     return found;
   }
 
+  /** The ports S3 has history of for a server. */
+  async listPorts(serverId: string, signal?: AbortSignal): Promise<number[]> {
+    const prefix = `history/${serverId.toLowerCase()}/`;
+    const page = await this.#s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', MaxKeys: 64 }), { abortSignal: signal });
+    return (page.CommonPrefixes ?? []).map((p) => Number(/\/(\d{1,2})\/$/.exec(p.Prefix ?? '')?.[1])).filter((n) => Number.isInteger(n));
+  }
+
   /** The oldest offset S3 still has (retention deletes old segments), or undefined when it has none. */
   async oldestOffset(serverId: string, port: number, signal?: AbortSignal): Promise<number | undefined> {
     const prefix = consolePrefix(serverId, port);

@@ -24,6 +24,8 @@ export interface ApiRequest {
 export interface ApiResponse {
   status: number;
   body: unknown;
+  /** Bytes instead of JSON (`body` is then ignored): sent base64-encoded to API Gateway, which delivers them as they are. */
+  raw?: { bytes: Buffer; contentType: string; headers: Record<string, string> };
 }
 
 export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -75,6 +77,15 @@ export function vmconsoleApi(handler: (req: ApiRequest) => Promise<ApiResponse>,
   const responses: Mw = {
     after: (request) => {
       const result = request.response as unknown as ApiResponse;
+      if (result.raw) {
+        request.response = {
+          statusCode: result.status,
+          headers: { ...result.raw.headers, 'Content-Type': result.raw.contentType, 'x-request-id': request.event.vmconsole.requestId },
+          body: result.raw.bytes.toString('base64'),
+          isBase64Encoded: true,
+        };
+        return;
+      }
       request.response = {
         statusCode: result.status,
         headers: { 'Content-Type': 'application/json', 'x-request-id': request.event.vmconsole.requestId },

@@ -16,6 +16,8 @@ export const API_PREFIX = '/vmconsole/v1';
 const ROUTES: ReadonlyArray<{ pattern: RegExp; methods: string[] }> = [
   { pattern: /^\/vmconsole\/v1\/servers\/[^/]+\/diagnoses$/, methods: ['GET'] },
   { pattern: /^\/vmconsole\/v1\/servers\/[^/]+\/diagnose$/, methods: ['POST'] },
+  { pattern: /^\/vmconsole\/v1\/servers\/[^/]+\/console$/, methods: ['GET'] },
+  { pattern: /^\/vmconsole\/v1\/servers\/[^/]+\/consoles$/, methods: ['GET'] },
 ];
 
 /**
