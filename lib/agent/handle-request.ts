@@ -17,7 +17,7 @@ interface HandlerContext {
   /** Sends automation replies to clients' queues (console.output.batch); absent when not configured. */
   clientReplies: ClientReplies | undefined;
   /** Console history (protocol 4); absent when the host keeps none (VMCONSOLE_HISTORY_BUCKET unset). */
-  history: Pick<HistoryShipping, 'read' | 'ports'> | undefined;
+  history: Pick<HistoryShipping, 'read' | 'ports' | 'window'> | undefined;
 }
 /** What a batch needs of lib/transport/automation-replies.ts: the allow-list and the sender. */
 export type ClientReplies = Pick<AutomationReplies, 'isAllowed' | 'send' | 'prefixes'>;
@@ -32,9 +32,13 @@ export const BATCH_SUMMARY_MARGIN_MS = 1_000;
 /** Servers of a batch read at once, and sent to the client in one SendMessageBatch. */
 const BATCH_GROUP = 10;
 
-const consoleOutput: KindHandler<'console.output'> = async (request, { driver, signal }) => {
+const consoleOutput: KindHandler<'console.output'> = async (request, { driver, signal, history }) => {
+  // With console history the window is the end of the server's whole history, so a reboot
+  // (append='off') or a migration no longer empties it; else the log as it is. Hyper-V's collector
+  // flushes its writer on a driver read only, so its window stays the driver's (README).
+  const fromHistory = history && driver.kind !== 'hyperv' ? await history.window(request.server, MAX_CONSOLE_WINDOW, signal) : undefined;
   // Truncation and decoding happen here, on the host, so only the window travels back.
-  const raw = await driver.readConsoleLog(request.server, MAX_CONSOLE_WINDOW, signal);
+  const raw = fromHistory ?? await driver.readConsoleLog(request.server, MAX_CONSOLE_WINDOW, signal);
   const output = shapeConsoleOutput(raw, request.length);
   // Version 1 results are {output} only: an edge that speaks 1 checks them strictly.
   return request.v >= 2 ? { output, bytes: raw.length } : { output };

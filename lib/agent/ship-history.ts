@@ -1,7 +1,7 @@
 import { FollowerPool } from '../console/follower-pool.ts';
 import { VmconsoleError } from '../errors.ts';
 import { ConsoleHistory, type ConsoleHistoryOptions } from '../history/console-history.ts';
-import type { HistoryStore } from '../history/history-store.ts';
+import { readSegments, type HistoryStore } from '../history/history-store.ts';
 import type { DiscoveredServer, DriverEvent, HypervisorDriver, ServerHandle } from '../hypervisors/driver.ts';
 import type { Logger } from '../logger.ts';
 
@@ -21,6 +21,12 @@ export interface HistoryShipping {
   onDriverEvent(event: DriverEvent): void;
   /** console.read: bytes from `since`, waiting up to `waitMs` for new ones. */
   read(server: ServerHandle, port: number, since: number, limit: number, waitMs: number, signal: AbortSignal): Promise<{ held: number; next: number; shipped: number; offset: number; data: Buffer }>;
+  /**
+   * The last `window` bytes of the server's whole history (the Nova API's window): what the log
+   * holds now, read first, then what S3 has before what the host holds. Undefined when the server
+   * is not followed or S3 cannot give the older part: the caller reads the log as before.
+   */
+  window(server: ServerHandle, window: number, signal?: AbortSignal): Promise<Buffer | undefined>;
   /** console.ports: the followed consoles of a server. */
   ports(server: ServerHandle): { port: number; next: number }[];
   /** Ships everything held (agent shutdown), then stops following. */
@@ -128,6 +134,24 @@ export function shipHistory(options: {
       }
       await history.waitFor(since, waitMs, signal);
       return history.read(since, limit);
+    },
+    async window(server, window, signal) {
+      if (!histories.has(server.id)) return undefined;
+      // What the guest wrote up to now, as a direct read of the log would see it.
+      await pool.drain(server.id);
+      const history = histories.get(server.id);
+      if (!history) return undefined;
+      const { held, next } = history.state;
+      const from = Math.max(0, next - window);
+      const recent = history.read(from, window).data;
+      if (from >= held) return recent;
+      try {
+        const older = await readSegments(store, await store.listSegments(server.id, LOGGED_PORT, from, held, signal), from, held, signal);
+        return older.length === held - from ? Buffer.concat([older, recent]) : undefined;
+      } catch (err) {
+        logger.warn('console history: the window\'s older part is not readable in S3; reading the log', { serverId: server.id, err: String(err) });
+        return undefined;
+      }
     },
     ports(server) {
       const history = histories.get(server.id);

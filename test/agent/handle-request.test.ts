@@ -53,7 +53,7 @@ const SAMPLES: { [K in RequestKind]: RequestOf<K> } = {
  * A host's console history over one real ConsoleHistory holding `bytes` (from offset 1000, as
  * after an earlier host's 1000 bytes); its store is never reached (nothing is shipped here).
  */
-function historyHolding(bytes: Buffer): { history: Pick<HistoryShipping, 'read' | 'ports'>; dispose: () => void } {
+function historyHolding(bytes: Buffer): { history: Pick<HistoryShipping, 'read' | 'ports' | 'window'>; dispose: () => void } {
   const console0 = new ConsoleHistory({ serverId: server.id, port: 0, host: 'h', store: {} as HistoryStore, head: { v: 1, next: 1000, host: 'other', file: null, at: 0 } });
   console0.chunk(bytes, { offset: 0, file: 'console.log', position: 0, key: '1:2' });
   return {
@@ -64,6 +64,7 @@ function historyHolding(bytes: Buffer): { history: Pick<HistoryShipping, 'read' 
         return console0.read(since, limit);
       },
       ports: () => [{ port: 0, next: console0.state.next }],
+      window: async () => undefined,
     },
     dispose: () => console0.dispose(),
   };
@@ -111,12 +112,13 @@ describe('the request-kind table', () => {
 
   it('waits for new bytes past the end, and is woken by them', async () => {
     const console0 = new ConsoleHistory({ serverId: server.id, port: 0, host: 'h', store: {} as HistoryStore, head: undefined });
-    const history: Pick<HistoryShipping, 'read' | 'ports'> = {
+    const history: Pick<HistoryShipping, 'read' | 'ports' | 'window'> = {
       read: async (_s, _port, since, limit, waitMs, signal) => {
         await console0.waitFor(since, waitMs, signal);
         return console0.read(since, limit);
       },
       ports: () => [],
+      window: async () => undefined,
     };
     const handle = createRequestHandler(new ScriptedDriver(async () => Buffer.alloc(0)), undefined, history);
     const started = Date.now();
