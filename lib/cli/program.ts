@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
+import { registerConsoles } from './commands/consoles.ts';
 import { registerDiagnose } from './commands/diagnose.ts';
+import { registerLogs } from './commands/logs.ts';
 import { CliUsageError, EXIT_OK, EXIT_USAGE, type CliIo } from './io.ts';
 
 export const CLI_VERSION = '0.1.0';
@@ -17,6 +19,8 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
     .exitOverride()
     .showHelpAfterError('(vmconsole --help for usage)');
   registerDiagnose(program, io, done);
+  registerLogs(program, io, done);
+  registerConsoles(program, io, done);
   return program;
 }
 
