@@ -5,9 +5,9 @@
 import { spawn } from 'node:child_process';
 import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lastLines, printable } from '../../lib/cli/commands/logs.ts';
-import { useLocalStack } from '../helpers/suite-setup.ts';
+import { startTestStack, type TestStack } from '../helpers/test-stack.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const CLI = ['lib/cli/main.ts'];
@@ -23,7 +23,13 @@ function runCli(args: string[], env: Record<string, string>) {
 }
 
 describe('vmconsole logs / consoles against npm start', () => {
-  const rel = useLocalStack('cli-logs');
+  // serverless-offline cold-loads every function's bundle: on a shared, loaded machine the start
+  // takes longer than useLocalStack's minute.
+  const rel = {} as TestStack;
+  beforeAll(async () => {
+    Object.assign(rel, await startTestStack('cli-logs'));
+  }, 240_000);
+  afterAll(() => rel.stop?.());
 
   it('prints the whole history byte for byte with --raw, and the last lines as text', async () => {
     const { stack } = rel;
