@@ -34,15 +34,22 @@ const BATCH_GROUP = 10;
 
 const consoleOutput: KindHandler<'console.output'> = async (request, { driver, signal, history }) => {
   // With console history the window is the end of the server's whole history, so a reboot
-  // (append='off') or a migration no longer empties it; else the log as it is. Hyper-V's collector
-  // flushes its writer on a driver read only, so its window stays the driver's (README).
+  // (append='off') or a migration no longer empties it, but only when the log's own window is the
+  // end of that history: files put into the log set behind the follower's back, skipped bytes or a
+  // write between the two reads make them differ, and the log's window (Nova's) is answered then.
+  // Hyper-V's collector flushes its writer on a driver read only, so its window stays the driver's.
   const fromHistory = history && driver.kind !== 'hyperv' ? await history.window(request.server, MAX_CONSOLE_WINDOW, signal) : undefined;
+  const fromLog = await driver.readConsoleLog(request.server, MAX_CONSOLE_WINDOW, signal);
+  const raw = fromHistory && endsWith(fromHistory, fromLog) ? fromHistory : fromLog;
   // Truncation and decoding happen here, on the host, so only the window travels back.
-  const raw = fromHistory ?? await driver.readConsoleLog(request.server, MAX_CONSOLE_WINDOW, signal);
   const output = shapeConsoleOutput(raw, request.length);
   // Version 1 results are {output} only: an edge that speaks 1 checks them strictly.
   return request.v >= 2 ? { output, bytes: raw.length } : { output };
 };
+
+function endsWith(whole: Buffer, tail: Buffer): boolean {
+  return whole.length >= tail.length && whole.subarray(whole.length - tail.length).equals(tail);
+}
 
 /** The screen as PNG (drivers return what the hypervisor gives; the agent converts), or none. */
 const consoleScreenshot: KindHandler<'console.screenshot'> = async (request, { driver, signal }) => {

@@ -131,6 +131,20 @@ describe('the request-kind table', () => {
     console0.dispose();
   });
 
+  it('takes the Nova window from history when the log\'s window is its end, else from the log', async () => {
+    const log = Buffer.from('boot 2\nlogin:\n');
+    const windowFrom = (bytes: Buffer): Pick<HistoryShipping, 'read' | 'ports' | 'window'> => ({
+      read: async () => { throw new Error('not asked'); }, ports: () => [], window: async () => bytes,
+    });
+    const ask = (history: Pick<HistoryShipping, 'read' | 'ports' | 'window'>) =>
+      createRequestHandler(new ScriptedDriver(async () => log), undefined, history)({ ...SAMPLES['console.output'], length: null }, context());
+    // A reboot wiped the log: history still has boot 1 before it.
+    const whole = Buffer.concat([Buffer.from('boot 1\npanic\n'), log]);
+    expect(await ask(windowFrom(whole))).toEqual({ output: novaConsoleOutput(whole, null), bytes: whole.length });
+    // History that does not end with the log (files put behind the follower's back): Nova's window, from the log.
+    expect(await ask(windowFrom(Buffer.from('something else\n')))).toEqual({ output: novaConsoleOutput(log, null), bytes: log.length });
+  });
+
   it('answers console.read NotImplemented on a host that keeps no history', async () => {
     await expect(createRequestHandler(new ScriptedDriver(async () => Buffer.alloc(0)))(SAMPLES['console.read'], context())).rejects.toMatchObject({ code: 'NotImplemented' });
   });
