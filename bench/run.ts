@@ -28,6 +28,7 @@ import { benchRemoteConsoles } from './remote-console-agent.ts';
 import { downAfterMs } from '../lib/directory/host-liveness.ts';
 import { round } from './stats.ts';
 import { benchRemoteConsole } from './remote-console-relay.ts';
+import { benchHistory } from './history.ts';
 
 /** Issue 12: remote console session setup p50 and serial echo p50, locally. */
 const CONSOLE_SETUP_P50_TARGET_MS = 300;
@@ -76,6 +77,9 @@ function printRoundTrips(ctx: BenchContext, rows: RoundTripRow[], extra: (r: Rou
     ...extra(r),
   })));
 }
+
+/** Issue 14: from a guest-log write to the API's (and the CLI's) output, p50. */
+const FOLLOW_P50_TARGET_MS = 500;
 
 const SECTIONS: Section[] = [
   {
@@ -267,6 +271,20 @@ const SECTIONS: Section[] = [
       ]);
       console.log(`   bulk through the tunnel: ${round(r.mibPerSecond, 1)} MiB/s; JS heap + external per open serial session (relay and both test sockets): ${round(r.relayKiBPerSession, 1)} KiB`);
       return { ...r, targets: { setupP50Ms: CONSOLE_SETUP_P50_TARGET_MS, echoP50Ms: CONSOLE_ECHO_P50_TARGET_MS } };
+    },
+  },
+  {
+    key: 'history',
+    title: `Console history on the local stack: follow latency (guest-log write -> API / CLI output, target p50 < ${FOLLOW_P50_TARGET_MS} ms), a 64 KiB range read from S3 vs the live log, and shipping cost per server-month at 1 MB/day`,
+    async run() {
+      const h = await benchHistory();
+      const row = (path: string, s: { n: number; p50: number; p99: number; mean: number }) => ({ path, rounds: s.n, 'p50 ms': round(s.p50), 'p99 ms': round(s.p99), 'mean ms': round(s.mean) });
+      console.table([row('line written -> GET .../console?wait=20 answers', h.followApiMs), row('line written -> vmconsole logs --follow prints it', h.followCliMs)]);
+      console.log(`   target p50 < ${FOLLOW_P50_TARGET_MS} ms: API ${h.followApiMs.p50 < FOLLOW_P50_TARGET_MS ? 'met' : 'missed'}, CLI ${h.followCliMs.p50 < FOLLOW_P50_TARGET_MS ? 'met' : 'missed'}`);
+      console.table(h.rangeRead.map((r) => ({ case: r.case, KiB: r.bytes / 1024, 'p50 ms': round(r.p50Ms), 'p99 ms': round(r.p99Ms) })));
+      const c = h.cost;
+      console.log(`   cost at ${c.mbPerDay} MB/day, shipped every ${c.shipEveryMin} min at worst, kept ${c.retentionDays} days: ${c.putsPerDay} PUT/day x 30 x $0.005/1000 = $${round(c.putDollars, 4)} + storage ${c.mbPerDay * c.retentionDays} MB x $0.023/GB = $${round(c.storageDollars, 4)} = $${round(c.total, 4)} per server-month (bursty output, ${c.burstyPutsPerDay} PUT/day: $${round(c.burstyTotal, 4)})`);
+      return h;
     },
   },
 ];

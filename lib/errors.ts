@@ -29,6 +29,8 @@ export const ERRORS = {
   NoGraphics: { status: 409, expose: true },
   PayloadTooLarge: { status: 413, expose: true },
   UnsupportedMediaType: { status: 415, expose: true },
+  /** A console read past the end of the console's history (`since` beyond `end`). */
+  OffsetOutOfRange: { status: 416, expose: true },
   RateLimited: { status: 429, expose: true },
   Internal: { status: 500, expose: false },
   NotImplemented: { status: 501, expose: true },

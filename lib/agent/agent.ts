@@ -18,6 +18,9 @@ import { consoleCrashScanner } from './console-crash-scanner.ts';
 import { CrashEventSender } from './crash-events.ts';
 import { followConsoles, type ConsoleConsumerFactory } from './follow-consoles.ts';
 import { createRequestHandler } from './handle-request.ts';
+import { shipHistory } from './ship-history.ts';
+import { HistoryStore } from '../history/history-store.ts';
+import { createHistoryS3Client } from '../history/s3-client.ts';
 import { syncInventory } from './sync-inventory.ts';
 
 export const AGENT_VERSION = '0.1.0';
@@ -60,8 +63,16 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   const following = config.follow !== 'off' && consoleConsumer
     ? followConsoles({ driver, roots: config.logRoots, consumerFor: consoleConsumer, logger })
     : undefined;
+  // Console history (VMCONSOLE_HISTORY_BUCKET): its own followers, which read every byte from where
+  // this host last shipped, whatever the crash scanner's followers do.
+  const s3 = config.history && createHistoryS3Client(env);
+  const history = config.history && s3
+    ? shipHistory({ driver, roots: config.logRoots, store: new HistoryStore(s3, config.history.bucket), host: config.host, logger, history: { shipEveryMs: config.history.shipEveryMs } })
+    : undefined;
   const release = async () => {
-    // Followers go first: they read what the driver's collectors write.
+    // Followers go first: they read what the driver's collectors write. History ships what it holds.
+    await history?.stop();
+    s3?.destroy();
     await following?.stop();
     crashes?.close();
     await driver.stop?.();
@@ -91,7 +102,8 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   const lifetime = new AbortController();
   const inventory = serialized(async () => {
     // Every listing also tells the followers which consoles there are.
-    const counts = await syncInventory({ directory, driver: following ? following.tap(driver) : driver, host: config.host });
+    const tapped = following ? following.tap(driver) : driver;
+    const counts = await syncInventory({ directory, driver: history ? history.tap(tapped) : tapped, host: config.host });
     if (counts.written + counts.removed > 0) logger.info('inventory synced', counts);
   });
   const hostRecord = (): HostRecord => ({
@@ -145,6 +157,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   driver.watch?.((event) => {
     resync(event);
     crashes?.onDriverEvent(event);
+    history?.onDriverEvent(event);
   }, lifetime.signal);
   const fullSyncEvery = driver.watch ? 6 : 1;
   let beats = 0;
@@ -161,14 +174,14 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     queueUrl,
     replyDestinations,
     concurrency: config.concurrency,
-    handle: createRequestHandler(driver, clientReplies, consoles),
+    handle: createRequestHandler(driver, { clientReplies, consoles, history }),
     recreateQueue: async () => (await provision()).queueUrl,
     protocolMax: config.protocolMax,
   });
   logResponderEvents(responder, logger);
   meterResponderEvents(responder, createMetrics(AGENT_SERVICE), config.host);
   responder.start();
-  logger.info('agent started', { host: config.host, protocol: `${MIN_PROTOCOL_VERSION}-${config.protocolMax}`, driver: config.driver, queueUrl, eventsQueueUrl: config.eventsQueueUrl, replyDestinations: replyDestinations.prefixes, clientReplyDestinations: clientReplies.prefixes, relayUrlPrefixes: consoles.prefixes, roots: config.logRoots, followingConsoles: following !== undefined });
+  logger.info('agent started', { host: config.host, protocol: `${MIN_PROTOCOL_VERSION}-${config.protocolMax}`, driver: config.driver, queueUrl, eventsQueueUrl: config.eventsQueueUrl, replyDestinations: replyDestinations.prefixes, clientReplyDestinations: clientReplies.prefixes, relayUrlPrefixes: consoles.prefixes, roots: config.logRoots, followingConsoles: following !== undefined, historyBucket: config.history?.bucket });
 
   return {
     queueUrl,

@@ -4,6 +4,7 @@ import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../contracts/messages.ts
 import { HostName, QueueUrl } from '../contracts/records.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, MAX_HEARTBEAT_INTERVAL_MS } from '../directory/host-liveness.ts';
 import { QUEUE_URL_PREFIX } from '../transport/queue-naming.ts';
+import { BUCKET_NAME } from '../history/s3-client.ts';
 
 export const DRIVERS = ['libvirt', 'files', 'hyperv'] as const;
 export type DriverKind = (typeof DRIVERS)[number];
@@ -47,6 +48,9 @@ export const AGENT_VARIABLES: readonly AgentVariable[] = [
   { name: 'VMCONSOLE_CLIENT_REPLY_URL_PREFIXES', required: false, help: 'comma-separated SQS queue URL prefixes of automation clients\' reply queues this agent may answer (queue-driven automation; unset: none)', rule: 'be a comma-separated list of SQS queue URL prefixes (https://host/account/name-prefix)' },
   { name: 'VMCONSOLE_RELAY_URL_PREFIXES', required: false, help: 'comma-separated ws:// or wss:// URL prefixes of the console relay\'s tunnel path this agent may dial for remote consoles (console.connect; unset: remote consoles refused)', rule: 'be a comma-separated list of ws:// or wss:// URL prefixes with a path (wss://relay.example.com/tunnel/)' },
   { name: 'VMCONSOLE_EVENTS_QUEUE_URL', required: false, help: 'crash diagnostics\' events queue: a crash the hypervisor reports is sent there (unset: none sent)', rule: 'be an SQS queue URL' },
+  { name: 'VMCONSOLE_HISTORY_BUCKET', required: false, help: 'S3 bucket console history is shipped to (README, "Console history"); unset: no history kept, console.read refused', rule: 'be an S3 bucket name' },
+  { name: 'VMCONSOLE_HISTORY_SHIP_MS', required: false, default: '900000', help: 'console output is shipped to S3 at most this long after it is written (also at every rotation, stop, crash, migration and agent stop)', rule: 'be an integer from 1000 to 86400000' },
+  { name: 'VMCONSOLE_S3_ENDPOINT', required: false, help: 'S3 endpoint (default: VMCONSOLE_SQS_ENDPOINT when set, else the region\'s)' },
   { name: 'VMCONSOLE_SQS_ENDPOINT', required: false, help: 'SQS endpoint (default: the region\'s; set for a local emulator)' },
   { name: 'VMCONSOLE_DYNAMODB_ENDPOINT', required: false, help: 'DynamoDB endpoint (default: the region\'s; set for a local emulator)' },
   { name: 'AWS_REGION', required: false, default: 'us-east-1', help: 'AWS region' },
@@ -74,6 +78,8 @@ export interface AgentConfig {
   eventsQueueUrl?: string;
   /** Tunnel URL prefixes of the console relay the agent may dial (console.connect); none when absent: remote consoles refused. */
   relayUrlPrefixes?: string[];
+  /** Console history (lib/history): the S3 bucket and how long output may wait to be shipped; none when absent. */
+  history?: { bucket: string; shipEveryMs: number };
   /** Directories console logs may be read from, whatever the driver. */
   logRoots: string[];
   concurrency: number;
@@ -133,6 +139,8 @@ const SCHEMAS: Record<string, z.ZodType> = {
   VMCONSOLE_EVENTS_QUEUE_URL: QueueUrl,
   // A prefix ends inside the path, so `ws://relay` cannot admit `ws://relay.attacker.example`.
   VMCONSOLE_RELAY_URL_PREFIXES: z.string().transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean)).pipe(z.array(z.string().max(1024).regex(/^wss?:\/\/[^/\s?#@]+\/[^\s?#]*$/).refine((p) => URL.canParse(p)).transform((p) => new URL(p).href)).min(1)),
+  VMCONSOLE_HISTORY_BUCKET: z.string().regex(BUCKET_NAME),
+  VMCONSOLE_HISTORY_SHIP_MS: z.coerce.number().int().min(1000).max(86_400_000),
 };
 
 /** SQS queue names are at most 80 characters and the host's dead-letter queue adds "-dlq". */
@@ -194,6 +202,7 @@ export function readAgentConfig(env: NodeJS.ProcessEnv = process.env, platformPa
     ...(clientReplyUrlPrefixes !== undefined && { clientReplyUrlPrefixes }),
     ...(values.has('VMCONSOLE_EVENTS_QUEUE_URL') && { eventsQueueUrl: get<string>('VMCONSOLE_EVENTS_QUEUE_URL') }),
     ...(values.has('VMCONSOLE_RELAY_URL_PREFIXES') && { relayUrlPrefixes: get<string[]>('VMCONSOLE_RELAY_URL_PREFIXES') }),
+    ...(values.has('VMCONSOLE_HISTORY_BUCKET') && { history: { bucket: get<string>('VMCONSOLE_HISTORY_BUCKET'), shipEveryMs: get<number>('VMCONSOLE_HISTORY_SHIP_MS') } }),
     logRoots: get('VMCONSOLE_LOG_ROOTS'),
     concurrency: get('VMCONSOLE_CONCURRENCY'),
     heartbeatMs: get('VMCONSOLE_HEARTBEAT_MS'),

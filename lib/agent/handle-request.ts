@@ -8,6 +8,7 @@ import type { ConsoleEndpoint, HypervisorDriver, ServerHandle } from '../hypervi
 import type { AutomationReplies } from '../transport/automation-replies.ts';
 import type { RequestHandler } from '../transport/responder.ts';
 import type { ConsoleSessions } from './console-sessions.ts';
+import type { HistoryShipping } from './ship-history.ts';
 
 /** What a kind's handler may use besides its request. */
 interface HandlerContext {
@@ -20,6 +21,8 @@ interface HandlerContext {
   /** Remote-console sessions (console.connect); absent when the agent dials no relay. */
   consoles: ConsoleSessions | undefined;
   requestId: string;
+  /** Console history (protocol 4); absent when the host keeps none (VMCONSOLE_HISTORY_BUCKET unset). */
+  history: Pick<HistoryShipping, 'read' | 'ports' | 'window'> | undefined;
 }
 /** What a batch needs of lib/transport/automation-replies.ts: the allow-list and the sender. */
 export type ClientReplies = Pick<AutomationReplies, 'isAllowed' | 'send' | 'prefixes'>;
@@ -34,13 +37,24 @@ export const BATCH_SUMMARY_MARGIN_MS = 1_000;
 /** Servers of a batch read at once, and sent to the client in one SendMessageBatch. */
 const BATCH_GROUP = 10;
 
-const consoleOutput: KindHandler<'console.output'> = async (request, { driver, signal }) => {
+const consoleOutput: KindHandler<'console.output'> = async (request, { driver, signal, history }) => {
+  // With console history the window is the end of the server's whole history, so a reboot
+  // (append='off') or a migration no longer empties it, but only when the log's own window is the
+  // end of that history: files put into the log set behind the follower's back, skipped bytes or a
+  // write between the two reads make them differ, and the log's window (Nova's) is answered then.
+  // Hyper-V's collector flushes its writer on a driver read only, so its window stays the driver's.
+  const fromHistory = history && driver.kind !== 'hyperv' ? await history.window(request.server, MAX_CONSOLE_WINDOW, signal) : undefined;
+  const fromLog = await driver.readConsoleLog(request.server, MAX_CONSOLE_WINDOW, signal);
+  const raw = fromHistory && endsWith(fromHistory, fromLog) ? fromHistory : fromLog;
   // Truncation and decoding happen here, on the host, so only the window travels back.
-  const raw = await driver.readConsoleLog(request.server, MAX_CONSOLE_WINDOW, signal);
   const output = shapeConsoleOutput(raw, request.length);
   // Version 1 results are {output} only: an edge that speaks 1 checks them strictly.
   return request.v >= 2 ? { output, bytes: raw.length } : { output };
 };
+
+function endsWith(whole: Buffer, tail: Buffer): boolean {
+  return whole.length >= tail.length && whole.subarray(whole.length - tail.length).equals(tail);
+}
 
 /** The screen as PNG (drivers return what the hypervisor gives; the agent converts), or none. */
 const consoleScreenshot: KindHandler<'console.screenshot'> = async (request, { driver, signal }) => {
@@ -142,6 +156,24 @@ const consoleConnect: KindHandler<'console.connect'> = async (request, { driver,
   return { connected: true };
 };
 
+/** A console's bytes by history offset, waiting for new ones through the follower (never polling). */
+const consoleRead: KindHandler<'console.read'> = async (request, { history, signal, deadline }) => {
+  if (!history) throw new VmconsoleError('NotImplemented', 'The compute host of this server keeps no console history.', { detail: 'VMCONSOLE_HISTORY_BUCKET is not set on this agent' });
+  // The wait ends in time for the reply to reach the edge before its deadline.
+  const waitMs = Math.max(0, Math.min(request.waitMs, deadline - Date.now() - 1_000));
+  const { data, ...offsets } = await history.read(request.server, request.port, request.since, request.limit, waitMs, signal);
+  return { ...offsets, data: data.toString('base64') };
+};
+
+/** The consoles a server has a log for: the driver says whether there is one, history whether it is followed. */
+const consolePorts: KindHandler<'console.ports'> = async (request, { driver, history, signal }) => {
+  const set = await driver.consoleLogSet?.(request.server, signal);
+  if (!set) return { ports: [] };
+  const followed = history?.ports(request.server) ?? [];
+  const zero = followed.find((p) => p.port === 0);
+  return { ports: [{ port: 0, name: null, history: zero !== undefined, next: zero?.next ?? null }] };
+};
+
 /** One entry per request kind: the agent's table of contents. */
 const HANDLERS: { [K in RequestKind]: KindHandler<K> } = {
   'console.output': consoleOutput,
@@ -149,13 +181,22 @@ const HANDLERS: { [K in RequestKind]: KindHandler<K> } = {
   'console.screenshot': consoleScreenshot,
   'console.endpoint': consoleEndpoint,
   'console.connect': consoleConnect,
+  'console.read': consoleRead,
+  'console.ports': consolePorts,
 };
 
+/** What a host's handler serves besides its driver; each absent when the host is not configured for it. */
+export interface HandlerServices {
+  clientReplies?: ClientReplies;
+  consoles?: ConsoleSessions;
+  history?: HandlerContext['history'];
+}
+
 /** The agent's request handler: the kind's handler, given the request's deadline as an AbortSignal. */
-export function createRequestHandler(driver: HypervisorDriver, clientReplies?: ClientReplies, consoles?: ConsoleSessions): RequestHandler {
+export function createRequestHandler(driver: HypervisorDriver, { clientReplies, consoles, history }: HandlerServices = {}): RequestHandler {
   return async (request: AgentRequest, { signal, deadline, requestId }) => {
     try {
-      return await (HANDLERS[request.kind] as KindHandler<typeof request.kind>)(request, { driver, signal, deadline, clientReplies, consoles, requestId });
+      return await (HANDLERS[request.kind] as KindHandler<typeof request.kind>)(request, { driver, signal, deadline, clientReplies, consoles, history, requestId });
     } catch (err) {
       throw tenantSafe(err);
     }

@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { addConnectionOptions } from './client/vmconsole-client.ts';
+import { registerConsoles } from './commands/consoles.ts';
 import { registerDiagnose } from './commands/diagnose.ts';
+import { registerLogs } from './commands/logs.ts';
 import { registerScreenshot } from './commands/screenshot.ts';
 import { registerUrl } from './commands/url.ts';
 import { CliError, EXIT_CODES_HELP, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, type CliIo } from './io.ts';
@@ -38,6 +40,8 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
   registerDiagnose(program, io, done);
   registerScreenshot(program, io, done);
   registerUrl(program, io, done);
+  registerLogs(program, io, done);
+  registerConsoles(program, io, done);
   return program;
 }
 

@@ -1,4 +1,4 @@
-import { DEFAULT_FOLLOWER_BYTES_PER_SECOND, LogFollower, type ChunkInfo, type FollowerEvents, type LogFollowerOptions } from './log-follower.ts';
+import { DEFAULT_FOLLOWER_BYTES_PER_SECOND, LogFollower, type ChunkInfo, type FollowerEvents, type FollowFrom, type LogFollowerOptions } from './log-follower.ts';
 import type { RotatedLog } from './rotated-log.ts';
 
 /**
@@ -23,6 +23,8 @@ export interface ConsoleConsumer {
   chunk(chunk: Buffer, info: ChunkInfo): void;
   /** The log started over (a reboot with `append='off'`, a truncation): a new boot may follow. */
   reset?(event: FollowerEvents['reset']): void;
+  /** A file of the set is complete and read to its end (rotated): history ships it. */
+  rotated?(event: FollowerEvents['rotated']): void;
   /** Bytes the cap passed over, as they happen (the pool's owner hears them summed per period). */
   skipped?(event: FollowerEvents['skipped']): void;
   /** The console is no longer followed (the server left, or the pool stopped). */
@@ -48,6 +50,12 @@ export interface FollowerPoolOptions<S extends { id: string }> {
   /** Where a server's log set is (a driver's consoleLogSet); undefined when it has none. */
   locate(server: S): Promise<Pick<RotatedLog, 'files'> | undefined>;
   consumerFor(server: S): ConsoleConsumer;
+  /**
+   * Where one server's follower starts, asked before its consumer is made (history shipping
+   * resumes where it shipped last); `follower.from` when absent. A failure leaves the server
+   * unfollowed until the next sync, reported as a `locate` problem.
+   */
+  startFor?(server: S): Promise<FollowFrom>;
   observer?: PoolObserver;
   maxFollowers?: number;
   totalBytesPerSecond?: number;
@@ -112,6 +120,11 @@ export class FollowerPool<S extends { id: string }> {
     return run;
   }
 
+  /** Reads what one console's log holds now and hands it over (a server about to stop or leave); nothing when not followed. */
+  async drain(id: string): Promise<void> {
+    await this.#followed.get(id)?.follower.drain();
+  }
+
   /** Stops every follower and tells every consumer. */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -161,17 +174,27 @@ export class FollowerPool<S extends { id: string }> {
 
   async #follow(server: S, log: Pick<RotatedLog, 'files'>): Promise<void> {
     const { id } = server;
+    let from: FollowFrom | undefined;
+    try {
+      from = await this.#options.startFor?.(server);
+    } catch (err) {
+      this.#emit('problem', { id, file: log.files[0], kind: 'locate', detail: (err as Error).message });
+      return;
+    }
+    if (this.#stopped) return;
     const consumer = this.#options.consumerFor(server);
     const file = log.files[0]!;
     const problem = (kind: PoolEvents['problem']['kind'], detail: string, at?: string) => this.#emit('problem', { id, file: at ?? file, kind, detail });
     const follower = new LogFollower({
       ...this.#options.follower,
+      ...(from !== undefined && { from }),
       log,
       roots: this.#options.roots,
       bytesPerSecond: this.#share(this.#followed.size + 1),
       onChunk: (chunk, info) => consumer.chunk(chunk, info),
       observer: {
         reset: (e) => consumer.reset?.(e),
+        rotated: (e) => consumer.rotated?.(e),
         skipped: (e) => {
           const followed = this.#followed.get(id);
           if (followed) followed.skipped += e.bytes;

@@ -29,7 +29,19 @@ export interface ChunkInfo {
   file: string;
   /** Where the chunk starts in that file. */
   position: number;
+  /** What that file is (dev:ino), whatever it is called later: where a resumed follower picks up (history shipping). */
+  key: string;
 }
+
+/**
+ * Where a follower starts: `end` (only what is written from now on), `start` (the live file from
+ * its first byte), `all` (every file of the set, oldest backup first), or `resume` after the byte
+ * `position` of the file `key` (dev:ino) as a follower that stopped there left it: that file
+ * (live or rotated since), then everything newer. A `resume` whose file is gone (rotated out of
+ * the set, wiped by `append='off'`) or shorter than `position` (truncated) starts as `all`: all of
+ * the set is output the earlier follower never saw.
+ */
+export type FollowFrom = 'end' | 'start' | 'all' | { resume: { key: string; position: number } };
 
 /** Gets every new byte in order, once. Runs on the follower's path: return quickly; the chunk is the consumer's to keep. */
 export type ChunkConsumer = (chunk: Buffer, info: ChunkInfo) => void;
@@ -61,8 +73,8 @@ export interface LogFollowerOptions {
   roots: readonly string[];
   onChunk: ChunkConsumer;
   observer?: FollowerObserver;
-  /** `end` (default): only what is written from now on; `start`: the live file from its first byte too. */
-  from?: 'end' | 'start';
+  /** Where to start (FollowFrom); `end` by default. */
+  from?: FollowFrom;
   /** Read cap; Infinity for a reader that must see every byte. */
   bytesPerSecond?: number;
   /** How much may be read at once after a quiet spell (default: one second's worth). */
@@ -123,7 +135,7 @@ export class LogFollower {
   readonly #roots: readonly string[];
   readonly #onChunk: ChunkConsumer;
   readonly #observer: FollowerObserver;
-  readonly #from: 'end' | 'start';
+  readonly #from: FollowFrom;
   readonly #rate: ByteRate;
   readonly #pollMs: number;
   readonly #watchWanted: boolean;
@@ -179,7 +191,7 @@ export class LogFollower {
     return this.#files[0]!;
   }
 
-  /** Takes the set as it is now (its end, or the live file's start with from: 'start'), then follows it. */
+  /** Takes the set as it is now (per `from`: its end, the live file's start, all of it, or a resume point), then follows it. */
   async start(): Promise<void> {
     if (this.#started) throw new Error('a log follower starts once');
     this.#started = true;
@@ -193,7 +205,8 @@ export class LogFollower {
     // the held file) is new output, read at the next pass; the older ones were there before.
     const backups = this.#statBackups();
     const heldIndex = live.log ? backups.findIndex((b) => b.key === live.log!.key) : -1;
-    for (const backup of backups.slice(Math.max(0, heldIndex))) this.#seen.add(backup.key);
+    const earlier = await this.#startEarlier(live, backups);
+    if (!earlier) for (const backup of backups.slice(Math.max(0, heldIndex))) this.#seen.add(backup.key);
     if (this.#stopped) return this.#release();
     this.#ensureWatch();
     this.#pollTimer = setInterval(() => {
@@ -201,6 +214,46 @@ export class LogFollower {
       this.#kick();
     }, this.#pollMs);
     this.#kick();
+  }
+
+  /**
+   * `resume` and `all` may start in a backup: it becomes the held file, the backups from it on are
+   * accounted for, and the first pass reads it to its end, then the newer backups oldest first,
+   * then the live file from 0 (the rotation path). False when the start is in the live file.
+   */
+  async #startEarlier(live: { log?: OpenLog; size: number }, backups: Backup[]): Promise<boolean> {
+    const from = this.#from;
+    if (from === 'end' || from === 'start') return false;
+    if (typeof from === 'object' && live.log?.key === from.resume.key && live.size >= from.resume.position) {
+      live.log.position = from.resume.position;
+      return false;
+    }
+    const resumeIndex = typeof from === 'object' ? backups.findIndex((b) => b.key === from.resume.key) : -1;
+    const index = resumeIndex >= 0 ? resumeIndex : backups.length - 1;
+    const backup = backups[index];
+    if (!backup) return false;
+    const opened = await this.#open(backup.file);
+    if (!opened.log || opened.log.key !== backup.key) {
+      // Rotated again between the two looks: start with the live file (what is older is lost to this follower).
+      await opened.log?.handle.close().catch(() => undefined);
+      return false;
+    }
+    const position = resumeIndex >= 0 && typeof from === 'object' ? from.resume.position : 0;
+    if (opened.size < position) opened.log.position = 0;
+    else opened.log.position = position;
+    await live.log?.handle.close().catch(() => undefined);
+    this.#held = opened.log;
+    this.#seen = new Set(backups.slice(index).map((b) => b.key));
+    return true;
+  }
+
+  /** Reads what is there now and resolves once it has been handed over: before a server leaves or the agent stops. */
+  async drain(): Promise<void> {
+    if (this.#stopped || !this.#started) return;
+    clearTimeout(this.#passTimer);
+    this.#passTimer = undefined;
+    while (this.#running) await this.#running;
+    await this.#runPass();
   }
 
   /** Releases the watcher, timers and descriptors; a pass under way finishes its current chunk first. */
@@ -377,7 +430,7 @@ export class LogFollower {
         const { bytesRead } = await log.handle.read(buffer, 0, length, log.position);
         // Shorter than fstat said: truncated under us; the next pass sees the new size.
         if (bytesRead === 0) break;
-        const info: ChunkInfo = { offset: this.#offset, file: log.file, position: log.position };
+        const info: ChunkInfo = { offset: this.#offset, file: log.file, position: log.position, key: log.key };
         log.position += bytesRead;
         this.#offset += bytesRead;
         this.#deliver(bytesRead === length ? buffer : buffer.subarray(0, bytesRead), info);

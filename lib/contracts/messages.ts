@@ -24,8 +24,10 @@ import { QueueUrl, ServerId } from './records.ts';
  *   (before decoding and the `length` cut), for the edge's metrics. Nothing else changed.
  * - 3: the remote-console kinds console.endpoint and console.connect. Kinds added by a version are
  *   sent only to hosts that speak it (KIND_SINCE); the earlier kinds are unchanged.
+ * - 4: console history (lib/history): console.read (a console's bytes by history offset, with a
+ *   long poll) and console.ports (the consoles a server has). Earlier kinds are unchanged.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 export const MIN_PROTOCOL_VERSION = 1;
 export const ProtocolVersion = z.number().int().min(MIN_PROTOCOL_VERSION).max(PROTOCOL_VERSION);
 export const MAX_CONSOLE_WINDOW = 102_400;
@@ -135,12 +137,71 @@ export const ConsoleConnectRequest = z.strictObject({
 });
 export const ConsoleConnectResult = z.strictObject({ connected: z.literal(true) });
 
+/** A server's serial ports with a log: libvirt's `<serial>` ports, Hyper-V's COM1 (0) and COM2 (1). */
+export const ConsolePort = z.number().int().min(0).max(31);
+/** Bytes one console.read carries at most: 256 KiB is 342 KiB of base64, well inside one SQS message. */
+export const MAX_READ_BYTES = 256 * 1024;
+/** The longest a console.read waits for new bytes (the API's `wait`, at most 20 s as an SQS long poll). */
+export const MAX_READ_WAIT_MS = 20_000;
+/** History offsets are JSON numbers: below 2^53, far beyond any console (8 PiB). */
+const HistoryOffset = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+/**
+ * The bytes of one console of a server from `since` on, at most `limit`, by history offset (one
+ * sequence per console across rotations, reboots and hosts: lib/history). The agent answers from
+ * what it holds (the bytes it has followed and not yet dropped after shipping); when `since` is at
+ * or past what it holds and `waitMs` > 0 it waits that long for new output (its log follower
+ * wakes it: no polling). NoConsole for a port without a log; NotImplemented when the host keeps no
+ * history (VMCONSOLE_HISTORY_BUCKET unset).
+ */
+export const ConsoleReadRequest = z.strictObject({
+  ...Versioned,
+  kind: z.literal('console.read'),
+  server: ServerRef,
+  port: ConsolePort,
+  since: HistoryOffset,
+  limit: z.number().int().min(1).max(MAX_READ_BYTES),
+  waitMs: z.number().int().min(0).max(MAX_READ_WAIT_MS),
+});
+/**
+ * `held`..`next`: the offsets the host holds now (`next` is the next byte the console will get);
+ * `shipped`: bytes before it are in S3. `offset` is the first byte of `data` (base64): `since`
+ * when the host holds it, else the nearer end of what it holds (the edge reads the rest from S3).
+ */
+export const ConsoleReadResult = z.strictObject({
+  held: HistoryOffset,
+  next: HistoryOffset,
+  shipped: HistoryOffset,
+  offset: HistoryOffset,
+  data: z.string().max(Math.ceil(MAX_READ_BYTES / 3) * 4).regex(/^[A-Za-z0-9+/]*={0,2}$/),
+});
+
+/** The consoles of a server that have a log (each readable with console.read). */
+export const ConsolePortsRequest = z.strictObject({
+  ...Versioned,
+  kind: z.literal('console.ports'),
+  server: ServerRef,
+});
+export const ConsolePortsResult = z.strictObject({
+  ports: z.array(z.strictObject({
+    port: ConsolePort,
+    /** The device as the guest sees it, when the driver knows (ttyS0, COM1). */
+    name: z.string().max(64).nullable(),
+    /** Whether the host keeps this console's history (follows and ships it). */
+    history: z.boolean(),
+    /** The history offset of the console's next byte, when it is followed. */
+    next: HistoryOffset.nullable(),
+  })).max(32),
+});
+
 export const REQUEST_KINDS = {
   'console.output': { request: ConsoleOutputRequest, result: ConsoleOutputResult },
   'console.screenshot': { request: ConsoleScreenshotRequest, result: ConsoleScreenshotResult },
   'console.output.batch': { request: ConsoleOutputBatchRequest, result: ConsoleOutputBatchResult },
   'console.endpoint': { request: ConsoleEndpointRequest, result: ConsoleEndpointResult },
   'console.connect': { request: ConsoleConnectRequest, result: ConsoleConnectResult },
+  'console.read': { request: ConsoleReadRequest, result: ConsoleReadResult },
+  'console.ports': { request: ConsolePortsRequest, result: ConsolePortsResult },
 } as const;
 export type RequestKind = keyof typeof REQUEST_KINDS;
 export type RequestOf<K extends RequestKind> = z.infer<(typeof REQUEST_KINDS)[K]['request']>;
@@ -153,7 +214,9 @@ export type ResultOf<K extends RequestKind> = z.infer<(typeof REQUEST_KINDS)[K][
 export const KIND_SINCE: Partial<Record<RequestKind, number>> = {
   'console.endpoint': 3,
   'console.connect': 3,
+  'console.read': 4,
+  'console.ports': 4,
 };
 
-export const AgentRequest = z.discriminatedUnion('kind', [ConsoleOutputRequest, ConsoleOutputBatchRequest, ConsoleScreenshotRequest, ConsoleEndpointRequest, ConsoleConnectRequest]);
+export const AgentRequest = z.discriminatedUnion('kind', [ConsoleOutputRequest, ConsoleOutputBatchRequest, ConsoleScreenshotRequest, ConsoleEndpointRequest, ConsoleConnectRequest, ConsoleReadRequest, ConsolePortsRequest]);
 export type AgentRequest = z.infer<typeof AgentRequest>;

@@ -16,6 +16,7 @@ import { createSqsClient } from '../transport/sqs-client.ts';
 import { prepareEmbeddedEnv, startEmbeddedAws, type EmbeddedAws } from './embedded-aws.ts';
 import { DEMO_SERVERS, writeDemoInstances } from './demo-servers.ts';
 import { AGENT_COMMAND } from '../agent/agent-command.ts';
+import { ensureHistoryBucket, historyBucketName } from '../history/s3-client.ts';
 import { describeProcess, portListeners } from './processes.ts';
 import { claimStack, type StackLock } from './stack-lock.ts';
 import { readStackEnv, writeStackEnv } from './stack-env.ts';
@@ -171,6 +172,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const dynamodb = new DynamoDBClient(awsClientOptions(aws.dynamodbEndpoint, baseEnv));
     const s3 = new S3Client({ ...awsClientOptions(aws.sqsEndpoint, baseEnv), forcePathStyle: true });
     const diagnostics = await ensureDiagnosticsResources({ sqs, sns, dynamodb, s3 }, { service: 'vmconsole', stage: 'local', visibilityTimeoutS: LOCAL_REQUEST_VISIBILITY_S })
+      .then(async (resources) => ({ ...resources, historyBucket: await ensureHistoryBucket(s3, historyBucketName('vmconsole', 'local')) }))
       .finally(() => {
         dynamodb.destroy();
         s3.destroy();
@@ -189,6 +191,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       VMCONSOLE_CLIENT_REPLY_URL_PREFIXES: clientReplyUrlPrefix,
       VMCONSOLE_EVENTS_QUEUE_URL: diagnostics.eventsQueueUrl,
       ...relay.agentEnv,
+      VMCONSOLE_HISTORY_BUCKET: diagnostics.historyBucket,
       POWERTOOLS_LOG_LEVEL: logLevel('INFO'),
       ...options.agentEnv,
     };
@@ -211,6 +214,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       VMCONSOLE_EVENTS_QUEUE_URL: diagnostics.eventsQueueUrl,
       VMCONSOLE_DIAGNOSES_TOPIC_ARN: diagnostics.topicArn,
       ...relay.agentEnv,
+      VMCONSOLE_HISTORY_BUCKET: diagnostics.historyBucket,
     };
     const startAgent = async (extraEnv: Record<string, string> = {}) => launchAgent({ ...demoAgentEnv, ...(await readStackEnv(envFile)), ...extraEnv });
 

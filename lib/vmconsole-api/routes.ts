@@ -17,6 +17,8 @@ const ROUTES: ReadonlyArray<{ pattern: RegExp; methods: string[] }> = [
   { pattern: /^\/vmconsole\/v1\/servers\/[^/]+\/diagnoses$/, methods: ['GET'] },
   { pattern: /^\/vmconsole\/v1\/servers\/[^/]+\/diagnose$/, methods: ['POST'] },
   { pattern: /^\/vmconsole\/v1\/servers\/[^/]+\/screenshot$/, methods: ['GET'] },
+  { pattern: /^\/vmconsole\/v1\/servers\/[^/]+\/console$/, methods: ['GET'] },
+  { pattern: /^\/vmconsole\/v1\/servers\/[^/]+\/consoles$/, methods: ['GET'] },
 ];
 
 /**

@@ -84,7 +84,7 @@ describe('console.connect', () => {
   const handlerFor = (driver: HypervisorDriver, prefixes = [relay.prefix]) => {
     logger = recordingLogger();
     sessions = new ConsoleSessions({ relayPrefixes: prefixes, logger });
-    return createRequestHandler(driver, undefined, sessions);
+    return createRequestHandler(driver, { consoles: sessions });
   };
 
   it('answers once the console and the tunnel are open, and splices them both ways; the session log counts the bytes', async () => {

@@ -18,6 +18,9 @@ import { ReplyDestinations } from '../../lib/transport/queue-naming.ts';
 import { novaConsoleOutput } from '../helpers/nova-console-formula.ts';
 import { recordingLogger } from '../helpers/recording-logger.ts';
 import { startTunnelEndpoint, type TunnelEndpoint } from '../helpers/tunnel-endpoint.ts';
+import type { HistoryShipping } from '../../lib/agent/ship-history.ts';
+import { ConsoleHistory } from '../../lib/history/console-history.ts';
+import type { HistoryStore } from '../../lib/history/history-store.ts';
 
 /** A driver that hands out fixed bytes and remembers how it was asked: the handler's only neighbour. */
 class ScriptedDriver implements HypervisorDriver {
@@ -53,7 +56,30 @@ const SAMPLES: { [K in RequestKind]: RequestOf<K> } = {
   'console.screenshot': { v: PROTOCOL_VERSION, kind: 'console.screenshot', server },
   'console.endpoint': { v: PROTOCOL_VERSION, kind: 'console.endpoint', server, protocol: 'vnc' },
   'console.connect': { v: PROTOCOL_VERSION, kind: 'console.connect', server, protocol: 'vnc', port: 5900, tunnelUrl: 'ws://127.0.0.1:9/tunnel/t' },
+  'console.read': { v: PROTOCOL_VERSION, kind: 'console.read', server, port: 0, since: 0, limit: 4096, waitMs: 0 },
+  'console.ports': { v: PROTOCOL_VERSION, kind: 'console.ports', server },
 };
+
+/**
+ * A host's console history over one real ConsoleHistory holding `bytes` (from offset 1000, as
+ * after an earlier host's 1000 bytes); its store is never reached (nothing is shipped here).
+ */
+function historyHolding(bytes: Buffer): { history: Pick<HistoryShipping, 'read' | 'ports' | 'window'>; dispose: () => void } {
+  const console0 = new ConsoleHistory({ serverId: server.id, port: 0, host: 'h', store: {} as HistoryStore, head: { v: 1, next: 1000, host: 'other', file: null, at: 0 } });
+  console0.chunk(bytes, { offset: 0, file: 'console.log', position: 0, key: '1:2' });
+  return {
+    history: {
+      read: async (s, port, since, limit, waitMs, signal) => {
+        if (s.id !== server.id || port !== 0) throw new VmconsoleError('NoConsole', 'no such console');
+        await console0.waitFor(since, waitMs, signal);
+        return console0.read(since, limit);
+      },
+      ports: () => [{ port: 0, next: console0.state.next }],
+      window: async () => undefined,
+    },
+    dispose: () => console0.dispose(),
+  };
+}
 
 /**
  * Client queues behind a closed port: a batch's replies cannot be sent, so it reports none sent
@@ -84,10 +110,67 @@ describe('the request-kind table', () => {
   it.each(Object.keys(REQUEST_KINDS) as RequestKind[])('answers %s with a result its contract schema accepts', async (kind) => {
     const { port } = consoleServer.address() as AddressInfo;
     const driver = new ScriptedDriver(async () => Buffer.from('a\nb\nc\n'), { address: '127.0.0.1', port, tlsPort: null });
-    const handle = createRequestHandler(driver, unreachableClientQueues(), consoles);
+    const { history, dispose } = historyHolding(Buffer.from('a\nb\nc\n'));
+    const handle = createRequestHandler(driver, { clientReplies: unreachableClientQueues(), consoles, history });
     const request = kind === 'console.connect' ? { ...SAMPLES[kind], port, tunnelUrl: relay.urlFor('kind-table') } : SAMPLES[kind];
     const result = await handle(request as AgentRequest, context());
+    dispose();
     expect(REQUEST_KINDS[kind].result.safeParse(result).success).toBe(true);
+  });
+
+  it('reads history by offset, byte for byte (invalid UTF-8 too), and says what it holds', async () => {
+    const raw = Buffer.from([0x41, 0xff, 0xfe, 0x0a, 0xc3, 0x28, 0x00, 0x1b, 0x5b, 0x6d]);
+    const { history, dispose } = historyHolding(raw);
+    const handle = createRequestHandler(new ScriptedDriver(async () => raw), { history });
+    const all = await handle({ ...SAMPLES['console.read'], since: 1000 }, context());
+    expect(all).toMatchObject({ held: 1000, next: 1010, shipped: 1000, offset: 1000 });
+    expect(Buffer.from((all as { data: string }).data, 'base64')).toEqual(raw);
+    const part = await handle({ ...SAMPLES['console.read'], since: 1003, limit: 4 }, context()) as { offset: number; data: string };
+    expect(part.offset).toBe(1003);
+    expect(Buffer.from(part.data, 'base64')).toEqual(raw.subarray(3, 7));
+    // Older than what the host holds: it answers from what it holds and says where that starts.
+    const older = await handle({ ...SAMPLES['console.read'], since: 10, limit: 2 }, context()) as { offset: number; held: number };
+    expect(older).toMatchObject({ offset: 1000, held: 1000 });
+    dispose();
+  });
+
+  it('waits for new bytes past the end, and is woken by them', async () => {
+    const console0 = new ConsoleHistory({ serverId: server.id, port: 0, host: 'h', store: {} as HistoryStore, head: undefined });
+    const history: Pick<HistoryShipping, 'read' | 'ports' | 'window'> = {
+      read: async (_s, _port, since, limit, waitMs, signal) => {
+        await console0.waitFor(since, waitMs, signal);
+        return console0.read(since, limit);
+      },
+      ports: () => [],
+      window: async () => undefined,
+    };
+    const handle = createRequestHandler(new ScriptedDriver(async () => Buffer.alloc(0)), { history });
+    const started = Date.now();
+    const pending = handle({ ...SAMPLES['console.read'], since: 0, waitMs: 5_000 }, context());
+    setTimeout(() => console0.chunk(Buffer.from('late line\n'), { offset: 0, file: 'console.log', position: 0, key: '1:2' }), 100);
+    const result = await pending as { data: string; next: number };
+    expect(Buffer.from(result.data, 'base64').toString()).toBe('late line\n');
+    expect(result.next).toBe(10);
+    expect(Date.now() - started).toBeLessThan(4_000);
+    console0.dispose();
+  });
+
+  it('takes the Nova window from history when the log\'s window is its end, else from the log', async () => {
+    const log = Buffer.from('boot 2\nlogin:\n');
+    const windowFrom = (bytes: Buffer): Pick<HistoryShipping, 'read' | 'ports' | 'window'> => ({
+      read: async () => { throw new Error('not asked'); }, ports: () => [], window: async () => bytes,
+    });
+    const ask = (history: Pick<HistoryShipping, 'read' | 'ports' | 'window'>) =>
+      createRequestHandler(new ScriptedDriver(async () => log), { history })({ ...SAMPLES['console.output'], length: null }, context());
+    // A reboot wiped the log: history still has boot 1 before it.
+    const whole = Buffer.concat([Buffer.from('boot 1\npanic\n'), log]);
+    expect(await ask(windowFrom(whole))).toEqual({ output: novaConsoleOutput(whole, null), bytes: whole.length });
+    // History that does not end with the log (files put behind the follower's back): Nova's window, from the log.
+    expect(await ask(windowFrom(Buffer.from('something else\n')))).toEqual({ output: novaConsoleOutput(log, null), bytes: log.length });
+  });
+
+  it('answers console.read NotImplemented on a host that keeps no history', async () => {
+    await expect(createRequestHandler(new ScriptedDriver(async () => Buffer.alloc(0)))(SAMPLES['console.read'], context())).rejects.toMatchObject({ code: 'NotImplemented' });
   });
 
   it('reads console output through the driver with the full window and the request\'s own signal', async () => {
@@ -148,7 +231,7 @@ describe('console.output.batch', () => {
   it('answers each server on the client\'s queue, ten per send, with the single request\'s shaping, and reports the seqs sent', async () => {
     const queues = recordingClientQueues();
     const raw = Buffer.from('a\r\nb\n');
-    const result = await createRequestHandler(new ScriptedDriver(async () => raw), queues)(batchOf(23), context());
+    const result = await createRequestHandler(new ScriptedDriver(async () => raw), { clientReplies: queues })(batchOf(23), context());
     expect(result).toEqual({ sent: Array.from({ length: 23 }, (_, i) => i + 1) });
     expect(queues.sent.map((s) => s.replies.length)).toEqual([10, 10, 3]);
     expect(queues.sent[0]!.replies[0]).toEqual({ v: 1, requestId: 'client-7', serverId: server.id, seq: 1, total: 23, ok: true, output: novaConsoleOutput(raw, 1) });
@@ -162,7 +245,7 @@ describe('console.output.batch', () => {
       if (n === 2) throw new Error('EIO reading /var/lib/nova/instances/x/console.log');
       return Buffer.from('ok\n');
     });
-    await createRequestHandler(driver, queues)(batchOf(3), context());
+    await createRequestHandler(driver, { clientReplies: queues })(batchOf(3), context());
     expect(queues.sent[0]!.replies.map((r) => (r.ok ? 'ok' : `${r.error.code}: ${r.error.message}`))).toEqual(['ok', 'Internal: The request failed on the compute host.', 'ok']);
   });
 
@@ -171,7 +254,7 @@ describe('console.output.batch', () => {
     // Reads take 600 ms; answers stop at 900 ms: 300 ms of slack either way on a busy machine.
     const deadline = Date.now() + 1_900;
     const slow = new ScriptedDriver(() => new Promise((resolve) => setTimeout(() => resolve(Buffer.from('x\n')), 600)));
-    const result = await createRequestHandler(slow, queues)(batchOf(30), { ...context(), deadline });
+    const result = await createRequestHandler(slow, { clientReplies: queues })(batchOf(30), { ...context(), deadline });
     // The first ten are read by ~600 ms and sent; the next ten finish at ~1.2 s, after deadline - 1 s, and are not.
     expect(result).toEqual({ sent: Array.from({ length: 10 }, (_, i) => i + 1) });
     for (const { at } of queues.sent) expect(at).toBeLessThan(deadline - 1_000);
@@ -181,7 +264,7 @@ describe('console.output.batch', () => {
     const queues = recordingClientQueues();
     const driver = new ScriptedDriver(async () => Buffer.from('never read'));
     for (const clientQueues of [queues, undefined]) {
-      const failure = await createRequestHandler(driver, clientQueues)({ ...batchOf(1), replyTo: 'http://127.0.0.1:9/000000000000/elsewhere-1' }, context()).catch((err: unknown) => err);
+      const failure = await createRequestHandler(driver, { clientReplies: clientQueues })({ ...batchOf(1), replyTo: 'http://127.0.0.1:9/000000000000/elsewhere-1' }, context()).catch((err: unknown) => err);
       expect(failure).toMatchObject({ code: 'Forbidden', message: 'The compute host does not answer this reply queue.' });
     }
     expect(queues.sent).toEqual([]);

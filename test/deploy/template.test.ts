@@ -182,8 +182,8 @@ describe('the packaged CloudFormation of a deployed stage', () => {
 
     it('notify the stack\'s alarm topic when they fire and when they clear; an email subscription only when configured', () => {
       expect(alarms().map(([id]) => id).sort()).toEqual([
-        'Api5xxAlarm', 'ApiFunctionErrorsAlarm', 'ApiFunctionThrottlesAlarm', 'BackgroundFunctionErrorsAlarm', 'BackgroundFunctionThrottlesAlarm',
-        'DynamoDbThrottlesAlarm', 'EventsDeadLetterQueueAlarm', 'HostDeadLetterAlarm', 'HostsDownAlarm', 'RequestDeadLetterQueueAlarm',
+        'Api5xxAlarm', 'BackgroundFunctionErrorsAlarm', 'BackgroundFunctionThrottlesAlarm', 'DirectoryApiFunctionErrorsAlarm', 'DirectoryApiFunctionThrottlesAlarm',
+        'DynamoDbThrottlesAlarm', 'EventsDeadLetterQueueAlarm', 'HostApiFunctionErrorsAlarm', 'HostApiFunctionThrottlesAlarm', 'HostDeadLetterAlarm', 'HostsDownAlarm', 'RequestDeadLetterQueueAlarm',
       ]);
       for (const [id, a] of alarms()) {
         expect(a.Properties?.AlarmActions, id).toEqual([{ Ref: 'AlarmTopic' }]);
@@ -197,7 +197,7 @@ describe('the packaged CloudFormation of a deployed stage', () => {
     });
 
     it('watch every function\'s errors and throttles, each function in exactly one errors and one throttles alarm', () => {
-      for (const [metric, ids] of [['Errors', ['ApiFunctionErrorsAlarm', 'BackgroundFunctionErrorsAlarm']], ['Throttles', ['ApiFunctionThrottlesAlarm', 'BackgroundFunctionThrottlesAlarm']]] as const) {
+      for (const [metric, ids] of [['Errors', ['HostApiFunctionErrorsAlarm', 'DirectoryApiFunctionErrorsAlarm', 'BackgroundFunctionErrorsAlarm']], ['Throttles', ['HostApiFunctionThrottlesAlarm', 'DirectoryApiFunctionThrottlesAlarm', 'BackgroundFunctionThrottlesAlarm']]] as const) {
         const watched = ids.flatMap((id) => summed(id));
         expect(new Set(watched.map((w) => w.metric))).toEqual(new Set([metric]));
         expect(watched.map((w) => w.ref).sort()).toEqual(functionIds());
