@@ -26,7 +26,7 @@ export interface AgentVariable {
 const PREFIX_RULE = 'be 1-40 of [A-Za-z0-9_-]';
 
 export const AGENT_VARIABLES: readonly AgentVariable[] = [
-  { name: 'VMCONSOLE_HOST', required: true, help: 'this compute host\'s name, as Nova knows it', rule: 'be 1-60 of [A-Za-z0-9_-]' },
+  { name: 'VMCONSOLE_HOST', required: true, help: 'this compute host\'s name, as Nova knows it', rule: 'be 1-60 of [A-Za-z0-9_-], not ending in -dlq' },
   { name: 'VMCONSOLE_TABLE', required: true, help: 'DynamoDB directory table', rule: 'be at least 3 characters' },
   { name: 'VMCONSOLE_DRIVER', required: false, default: 'libvirt', help: 'hypervisor driver', rule: `be one of ${DRIVERS.join(', ')}` },
   { name: 'VMCONSOLE_LOG_ROOTS', required: false, default: '/var/log/libvirt/qemu:/var/lib/nova/instances', help: 'directories console logs may be read from, separated by \':\' (\';\' on Windows); hyperv: the instances directory', rule: 'be a colon-separated list of absolute paths (semicolon-separated on Windows)' },
@@ -46,6 +46,7 @@ export const AGENT_VARIABLES: readonly AgentVariable[] = [
   { name: 'VMCONSOLE_REPLY_QUEUE_URL_PREFIX', required: false, help: 'full URL prefix replies may go to (default: derived from this host\'s queue URL)', rule: 'be an SQS queue URL prefix (https://host/account/name-prefix)' },
   { name: 'VMCONSOLE_CLIENT_REPLY_URL_PREFIXES', required: false, help: 'comma-separated SQS queue URL prefixes of automation clients\' reply queues this agent may answer (queue-driven automation; unset: none)', rule: 'be a comma-separated list of SQS queue URL prefixes (https://host/account/name-prefix)' },
   { name: 'VMCONSOLE_EVENTS_QUEUE_URL', required: false, help: 'crash diagnostics\' events queue: a crash the hypervisor reports is sent there (unset: none sent)', rule: 'be an SQS queue URL' },
+  { name: 'VMCONSOLE_REGISTRAR', required: false, default: 'agent', help: 'who turns this host\'s inventory into server records: agent (the agent itself; local stacks, where it may write them) or stack (the deployed stack\'s registrar function; deployed agents may not write server records)', rule: 'be agent or stack' },
   { name: 'VMCONSOLE_SQS_ENDPOINT', required: false, help: 'SQS endpoint (default: the region\'s; set for a local emulator)' },
   { name: 'VMCONSOLE_DYNAMODB_ENDPOINT', required: false, help: 'DynamoDB endpoint (default: the region\'s; set for a local emulator)' },
   { name: 'AWS_REGION', required: false, default: 'us-east-1', help: 'AWS region' },
@@ -83,6 +84,8 @@ export interface AgentConfig {
    * says so in the log when there is none.
    */
   follow: 'auto' | 'on' | 'off';
+  /** VMCONSOLE_REGISTRAR: `agent` registers its servers itself (lib/directory/registrar.ts), `stack` leaves it to the stack's registrar. */
+  registrar: 'agent' | 'stack';
   driver: DriverConfig;
 }
 
@@ -128,6 +131,7 @@ const SCHEMAS: Record<string, z.ZodType> = {
   VMCONSOLE_REPLY_QUEUE_URL_PREFIX: z.string().regex(QUEUE_URL_PREFIX),
   VMCONSOLE_CLIENT_REPLY_URL_PREFIXES: z.string().transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean)).pipe(z.array(z.string().regex(QUEUE_URL_PREFIX)).min(1)),
   VMCONSOLE_EVENTS_QUEUE_URL: QueueUrl,
+  VMCONSOLE_REGISTRAR: z.enum(['agent', 'stack']),
 };
 
 /** SQS queue names are at most 80 characters and the host's dead-letter queue adds "-dlq". */
@@ -193,6 +197,7 @@ export function readAgentConfig(env: NodeJS.ProcessEnv = process.env, platformPa
     heartbeatMs: get('VMCONSOLE_HEARTBEAT_MS'),
     protocolMax: get<number | undefined>('VMCONSOLE_PROTOCOL_MAX') ?? PROTOCOL_VERSION,
     follow: get('VMCONSOLE_FOLLOW'),
+    registrar: get('VMCONSOLE_REGISTRAR'),
     driver: driverSection(get<DriverKind>('VMCONSOLE_DRIVER'), get),
   };
 }
