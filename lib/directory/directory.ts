@@ -15,7 +15,8 @@ export type HeldServer = ServerRecord & { contestedBy?: string; contestedAt?: nu
 const isConditionFailure = (err: unknown) => (err as { name?: string }).name === 'ConditionalCheckFailedException';
 
 /**
- * Where servers and hosts are: written by agents, read by the edge. Items are validated on the
+ * Where servers and hosts are: host items written by each host's agent, server records by the
+ * registrar (lib/directory/registrar.ts), all read by the edge. Items are validated on the
  * way out, so a corrupt or foreign item is skipped and logged, never served.
  * Host items keep their name in `hostName`, not `host`, so they never appear in `byHost`.
  */
@@ -81,6 +82,10 @@ export class Directory {
     return items.map((item) => this.#parse(ServerRecord, item)).filter((s) => s !== undefined);
   }
 
+  /**
+   * Unconditional writes, for seeding a directory (tests, fixtures). Hosts' servers go through the
+   * registrar (claimServer, takeOverServer, releaseServer), which never overwrites a live host's.
+   */
   async putServers(records: readonly ServerRecord[]): Promise<void> {
     for (let i = 0; i < records.length; i += 25) {
       let requests = records.slice(i, i + 25).map((r) => ({ PutRequest: { Item: { pk: serverKey(r.id), ...r, id: r.id.toLowerCase() } } }));
@@ -91,20 +96,6 @@ export class Directory {
         requests = (UnprocessedItems?.[this.#table] ?? []) as typeof requests;
       }
     }
-  }
-
-  /** Delete servers only while they still name `host`: a migrated server belongs to its new host. */
-  async removeServers(host: string, ids: readonly string[]): Promise<void> {
-    await Promise.all(ids.map(async (id) => {
-      try {
-        await this.#doc.send(new DeleteCommand({
-          TableName: this.#table, Key: { pk: serverKey(id) },
-          ConditionExpression: 'host = :h', ExpressionAttributeValues: { ':h': host },
-        }));
-      } catch (err) {
-        if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') unavailable(err);
-      }
-    }));
   }
 
   /**
