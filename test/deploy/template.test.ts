@@ -257,5 +257,7 @@ describe('per-host least privilege, evaluated on the packaged policy documents',
     const mapping = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping' && JSON.stringify(r.Properties?.EventSourceArn).includes('StreamArn'));
     expect(JSON.parse(mapping!.Properties!.FilterCriteria.Filters[0].Pattern)).toEqual({ dynamodb: { Keys: { pk: { S: [{ prefix: 'host#' }, { prefix: 'inventory#' }] } } } });
     expect(template.Resources.DirectoryTable!.Properties!.StreamSpecification).toEqual({ StreamViewType: 'KEYS_ONLY' });
+    // The tags enrolment puts on host queues: the stack's own.
+    expect(template.Outputs.HostQueueTags?.Value).toBe(`service=vmconsole,stage=${STAGE},component=edge`);
   });
 });
