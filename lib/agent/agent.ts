@@ -40,8 +40,9 @@ export interface AgentSeams {
 }
 
 /**
- * Start serving one host: find its queue (created at enrolment, `vmconsole-agent enrol`), publish its inventory and heartbeat, follow the
- * hypervisor's events (and, when configured, its consoles' output), and answer requests until stopped.
+ * Start serving one host: find its queue (created at enrolment, `vmconsole-agent --enrol`), publish
+ * its inventory and heartbeat, follow the hypervisor's events (and, when configured, its consoles'
+ * output), and answer requests until stopped.
  */
 export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env, seams: AgentSeams = {}): Promise<RunningAgent> {
   const sqs = createSqsClient(env);
@@ -199,7 +200,7 @@ function logResponderEvents(responder: Responder, logger: Logger): void {
     .on('receive_error', ({ error, retryInMs }) => logger.warn('receive failed; retrying', { error: String(error), retryInMs }))
     .on('processing_error', ({ error, ...ids }) => logger.error('request processing failed; it will be redelivered', { ...ids, error: String(error) }))
     .on('queue_error', ({ action, error }) => logger.warn(`${action} failed; at worst a redelivery, recognised as a duplicate`, { error: String(error) }))
-    .on('queue_missing', (e) => logger.warn('host queue is gone; waiting for the host to be enrolled again (vmconsole-agent enrol)', { ...e }))
+    .on('queue_missing', (e) => logger.warn('host queue is gone; waiting for the host to be enrolled again (vmconsole-agent --enrol)', { ...e }))
     .on('queue_recreated', (e) => logger.info('host queue is back', { ...e }));
 }
 

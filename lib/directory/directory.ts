@@ -9,9 +9,6 @@ const serverKey = (id: string) => `server#${id.toLowerCase()}`;
 const hostKey = (host: string) => `host#${host}`;
 const inventoryKey = (host: string) => `inventory#${host}`;
 
-/** A server record as it stands, with who last tried to take it from its host (lib/directory/registrar.ts). */
-export type HeldServer = ServerRecord & { contestedBy?: string; contestedAt?: number };
-
 const isConditionFailure = (err: unknown) => (err as { name?: string }).name === 'ConditionalCheckFailedException';
 
 /**
@@ -102,7 +99,7 @@ export class Directory {
    * Write a server record unless another host holds it: refused, the record as it stands is
    * returned. Only the registrar calls this (agents hold no write permission on server records).
    */
-  async claimServer(record: ServerRecord): Promise<{ claimed: true } | { claimed: false; holder: HeldServer }> {
+  async claimServer(record: ServerRecord): Promise<{ claimed: true } | { claimed: false; holder: ServerRecord | undefined }> {
     try {
       await this.#doc.send(new PutCommand({
         TableName: this.#table, Item: { pk: serverKey(record.id), ...record, id: record.id.toLowerCase() },
@@ -115,10 +112,8 @@ export class Directory {
       // DynamoDB returns the item that failed the condition; emulators may not: then read it.
       const item = (err as { Item?: Record<string, unknown> }).Item
         ?? (await this.#doc.send(new GetCommand({ TableName: this.#table, Key: { pk: serverKey(record.id) }, ConsistentRead: true })).catch(unavailable)).Item;
-      const holder = item ? this.#parse(ServerRecord, item) : undefined;
-      // A record that vanished or is corrupt between the two looks: the next registration retries.
-      if (!holder) return { claimed: false, holder: { ...record, host: '' } };
-      return { claimed: false, holder: { ...holder, ...(typeof item!.contestedBy === 'string' && { contestedBy: item!.contestedBy }), ...(typeof item!.contestedAt === 'number' && { contestedAt: item!.contestedAt }) } };
+      // Undefined: the record vanished or is corrupt between the two looks; the next registration retries.
+      return { claimed: false, holder: item ? this.#parse(ServerRecord, item) : undefined };
     }
   }
 

@@ -1,10 +1,18 @@
 import type { InventoryEntry, ServerRecord } from '../contracts/records.ts';
 import type { Logger } from '../logger.ts';
-import type { Directory, HeldServer } from './directory.ts';
-import { isHostDown } from './host-liveness.ts';
+import type { Directory } from './directory.ts';
+import { downAfterMs, silentFor } from './host-liveness.ts';
 
 /** Two claims further apart than this are two conflicts, each logged once. */
 export const CONFLICT_STREAK_GAP_MS = 120_000;
+/**
+ * How long a host that still lists a server must be silent before another host's claim wins. Far
+ * longer than the edge's "down": a missed beat, a slow machine or an agent restart (an upgrade)
+ * must not hand its servers to a host that lists the same UUIDs. A server really moved while its
+ * host lives is released by that host (a live migration); one rebuilt elsewhere because its host
+ * died (Nova's evacuate, which wants the host down first) is taken over after this.
+ */
+export const TAKEOVER_AFTER_SILENCE_MS = 5 * 60_000;
 
 export interface Registration {
   /** Servers of the host's inventory. */
@@ -22,8 +30,8 @@ export interface Registration {
  * it can write (IAM, serverless.yml); the registrar applies that to the server records, which no
  * host can write, with conditional writes:
  * - a server nobody holds, or this host already holds, is written;
- * - a server another host holds is taken over only when that host is down (its heartbeat is stale)
- *   or no longer lists it, and only if the record is still the one judged (no race);
+ * - a server another host holds is taken over only when that host no longer lists it, or has been
+ *   silent for TAKEOVER_AFTER_SILENCE_MS, and only if the record is still the one judged (no race);
  * - otherwise the claim is refused and noted on the record (`contestedBy`): two live claimants are
  *   a conflict, logged once per streak, never a flip at every sync;
  * - a server that left the host is released, and handed at once to a claimant that was waiting
@@ -35,11 +43,13 @@ export class Registrar {
   readonly #directory: Directory;
   readonly #logger: Logger;
   readonly #now: () => number;
+  readonly #takeoverAfterMs: number;
 
-  constructor(directory: Directory, logger: Logger, options: { now?: () => number } = {}) {
+  constructor(directory: Directory, logger: Logger, options: { now?: () => number; takeoverAfterMs?: number } = {}) {
     this.#directory = directory;
     this.#logger = logger;
     this.#now = options.now ?? Date.now;
+    this.#takeoverAfterMs = options.takeoverAfterMs ?? TAKEOVER_AFTER_SILENCE_MS;
   }
 
   async register(host: string): Promise<Registration> {
@@ -68,7 +78,7 @@ export class Registrar {
     const outcome = await this.#directory.claimServer(record);
     if (outcome.claimed) return true;
     const { holder } = outcome;
-    if (holder.host === '') return false;
+    if (!holder) return false;
     if (await this.#stillRuns(holder.host, record.id)) {
       await this.#noteConflict(holder, record.host);
       return false;
@@ -78,14 +88,14 @@ export class Registrar {
     return taken;
   }
 
-  /** Whether `host` is live and still lists the server: then it keeps it. */
+  /** Whether `host` still lists the server and has not been silent for the takeover time: then it keeps it. */
   async #stillRuns(host: string, id: string): Promise<boolean> {
     const [record, inventory] = await Promise.all([this.#directory.getHost(host), this.#directory.getInventory(host)]);
-    if (!record || isHostDown(record, this.#now())) return false;
+    if (!record || silentFor(record, this.#now()) > Math.max(this.#takeoverAfterMs, downAfterMs(record))) return false;
     return inventory?.servers.some((s) => s.id.toLowerCase() === id.toLowerCase()) ?? false;
   }
 
-  async #noteConflict(holder: HeldServer, claimant: string): Promise<void> {
+  async #noteConflict(holder: ServerRecord, claimant: string): Promise<void> {
     const at = this.#now();
     const before = await this.#directory.markContested(holder.id, holder.host, claimant, at);
     const sameStreak = before?.contestedBy === claimant && before.contestedAt !== undefined && at - before.contestedAt < CONFLICT_STREAK_GAP_MS;

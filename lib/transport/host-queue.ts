@@ -11,7 +11,7 @@ export const MAX_RECEIVES_BEFORE_DLQ = 3;
 export const HOST_QUEUE_VISIBILITY_S = 5;
 
 /**
- * Enrol a host: create its request queue and dead-letter queue (`vmconsole-agent enrol`, run with
+ * Enrol a host: create its request queue and dead-letter queue (`vmconsole-agent --enrol`, run with
  * operator credentials; the local stack and tests enrol the same way). Console requests are
  * worthless after a few minutes (short retention); a message that fails three receives (poison)
  * goes to the DLQ, kept for two weeks for inspection. Both carry `tags` (the stack's tags and the

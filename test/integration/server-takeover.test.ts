@@ -3,8 +3,8 @@
  * a second host lists another project's server UUID, with a console log of its own. Before, the
  * server record flipped to whichever host synced last and a quarter of the reads served the forged
  * output. Now the registrar refuses a claim on a server a live host still runs: every read is the
- * real console, the rogue host's log names the conflict once, and a real migration (the first host
- * stops listing the server) still moves it.
+ * real console, even after the real host missed beats, the rogue host's log names the conflict
+ * once, and a real migration (the first host stops listing the server) still moves it.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -65,6 +65,17 @@ it('a second host claiming a live host\'s server never makes a read serve its ou
   const conflicts = (await readFile(join(work, 'rogue.log'), 'utf8')).split('\n').filter((l) => l.includes('server claimed by two live hosts'));
   expect(conflicts).toHaveLength(1);
   expect(JSON.parse(conflicts[0]!)).toMatchObject({ level: 'WARN', server: victim.id, host: 'real-host', claimant: 'rogue-host' });
+
+  // The real host misses beats (frozen 3 s, well past its 0.9 s "down"): the rogue, syncing all
+  // along, still does not get the server.
+  const real = agents[0]!;
+  real.kill('SIGSTOP');
+  await sleep(3_000);
+  real.kill('SIGCONT');
+  const resumedAt = Date.now();
+  await waitFor(async () => ((await aws.directory.getHost('real-host'))?.heartbeatAt ?? 0) > resumedAt, 10_000, 'the real host to beat again');
+  expect(await aws.directory.getServer(victim.id)).toMatchObject({ host: 'real-host' });
+  expect(await read()).toBe(novaTail(victim.log, 2));
 }, 60_000);
 
 it('a live migration still moves the server: once its host stops listing it, the host that has it now serves it', async () => {
