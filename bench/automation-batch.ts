@@ -9,6 +9,7 @@ import { CreateQueueCommand, DeleteMessageBatchCommand, ReceiveMessageCommand } 
 import type { Context, SQSEvent } from 'aws-lambda';
 import { createHandler } from '../functions/route-console-requests.ts';
 import { AGENT_COMMAND } from '../lib/agent/agent-command.ts';
+import { enrolHost } from '../lib/agent/enrol-host.ts';
 import { BatchCollector } from '../lib/automation/batch-collector.ts';
 import { createRouterDependencies } from '../lib/automation/wiring.ts';
 import { Directory } from '../lib/directory/directory.ts';
@@ -69,6 +70,7 @@ export async function benchAutomationBatch(rounds = 2) {
         await writeFile(join(instancesDir, id, 'instance.json'), JSON.stringify({ name: `bench-${h}-${String(i).padStart(3, '0')}`, projectId: 'bench', userId: 'bench' }));
         await writeFile(join(instancesDir, id, 'console.log'), log);
       }
+      await enrolHost({ ...process.env, ...env }, { host: `bench-${h}`, hostQueuePrefix: env.VMCONSOLE_HOST_QUEUE_PREFIX! });
       const startedAt = Date.now();
       agents.push(spawn(AGENT_COMMAND[0], AGENT_COMMAND.slice(1), {
         env: { ...process.env, ...env, VMCONSOLE_HOST: `bench-${h}`, VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: instancesDir, VMCONSOLE_LOG_ROOTS: instancesDir, VMCONSOLE_HEARTBEAT_MS: '10000', VMCONSOLE_CLIENT_REPLY_URL_PREFIXES: clientPrefix },

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_COMMAND } from '../lib/agent/agent-command.ts';
+import { enrolHost } from '../lib/agent/enrol-host.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../lib/directory/host-liveness.ts';
 import { writeDemoInstances } from '../lib/local/demo-servers.ts';
 import { prepareEmbeddedEnv, startEmbeddedAws } from '../lib/local/embedded-aws.ts';
@@ -76,6 +77,8 @@ export async function benchIdleCost(options: { windowMs?: number; heartbeatMs?: 
     POWERTOOLS_LOG_LEVEL: 'ERROR',
   };
   const directory = new Directory(createDocumentClient({ ...env, VMCONSOLE_DYNAMODB_ENDPOINT: aws.dynamodbEndpoint }), env.VMCONSOLE_TABLE!);
+  // Enrolment is the operator's, not the agent's: straight to fauxqs, uncounted.
+  await enrolHost({ ...env, VMCONSOLE_SQS_ENDPOINT: aws.sqsEndpoint }, { host: 'idle-host', hostQueuePrefix: env.VMCONSOLE_HOST_QUEUE_PREFIX! });
   const agent = spawn(AGENT_COMMAND[0], AGENT_COMMAND.slice(1), { env, stdio: ['ignore', 'ignore', 'inherit'] });
   try {
     while (!(await directory.getHost('idle-host'))) {

@@ -12,6 +12,7 @@ import { FilesDriver } from '../lib/hypervisors/files/files-driver.ts';
 import { DEMO_SERVERS, writeDemoInstances } from '../lib/local/demo-servers.ts';
 import { prepareEmbeddedEnv, startEmbeddedAws } from '../lib/local/embedded-aws.ts';
 import { AGENT_COMMAND } from '../lib/local/local-stack.ts';
+import { enrolHost } from '../lib/agent/enrol-host.ts';
 import { createEdgeDependencies } from '../lib/nova-api/wiring.ts';
 import { startQueueFloor, type QueueFloor } from './queue-floor.ts';
 import { startCountingProxy } from './sqs-counting-proxy.ts';
@@ -131,6 +132,8 @@ export async function benchQueueRoundTrip(options: { countSqs?: boolean; label?:
   const fullEnv = { ...process.env, ...env };
   // The directory (with its record caches) and the requester exactly as an edge function builds them.
   const { directory, requester } = createEdgeDependencies({ ...fullEnv, VMCONSOLE_AUTH_MODE: 'noauth' });
+  // Enrolment is the operator's, not the agent's: straight to fauxqs, uncounted.
+  await enrolHost({ ...fullEnv, VMCONSOLE_SQS_ENDPOINT: aws.sqsEndpoint }, { host: 'bench-host', hostQueuePrefix: env.VMCONSOLE_HOST_QUEUE_PREFIX! });
   const agent: ChildProcess = spawn(options.agentNode ?? AGENT_COMMAND[0], AGENT_COMMAND.slice(1), {
     env: { ...fullEnv, VMCONSOLE_HOST: 'bench-host', VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: instancesDir, VMCONSOLE_LOG_ROOTS: instancesDir, VMCONSOLE_CONCURRENCY: '64' },
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -12,7 +12,7 @@ const HOST_API_FUNCTIONS = ['ServerAction', 'CreateRemoteConsole', 'GetScreensho
 const DIRECTORY_API_FUNCTIONS = ['ShowServer', 'ListServers', 'ListServices', 'DiscoverVersions', 'RouteNotFound', 'ListDiagnoses'];
 const API_FUNCTIONS = [...HOST_API_FUNCTIONS, ...DIRECTORY_API_FUNCTIONS];
 /** Queue- and schedule-driven: a failure is retried, then dead-lettered or skipped. */
-const BACKGROUND_FUNCTIONS = ['RouteConsoleRequests', 'DiagnoseConsole', 'MeasureHostHealth', 'SweepReplyQueues'];
+const BACKGROUND_FUNCTIONS = ['RouteConsoleRequests', 'DiagnoseConsole', 'MeasureHostHealth', 'SweepReplyQueues', 'RegisterInventory'];
 const TABLES = ['DirectoryTable', 'DiagnosesTable', 'ConsoleTokensTable'];
 
 const PERIOD_S = 60;

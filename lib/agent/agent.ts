@@ -1,13 +1,14 @@
 import { AutomationReplies } from '../transport/automation-replies.ts';
-import { ensureHostQueue } from '../transport/host-queue.ts';
+import { findHostQueue } from '../transport/host-queue.ts';
 import { ReplyDestinations } from '../transport/queue-naming.ts';
 import { Responder } from '../transport/responder.ts';
 import { createSqsClient } from '../transport/sqs-client.ts';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { Directory } from '../directory/directory.ts';
+import { Registrar } from '../directory/registrar.ts';
 import { coalesceEvents } from '../hypervisors/coalesce-events.ts';
 import { MIN_PROTOCOL_VERSION } from '../contracts/messages.ts';
-import type { HostRecord } from '../contracts/records.ts';
+import type { HostInventory, HostRecord } from '../contracts/records.ts';
 import { AGENT_SERVICE, type Logger } from '../logger.ts';
 import { createMetrics } from '../metrics.ts';
 import { meterResponderEvents } from '../transport/meter-responder-events.ts';
@@ -32,7 +33,6 @@ const MAINTENANCE_WRITE_MS = 3_000;
 
 export interface RunningAgent {
   queueUrl: string;
-  dlqUrl: string;
   stop(): Promise<void>;
 }
 
@@ -46,8 +46,9 @@ export interface AgentSeams {
 }
 
 /**
- * Start serving one host: provision its queue, publish its inventory and heartbeat, follow the
- * hypervisor's events (and, when configured, its consoles' output), and answer requests until stopped.
+ * Start serving one host: find its queue (created at enrolment, `vmconsole-agent --enrol`), publish
+ * its inventory and heartbeat, follow the hypervisor's events (and, when configured, its consoles'
+ * output), and answer requests until stopped.
  */
 export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env, seams: AgentSeams = {}): Promise<RunningAgent> {
   const sqs = createSqsClient(env);
@@ -80,13 +81,13 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     dynamodb.destroy();
   };
   await driver.start?.();
-  const provision = () => ensureHostQueue(sqs, { prefix: config.hostQueuePrefix, host: config.host });
+  // The queue exists from enrolment: the agent may not create it or change its attributes (IAM).
+  const findQueue = () => findHostQueue(sqs, { prefix: config.hostQueuePrefix, host: config.host });
   let queueUrl: string;
-  let dlqUrl: string;
   let replyDestinations: ReplyDestinations;
   let clientReplies: AutomationReplies;
   try {
-    ({ queueUrl, dlqUrl } = await provision());
+    queueUrl = await findQueue();
     // Requests are answered on the requesters' reply queues (the HTTP edge's, the queue router's).
     replyDestinations = new ReplyDestinations([config.replyQueueUrlPrefix ?? ReplyDestinations.forEdgeReplies(queueUrl, config.replyQueuePrefix)], config.hostQueuePrefix);
     // Automation clients' queues are a list of their own: per-server replies go only there, and a
@@ -100,10 +101,16 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   }
 
   const lifetime = new AbortController();
+  const registrar = config.registrar === 'agent' ? new Registrar(directory, logger) : undefined;
+  let lastInventory: HostInventory | undefined;
+  // Claims another live host refused: retried at every heartbeat (it may release them at any time).
+  let refused = 0;
   const inventory = serialized(async () => {
     // Every listing also tells the followers which consoles there are.
     const tapped = following ? following.tap(driver) : driver;
-    const counts = await syncInventory({ directory, driver: history ? history.tap(tapped) : tapped, host: config.host });
+    const { inventory: written, ...counts } = await syncInventory({ directory, driver: history ? history.tap(tapped) : tapped, host: config.host, registrar, last: lastInventory });
+    lastInventory = written;
+    refused = counts.refused;
     if (counts.written + counts.removed > 0) logger.info('inventory synced', counts);
   });
   const hostRecord = (): HostRecord => ({
@@ -164,7 +171,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   const timer = setInterval(() => {
     beats += 1;
     heartbeat().catch((err) => logger.error('heartbeat failed', { err }));
-    if (beats % fullSyncEvery === 0) inventory().catch((err) => logger.error('inventory sync failed', { err }));
+    if (beats % fullSyncEvery === 0 || refused > 0) inventory().catch((err) => logger.error('inventory sync failed', { err }));
   }, config.heartbeatMs);
 
   // Remote consoles: the agent dials out to the relay per session and listens on nothing.
@@ -175,7 +182,9 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     replyDestinations,
     concurrency: config.concurrency,
     handle: createRequestHandler(driver, { clientReplies, consoles, history }),
-    recreateQueue: async () => (await provision()).queueUrl,
+    // A queue deleted under the agent comes back only by enrolling the host again; until then each
+    // receive retries the lookup with backoff.
+    recreateQueue: findQueue,
     protocolMax: config.protocolMax,
   });
   logResponderEvents(responder, logger);
@@ -185,7 +194,6 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
 
   return {
     queueUrl,
-    dlqUrl,
     async stop() {
       clearInterval(timer);
       lifetime.abort();
@@ -215,8 +223,8 @@ function logResponderEvents(responder: Responder, logger: Logger): void {
     .on('receive_error', ({ error, retryInMs }) => logger.warn('receive failed; retrying', { error: String(error), retryInMs }))
     .on('processing_error', ({ error, ...ids }) => logger.error('request processing failed; it will be redelivered', { ...ids, error: String(error) }))
     .on('queue_error', ({ action, error }) => logger.warn(`${action} failed; at worst a redelivery, recognised as a duplicate`, { error: String(error) }))
-    .on('queue_missing', (e) => logger.warn('host queue is gone; re-creating it', { ...e }))
-    .on('queue_recreated', (e) => logger.info('host queue re-created', { ...e }));
+    .on('queue_missing', (e) => logger.warn('host queue is gone; waiting for the host to be enrolled again (vmconsole-agent --enrol)', { ...e }))
+    .on('queue_recreated', (e) => logger.info('host queue is back', { ...e }));
 }
 
 /** Run `task` one at a time; calls made while it runs collapse into a single follow-up run. */

@@ -4,7 +4,7 @@ import { createVirsh } from '../hypervisors/libvirt/virsh.ts';
 import { createDocumentClient } from '../directory/dynamodb-client.ts';
 import { Directory } from '../directory/directory.ts';
 import { silentFor } from '../directory/host-liveness.ts';
-import { ensureHostQueue } from '../transport/host-queue.ts';
+import { findHostQueue } from '../transport/host-queue.ts';
 import { createSqsClient } from '../transport/sqs-client.ts';
 import { isVmconsoleError } from '../errors.ts';
 import type { AgentConfig } from './config.ts';
@@ -22,7 +22,7 @@ const CHECK_TIMEOUT_MS = 10_000;
 
 /**
  * What `vmconsole-agent --check` verifies, with the calls the agent itself makes at start-up:
- * the directory table answers, the host queue can be created and read, the hypervisor lists its
+ * the directory table answers, the host queue (created at enrolment) exists and can be read, the hypervisor lists its
  * servers and every log root is readable. One result per check; none stops the others.
  */
 export async function checkAgent(config: AgentConfig, env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
@@ -39,7 +39,7 @@ export async function checkAgent(config: AgentConfig, env: NodeJS.ProcessEnv): P
         return `table ${config.tableName} answers; ${beat}`;
       }),
       check('sqs', async () => {
-        const { queueUrl } = await ensureHostQueue(sqs, { prefix: config.hostQueuePrefix, host: config.host });
+        const queueUrl = await findHostQueue(sqs, { prefix: config.hostQueuePrefix, host: config.host });
         const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
         return `queue ${queueUrl} ready, ${Attributes?.ApproximateNumberOfMessages ?? '?'} message(s) waiting`;
       }),

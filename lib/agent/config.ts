@@ -27,7 +27,7 @@ export interface AgentVariable {
 const PREFIX_RULE = 'be 1-40 of [A-Za-z0-9_-]';
 
 export const AGENT_VARIABLES: readonly AgentVariable[] = [
-  { name: 'VMCONSOLE_HOST', required: true, help: 'this compute host\'s name, as Nova knows it', rule: 'be 1-60 of [A-Za-z0-9_-]' },
+  { name: 'VMCONSOLE_HOST', required: true, help: 'this compute host\'s name, as Nova knows it', rule: 'be 1-60 of [A-Za-z0-9_-], not ending in -dlq' },
   { name: 'VMCONSOLE_TABLE', required: true, help: 'DynamoDB directory table', rule: 'be at least 3 characters' },
   { name: 'VMCONSOLE_DRIVER', required: false, default: 'libvirt', help: 'hypervisor driver', rule: `be one of ${DRIVERS.join(', ')}` },
   { name: 'VMCONSOLE_LOG_ROOTS', required: false, default: '/var/log/libvirt/qemu:/var/lib/nova/instances', help: 'directories console logs may be read from, separated by \':\' (\';\' on Windows); hyperv: the instances directory', rule: 'be a colon-separated list of absolute paths (semicolon-separated on Windows)' },
@@ -51,6 +51,7 @@ export const AGENT_VARIABLES: readonly AgentVariable[] = [
   { name: 'VMCONSOLE_HISTORY_BUCKET', required: false, help: 'S3 bucket console history is shipped to (README, "Console history"); unset: no history kept, console.read refused', rule: 'be an S3 bucket name' },
   { name: 'VMCONSOLE_HISTORY_SHIP_MS', required: false, default: '900000', help: 'console output is shipped to S3 at most this long after it is written (also at every rotation, stop, crash, migration and agent stop)', rule: 'be an integer from 1000 to 86400000' },
   { name: 'VMCONSOLE_S3_ENDPOINT', required: false, help: 'S3 endpoint (default: VMCONSOLE_SQS_ENDPOINT when set, else the region\'s)' },
+  { name: 'VMCONSOLE_REGISTRAR', required: false, default: 'agent', help: 'who turns this host\'s inventory into server records: agent (the agent itself; local stacks, where it may write them) or stack (the deployed stack\'s registrar function; deployed agents may not write server records)', rule: 'be agent or stack' },
   { name: 'VMCONSOLE_SQS_ENDPOINT', required: false, help: 'SQS endpoint (default: the region\'s; set for a local emulator)' },
   { name: 'VMCONSOLE_DYNAMODB_ENDPOINT', required: false, help: 'DynamoDB endpoint (default: the region\'s; set for a local emulator)' },
   { name: 'AWS_REGION', required: false, default: 'us-east-1', help: 'AWS region' },
@@ -92,6 +93,8 @@ export interface AgentConfig {
    * says so in the log when there is none.
    */
   follow: 'auto' | 'on' | 'off';
+  /** VMCONSOLE_REGISTRAR: `agent` registers its servers itself (lib/directory/registrar.ts), `stack` leaves it to the stack's registrar. */
+  registrar: 'agent' | 'stack';
   driver: DriverConfig;
 }
 
@@ -141,6 +144,7 @@ const SCHEMAS: Record<string, z.ZodType> = {
   VMCONSOLE_RELAY_URL_PREFIXES: z.string().transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean)).pipe(z.array(z.string().max(1024).regex(/^wss?:\/\/[^/\s?#@]+\/[^\s?#]*$/).refine((p) => URL.canParse(p)).transform((p) => new URL(p).href)).min(1)),
   VMCONSOLE_HISTORY_BUCKET: z.string().regex(BUCKET_NAME),
   VMCONSOLE_HISTORY_SHIP_MS: z.coerce.number().int().min(1000).max(86_400_000),
+  VMCONSOLE_REGISTRAR: z.enum(['agent', 'stack']),
 };
 
 /** SQS queue names are at most 80 characters and the host's dead-letter queue adds "-dlq". */
@@ -208,6 +212,7 @@ export function readAgentConfig(env: NodeJS.ProcessEnv = process.env, platformPa
     heartbeatMs: get('VMCONSOLE_HEARTBEAT_MS'),
     protocolMax: get<number | undefined>('VMCONSOLE_PROTOCOL_MAX') ?? PROTOCOL_VERSION,
     follow: get('VMCONSOLE_FOLLOW'),
+    registrar: get('VMCONSOLE_REGISTRAR'),
     driver: driverSection(get<DriverKind>('VMCONSOLE_DRIVER'), get),
   };
 }

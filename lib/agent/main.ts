@@ -3,18 +3,30 @@ import { AGENT_SERVICE, createLogger } from '../logger.ts';
 import { AgentConfigError, describeAgentVariables, readAgentConfig, type AgentConfig } from './config.ts';
 import { startAgent, AGENT_VERSION } from './agent.ts';
 import { checkAgent, formatCheck } from './check-agent.ts';
+import { enrolHost } from './enrol-host.ts';
 import { EXIT_CONFIG, EXIT_FAILED } from './exit-codes.ts';
 
 const program = new Command('vmconsole-agent')
   .description('Serve console requests for the servers on this compute host. Configured only by the environment variables below.')
   .version(AGENT_VERSION, '-V, --version')
   .option('--check', 'check the configuration, DynamoDB, SQS, the hypervisor and the log roots, print one line per check, exit non-zero on a problem')
+  .option('--enrol', 'enrol this host (operator credentials): create its request queue and DLQ, tagged with VMCONSOLE_QUEUE_TAGS (key=value,...), then exit')
   .addHelpText('after', `\nEnvironment (systemd: EnvironmentFile=/etc/vmconsole/agent.env):\n${describeAgentVariables()}\n`)
   .parse();
 
 const env = process.env;
-const { check = false } = program.opts<{ check?: boolean }>();
+const { check = false, enrol = false } = program.opts<{ check?: boolean; enrol?: boolean }>();
 const config = configOrExit(env, check);
+if (enrol) {
+  try {
+    const { queueUrl, dlqUrl } = await enrolHost(env, config);
+    console.log(`enrolled ${config.host}: queue ${queueUrl}, dead-letter queue ${dlqUrl}`);
+    process.exit(0);
+  } catch (err) {
+    console.error(`vmconsole-agent: enrolment failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(EXIT_FAILED);
+  }
+}
 if (check) {
   console.log(`ok   config: host ${config.host}, driver ${config.driver.kind}, table ${config.tableName}`);
   const results = await checkAgent(config, env);

@@ -1,34 +1,49 @@
-import type { ServerRecord } from '../contracts/records.ts';
+import type { HostInventory } from '../contracts/records.ts';
 import type { Directory } from '../directory/directory.ts';
+import type { Registrar } from '../directory/registrar.ts';
 import type { HypervisorDriver } from '../hypervisors/driver.ts';
 
 export interface InventoryTarget {
   directory: Directory;
   driver: HypervisorDriver;
   host: string;
+  /**
+   * Where the agent registers its servers itself (VMCONSOLE_REGISTRAR=agent: local stacks, tests).
+   * Deployed, agents have no write permission on server records and the stack's registrar applies
+   * the inventory from the directory's stream: leave this out.
+   */
+  registrar?: Registrar;
+  /** The inventory this agent wrote last: an unchanged one is not written again. */
+  last?: HostInventory;
   now?: () => number;
 }
 
-/**
- * Make the directory show exactly the servers on this host. Records of servers that left are
- * removed only while they still name this host, so a server live-migrated elsewhere keeps the
- * record its new host wrote.
- */
-export async function syncInventory({ directory, driver, host, now = Date.now }: InventoryTarget): Promise<{ present: number; written: number; removed: number }> {
-  const [discovered, known] = await Promise.all([driver.listServers(), directory.serversOnHost(host)]);
-  const at = now();
-  const records: ServerRecord[] = discovered.map((server) => ({ ...server, host, hypervisor: driver.kind, updatedAt: at }));
-  const knownById = new Map(known.map((r) => [r.id, r]));
-  // Only changed records are written: a steady host costs one Query per sync, not N writes.
-  const changed = records.filter((r) => !sameServer(r, knownById.get(r.id)));
-  if (changed.length > 0) await directory.putServers(changed);
-  const present = new Set(records.map((r) => r.id));
-  const gone = known.filter((r) => !present.has(r.id)).map((r) => r.id);
-  if (gone.length > 0) await directory.removeServers(host, gone);
-  return { present: records.length, written: changed.length, removed: gone.length };
+export interface InventorySync {
+  present: number;
+  written: number;
+  removed: number;
+  /** Servers another live host still runs (the registrar left them with it). */
+  refused: number;
+  inventory: HostInventory;
 }
 
-function sameServer(a: ServerRecord, b: ServerRecord | undefined): boolean {
-  return b !== undefined && a.name === b.name && a.projectId === b.projectId && a.userId === b.userId
-    && a.host === b.host && a.hypervisor === b.hypervisor && a.state === b.state && a.instanceName === b.instanceName;
+/**
+ * Say what runs on this host: its inventory goes into its own directory item, then the registrar
+ * makes the server records show it (lib/directory/registrar.ts): a server a live host still runs is
+ * not taken from it, and a server that left this host is released only while it still names it,
+ * so a server live-migrated elsewhere keeps the record its new host has.
+ */
+export async function syncInventory({ directory, driver, host, registrar, last, now = Date.now }: InventoryTarget): Promise<InventorySync> {
+  const discovered = await driver.listServers();
+  const servers = discovered.map(({ id, name, projectId, userId, state, instanceName }) => ({ id, name, projectId, userId, state, instanceName }));
+  let inventory: HostInventory = { host, hypervisor: driver.kind, servers, updatedAt: now() };
+  // A steady host writes its inventory once, not at every sync.
+  if (last && sameInventory(last, inventory)) inventory = last;
+  else await directory.putInventory(inventory);
+  const counts = registrar ? await registrar.register(host) : { present: servers.length, written: 0, removed: 0, refused: 0 };
+  return { ...counts, inventory };
+}
+
+function sameInventory(a: HostInventory, b: HostInventory): boolean {
+  return a.host === b.host && a.hypervisor === b.hypervisor && JSON.stringify(a.servers) === JSON.stringify(b.servers);
 }

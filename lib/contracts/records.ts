@@ -10,8 +10,11 @@ export const ServerId = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-f
 export const QUEUE_URL = /^https?:\/\/[A-Za-z0-9.-]{1,253}(?::\d{1,5})?\/[A-Za-z0-9]{1,32}\/[A-Za-z0-9_-]{1,80}$/;
 export const QueueUrl = z.string().regex(QUEUE_URL, 'must be an SQS queue URL');
 
-/** Host names end up in queue names: keep them to what SQS allows. */
-export const HostName = z.string().regex(/^[A-Za-z0-9_-]{1,60}$/);
+/**
+ * Host names end up in queue names: keep them to what SQS allows. Never `...-dlq`: host `a-dlq`'s
+ * queue would be host `a`'s dead-letter queue, which its IAM policy would then reach.
+ */
+export const HostName = z.string().regex(/^[A-Za-z0-9_-]{1,60}$/).refine((name) => !name.endsWith('-dlq'), 'must not end in -dlq (the name of a host queue\'s dead-letter queue)');
 
 export const HypervisorKind = z.enum(['libvirt', 'files', 'hyperv']);
 export type HypervisorKind = z.infer<typeof HypervisorKind>;
@@ -57,3 +60,17 @@ export const HostRecord = z.object({
   maintenance: z.strictObject({ since: z.number().int(), reason: z.string().max(255) }).optional(),
 });
 export type HostRecord = z.infer<typeof HostRecord>;
+
+/**
+ * What a host says it runs: written by the host into its own directory item (the only server
+ * data IAM lets it write), applied to the server records by the registrar (lib/directory/registrar.ts).
+ */
+export const InventoryEntry = ServerRecord.pick({ id: true, name: true, projectId: true, userId: true, state: true, instanceName: true });
+export type InventoryEntry = z.infer<typeof InventoryEntry>;
+export const HostInventory = z.object({
+  host: HostName,
+  hypervisor: HypervisorKind,
+  servers: z.array(InventoryEntry),
+  updatedAt: z.number().int(),
+});
+export type HostInventory = z.infer<typeof HostInventory>;

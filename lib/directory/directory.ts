@@ -1,5 +1,5 @@
-import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { HostRecord, ServerRecord } from '../contracts/records.ts';
+import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { HostInventory, HostRecord, ServerRecord } from '../contracts/records.ts';
 import { VmconsoleError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { filterByName } from './name-filter.ts';
@@ -7,9 +7,13 @@ import { TtlCache } from './ttl-cache.ts';
 
 const serverKey = (id: string) => `server#${id.toLowerCase()}`;
 const hostKey = (host: string) => `host#${host}`;
+const inventoryKey = (host: string) => `inventory#${host}`;
+
+const isConditionFailure = (err: unknown) => (err as { name?: string }).name === 'ConditionalCheckFailedException';
 
 /**
- * Where servers and hosts are: written by agents, read by the edge. Items are validated on the
+ * Where servers and hosts are: host items written by each host's agent, server records by the
+ * registrar (lib/directory/registrar.ts), all read by the edge. Items are validated on the
  * way out, so a corrupt or foreign item is skipped and logged, never served.
  * Host items keep their name in `hostName`, not `host`, so they never appear in `byHost`.
  */
@@ -75,6 +79,10 @@ export class Directory {
     return items.map((item) => this.#parse(ServerRecord, item)).filter((s) => s !== undefined);
   }
 
+  /**
+   * Unconditional writes, for seeding a directory (tests, fixtures). Hosts' servers go through the
+   * registrar (claimServer, takeOverServer, releaseServer), which never overwrites a live host's.
+   */
   async putServers(records: readonly ServerRecord[]): Promise<void> {
     for (let i = 0; i < records.length; i += 25) {
       let requests = records.slice(i, i + 25).map((r) => ({ PutRequest: { Item: { pk: serverKey(r.id), ...r, id: r.id.toLowerCase() } } }));
@@ -87,18 +95,89 @@ export class Directory {
     }
   }
 
-  /** Delete servers only while they still name `host`: a migrated server belongs to its new host. */
-  async removeServers(host: string, ids: readonly string[]): Promise<void> {
-    await Promise.all(ids.map(async (id) => {
-      try {
-        await this.#doc.send(new DeleteCommand({
-          TableName: this.#table, Key: { pk: serverKey(id) },
-          ConditionExpression: 'host = :h', ExpressionAttributeValues: { ':h': host },
-        }));
-      } catch (err) {
-        if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') unavailable(err);
-      }
-    }));
+  /**
+   * Write a server record unless another host holds it: refused, the record as it stands is
+   * returned. Only the registrar calls this (agents hold no write permission on server records).
+   */
+  async claimServer(record: ServerRecord): Promise<{ claimed: true } | { claimed: false; holder: ServerRecord | undefined }> {
+    try {
+      await this.#doc.send(new PutCommand({
+        TableName: this.#table, Item: { pk: serverKey(record.id), ...record, id: record.id.toLowerCase() },
+        ConditionExpression: 'attribute_not_exists(pk) OR host = :me', ExpressionAttributeValues: { ':me': record.host },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }));
+      return { claimed: true };
+    } catch (err) {
+      if (!isConditionFailure(err)) unavailable(err);
+      // DynamoDB returns the item that failed the condition; emulators may not: then read it.
+      const item = (err as { Item?: Record<string, unknown> }).Item
+        ?? (await this.#doc.send(new GetCommand({ TableName: this.#table, Key: { pk: serverKey(record.id) }, ConsistentRead: true })).catch(unavailable)).Item;
+      // Undefined: the record vanished or is corrupt between the two looks; the next registration retries.
+      return { claimed: false, holder: item ? this.#parse(ServerRecord, item) : undefined };
+    }
+  }
+
+  /** Take a server over from `holder`, only if the record is still exactly the one judged (no race with its host). */
+  async takeOverServer(record: ServerRecord, holder: ServerRecord): Promise<boolean> {
+    try {
+      await this.#doc.send(new PutCommand({
+        TableName: this.#table, Item: { pk: serverKey(record.id), ...record, id: record.id.toLowerCase() },
+        ConditionExpression: 'host = :h AND updatedAt = :u', ExpressionAttributeValues: { ':h': holder.host, ':u': holder.updatedAt },
+      }));
+      return true;
+    } catch (err) {
+      if (!isConditionFailure(err)) unavailable(err);
+      return false;
+    }
+  }
+
+  /**
+   * Note on the record that `claimant` wants a server `holder` keeps. Returns what was noted
+   * before, so the registrar logs a conflict once per streak, not at every claim.
+   */
+  async markContested(id: string, holder: string, claimant: string, at: number): Promise<{ contestedBy?: string; contestedAt?: number } | undefined> {
+    try {
+      const { Attributes } = await this.#doc.send(new UpdateCommand({
+        TableName: this.#table, Key: { pk: serverKey(id) },
+        UpdateExpression: 'SET contestedBy = :c, contestedAt = :t',
+        ConditionExpression: 'host = :h', ExpressionAttributeValues: { ':c': claimant, ':t': at, ':h': holder },
+        ReturnValues: 'UPDATED_OLD',
+      }));
+      return { contestedBy: Attributes?.contestedBy as string | undefined, contestedAt: Attributes?.contestedAt as number | undefined };
+    } catch (err) {
+      if (!isConditionFailure(err)) unavailable(err);
+      return undefined;
+    }
+  }
+
+  /** Delete a server record only while it names `host`; what it said about a claimant waiting for it. */
+  async releaseServer(host: string, id: string): Promise<{ released: boolean; contestedBy?: string }> {
+    try {
+      const { Attributes } = await this.#doc.send(new DeleteCommand({
+        TableName: this.#table, Key: { pk: serverKey(id) },
+        ConditionExpression: 'host = :h', ExpressionAttributeValues: { ':h': host }, ReturnValues: 'ALL_OLD',
+      }));
+      return { released: true, ...(typeof Attributes?.contestedBy === 'string' && { contestedBy: Attributes.contestedBy }) };
+    } catch (err) {
+      if (!isConditionFailure(err)) unavailable(err);
+      return { released: false };
+    }
+  }
+
+  /**
+   * A host's inventory: the servers it says it runs, in an item of its own (`inventory#<host>`),
+   * which IAM lets only that host write (dynamodb:LeadingKeys, serverless.yml AgentPolicy).
+   */
+  async putInventory(inventory: HostInventory): Promise<void> {
+    const { host, ...rest } = inventory;
+    await this.#doc.send(new PutCommand({ TableName: this.#table, Item: { pk: inventoryKey(host), hostName: host, ...rest } })).catch(unavailable);
+  }
+
+  async getInventory(host: string): Promise<HostInventory | undefined> {
+    const { Item } = await this.#doc.send(new GetCommand({ TableName: this.#table, Key: { pk: inventoryKey(host) }, ConsistentRead: true })).catch(unavailable);
+    if (!Item) return undefined;
+    const { hostName, ...rest } = Item;
+    return this.#parse(HostInventory, { ...rest, host: hostName });
   }
 
   async putHost(record: HostRecord): Promise<void> {

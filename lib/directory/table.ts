@@ -3,8 +3,10 @@ import { ensureDynamoDbTable } from '../ensure-dynamodb-table.ts';
 
 /**
  * The directory table, as serverless.yml's DirectoryTable declares it (keep the two in step):
- * one item per server (`server#<id>`) and per host (`host#<name>`); `byProject` answers a
- * tenant's name queries, `byHost` lets an agent reconcile its servers.
+ * one item per server (`server#<id>`, written only by the registrar), and per host its heartbeat
+ * (`host#<name>`) and its inventory (`inventory#<name>`), the only items a host may write (IAM
+ * dynamodb:LeadingKeys); `byProject` answers a tenant's name queries, `byHost` lets the registrar
+ * reconcile a host's servers.
  */
 export function directoryTableDefinition(tableName: string): CreateTableCommandInput {
   return {

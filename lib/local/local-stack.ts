@@ -16,6 +16,7 @@ import { createSqsClient } from '../transport/sqs-client.ts';
 import { prepareEmbeddedEnv, startEmbeddedAws, type EmbeddedAws } from './embedded-aws.ts';
 import { DEMO_SERVERS, writeDemoInstances } from './demo-servers.ts';
 import { AGENT_COMMAND } from '../agent/agent-command.ts';
+import { enrolHost } from '../agent/enrol-host.ts';
 import { ensureHistoryBucket, historyBucketName } from '../history/s3-client.ts';
 import { describeProcess, portListeners } from './processes.ts';
 import { claimStack, type StackLock } from './stack-lock.ts';
@@ -43,6 +44,9 @@ export { AGENT_COMMAND };
  * body (payload 2.0); the handlers still see their configured time left and answer 504 in time.
  */
 const OFFLINE_FLAGS = ['--useInProcess', '--noTimeout'];
+
+/** The tags a deployed stage puts on its resources (serverless.yml resourceTags), for the queues enrolment creates. */
+const LOCAL_QUEUE_TAGS = 'service=vmconsole,stage=local,component=edge';
 
 /** The router function as serverless-offline names it (`<service>-<stage>-<function>`). */
 const ROUTER_FUNCTION = 'vmconsole-local-routeConsoleRequests';
@@ -183,6 +187,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const clientReplyUrlPrefix = `${accountUrlOf(requestQueue.queueUrl)}vmconsole-local-client-`;
 
     const demoAgentEnv = {
+      VMCONSOLE_QUEUE_TAGS: LOCAL_QUEUE_TAGS,
       VMCONSOLE_HOST: host,
       VMCONSOLE_DRIVER: 'files',
       VMCONSOLE_INSTANCES_DIR: instancesDir,
@@ -196,6 +201,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...options.agentEnv,
     };
     const launchAgent = async (env: Record<string, string>) => {
+      // Enrolled as an operator enrols a host (its queue and DLQ, with the stack's tags); the agent only looks its queue up.
+      await enrolHost(env, { host: env.VMCONSOLE_HOST!, hostQueuePrefix: env.VMCONSOLE_HOST_QUEUE_PREFIX ?? 'vmconsole-host-' });
       const startedAt = Date.now();
       const child = spawn(AGENT_COMMAND[0], AGENT_COMMAND.slice(1), env, agentLog);
       await waitFor(async () => {
@@ -208,6 +215,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const agent = await launchAgent({ ...baseEnv, ...demoAgentEnv });
     const joinEnv = {
       ...baseEnv,
+      VMCONSOLE_QUEUE_TAGS: LOCAL_QUEUE_TAGS,
       VMCONSOLE_REPLY_QUEUE_URL_PREFIX: await replyQueueUrlPrefix(baseEnv, host),
       VMCONSOLE_CLIENT_REPLY_URL_PREFIXES: clientReplyUrlPrefix,
       VMCONSOLE_REQUEST_QUEUE_URL: requestQueue.queueUrl,

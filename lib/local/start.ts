@@ -21,7 +21,9 @@ Environment:
   PORT                  HTTP API port when --port is not given (default 4000)
   POWERTOOLS_LOG_LEVEL  log level of the agent (default INFO) and the edge (default WARN)
 
-Another agent joins the running stack with the environment it writes to <work-dir>/stack.env:
+Another agent joins the running stack with the environment it writes to <work-dir>/stack.env,
+once its host is enrolled (its queue created):
+  env $(cat .vmconsole/demo/stack.env) VMCONSOLE_HOST=lab-1 npm run agent -- --enrol
   env $(cat .vmconsole/demo/stack.env) VMCONSOLE_HOST=lab-1 VMCONSOLE_DRIVER=libvirt npm run agent`)
   .parse();
 const flags = program.opts<{ port?: number; workDir: string }>();
@@ -111,7 +113,8 @@ console.log(`
   Collect the console logs of a whole project through the request queue:
     env $(cat ${envFile}) npm run --silent collect-console-logs -- --project demo --length 5 --token demo:demo
 
-  Join another agent (e.g. a real libvirt host's) to this stack:
+  Join another agent (e.g. a real libvirt host's) to this stack: enrol its host, then start it:
+    env $(cat ${envFile}) VMCONSOLE_HOST=lab-1 npm run agent -- --enrol
     env $(cat ${envFile}) VMCONSOLE_HOST=lab-1 VMCONSOLE_DRIVER=libvirt npm run agent
 
   Ctrl-C stops everything.`);

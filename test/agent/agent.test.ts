@@ -17,7 +17,7 @@ import { novaTail, writeNamedInstances, type NamedServer } from '../helpers/reli
 import { useLocalAws } from '../helpers/suite-setup.ts';
 import { ask, sendRaw, startRequester } from '../helpers/transport-fixture.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
-import { filesDriverEnv } from '../helpers/agent-process.ts';
+import { enrolTestHost, filesDriverEnv } from '../helpers/agent-process.ts';
 
 const HEARTBEAT_MS = 200;
 const aws = useLocalAws();
@@ -48,6 +48,7 @@ async function agentFor(host: string, servers: number) {
     VMCONSOLE_HEARTBEAT_MS: String(HEARTBEAT_MS),
   });
   const logger = recordingLogger();
+  await enrolTestHost(aws.env, host);
   const startedAt = Date.now();
   const agent = await startAgent(config, logger, aws.env);
   running.push(agent);
@@ -64,11 +65,10 @@ describe('startAgent', () => {
     expect(host).toMatchObject({ host: 'agent-start', queueUrl: agent.queueUrl, hypervisor: 'files', heartbeatIntervalMs: HEARTBEAT_MS, agentVersion: AGENT_VERSION });
     expect(host!.heartbeatAt).toBeGreaterThanOrEqual(startedAt);
     expect((await aws.directory.serversOnHost('agent-start')).map((s) => s.id).sort()).toEqual(servers.map((s) => s.id).sort());
-    expect(agent.dlqUrl).toBe(`${agent.queueUrl}-dlq`);
 
     const messages = logger.entries.map((e) => e.message);
     expect(messages.indexOf('inventory synced')).toBeLessThan(messages.indexOf('agent started'));
-    expect(logger.entries.find((e) => e.message === 'inventory synced')!.data).toEqual({ present: 3, written: 3, removed: 0 });
+    expect(logger.entries.find((e) => e.message === 'inventory synced')!.data).toEqual({ present: 3, written: 3, removed: 0, refused: 0 });
     expect(logger.entries.find((e) => e.message === 'agent started')!.data).toMatchObject({ host: 'agent-start', driver: { kind: 'files' }, queueUrl: agent.queueUrl });
   });
 
@@ -89,8 +89,8 @@ describe('startAgent', () => {
     await waitFor(async () => (await aws.directory.getServer(id)) !== undefined, 5_000, 'the new server to be published');
     await waitFor(() => logger.entries.filter((e) => e.message === 'inventory synced').length === 2, 2_000, 'the second sync to be logged');
     expect(logger.entries.filter((e) => e.message === 'inventory synced').map((e) => e.data)).toEqual([
-      { present: 1, written: 1, removed: 0 },
-      { present: 2, written: 1, removed: 0 },
+      { present: 1, written: 1, removed: 0, refused: 0 },
+      { present: 2, written: 1, removed: 0, refused: 0 },
     ]);
     // Steady again: further beats sync (one Query each) without logging.
     await sleep(3 * HEARTBEAT_MS);

@@ -10,7 +10,7 @@ import { checkAgent, formatCheck } from '../../lib/agent/check-agent.ts';
 import { readAgentConfig } from '../../lib/agent/config.ts';
 import { requireToolsOrSkip } from '../helpers/require-tools.ts';
 import { useLocalAws } from '../helpers/suite-setup.ts';
-import { filesDriverEnv } from '../helpers/agent-process.ts';
+import { enrolTestHost, filesDriverEnv } from '../helpers/agent-process.ts';
 
 const aws = useLocalAws();
 let work: string;
@@ -27,6 +27,11 @@ const envFor = (host: string, extra: Record<string, string> = {}) => ({
 const check = (env: Record<string, string>) => checkAgent(readAgentConfig(env), env);
 
 describe('checkAgent', () => {
+  it('fails the sqs check of a host that is not enrolled, saying how to enrol it', async () => {
+    const [, sqs] = await check(envFor('check-not-enrolled'));
+    expect(sqs).toEqual({ name: 'sqs', ok: false, found: expect.stringMatching(/check-not-enrolled does not exist: enrol this host first \(vmconsole-agent --enrol/) });
+  });
+
   it('tells how long ago a registered host last beat', async () => {
     await aws.directory.putHost({ host: 'check-beat', queueUrl: 'http://127.0.0.1:1/000000000000/q', hypervisor: 'files', heartbeatAt: Date.now() - 42_000, heartbeatIntervalMs: 40_000, agentVersion: 'test' });
     const [dynamodb] = await check(envFor('check-beat'));
@@ -35,6 +40,7 @@ describe('checkAgent', () => {
   });
 
   it('returns one result per check, in order, each printed on one line', async () => {
+    await enrolTestHost(aws.env, 'check-lines');
     const results = await check(envFor('check-lines'));
     expect(results.map((r) => [r.name, r.ok])).toEqual([['dynamodb', true], ['sqs', true], ['hypervisor', true], [`log root ${work}`, true]]);
     expect(results.map(formatCheck)).toEqual(results.map((r) => `ok   ${r.name}: ${r.found}`));

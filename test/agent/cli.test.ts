@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GetQueueAttributesCommand, GetQueueUrlCommand, ListQueueTagsCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_BIN, AGENT_COMMAND } from '../../lib/agent/agent-command.ts';
 import { AGENT_VERSION } from '../../lib/agent/agent.ts';
@@ -67,7 +68,7 @@ describe('vmconsole-agent command line', () => {
     expect(missing.stderr).toContain('vmconsole-agent: VMCONSOLE_HOST is required\nvmconsole-agent: VMCONSOLE_TABLE is required\n');
     const bad = await agent([], { VMCONSOLE_HOST: 'no spaces', VMCONSOLE_TABLE: 't-1' });
     expect(bad.code).toBe(EXIT_CONFIG);
-    expect(bad.stderr).toContain('VMCONSOLE_HOST must be 1-60 of [A-Za-z0-9_-] (got "no spaces")');
+    expect(bad.stderr).toContain('VMCONSOLE_HOST must be 1-60 of [A-Za-z0-9_-], not ending in -dlq (got "no spaces")');
   });
 
   it('an unsupported Node gets one clear line and exit code 78 before the bundle loads', async () => {
@@ -76,6 +77,19 @@ describe('vmconsole-agent command line', () => {
     await writeFile(fake, "Object.defineProperty(process, 'version', { value: 'v18.20.4' });\nObject.defineProperty(process, 'versions', { value: { ...process.versions, node: '18.20.4' } });\n");
     const result = await run(['/usr/bin/node', '--require', fake, AGENT_BIN], ['--version']);
     expect(result).toEqual({ code: EXIT_CONFIG, stdout: '', stderr: 'vmconsole-agent: Node.js 20 or newer is required (this is v18.20.4 at /usr/bin/node)\n' });
+  });
+
+  it('--enrol creates the host queue and its DLQ, tagged with the stack\'s tags and the host, and exits 0; the agent then finds it', async () => {
+    const before = await agent(['--check'], filesHost);
+    expect(before.stdout).toMatch(/^FAIL sqs: host queue \S+cli-host does not exist: enrol this host first/m);
+    const { code, stdout } = await agent(['--enrol'], { ...filesHost, VMCONSOLE_QUEUE_TAGS: 'service=vmconsole, stage=clitest,component=edge' });
+    expect(stdout).toMatch(/^enrolled cli-host: queue http:\/\/\S+cli-host, dead-letter queue http:\/\/\S+cli-host-dlq\n$/);
+    expect(code).toBe(0);
+    const queueUrl = (await aws.sqs.send(new GetQueueUrlCommand({ QueueName: `${aws.env.VMCONSOLE_HOST_QUEUE_PREFIX}cli-host` }))).QueueUrl!;
+    const expected = { service: 'vmconsole', stage: 'clitest', component: 'edge', 'vmconsole-host': 'cli-host' };
+    for (const url of [queueUrl, `${queueUrl}-dlq`]) expect((await aws.sqs.send(new ListQueueTagsCommand({ QueueUrl: url }))).Tags).toEqual(expected);
+    const { Attributes } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['RedrivePolicy'] }));
+    expect(JSON.parse(Attributes!.RedrivePolicy!).deadLetterTargetArn).toMatch(/cli-host-dlq$/);
   });
 
   it('--check reports every check ok and exits 0 when DynamoDB, SQS, the hypervisor and the log roots answer', async () => {

@@ -18,7 +18,7 @@ describe('agent configuration', () => {
     expect(readAgentConfig(base)).toEqual({
       host: 'compute-1', tableName: 'vmconsole-prod-directory',
       hostQueuePrefix: 'vmconsole-host-', replyQueuePrefix: 'vmconsole-reply-',
-      logRoots: ['/var/log/libvirt/qemu', '/var/lib/nova/instances'], concurrency: 16, heartbeatMs: 40_000, protocolMax: PROTOCOL_VERSION, follow: 'auto',
+      logRoots: ['/var/log/libvirt/qemu', '/var/lib/nova/instances'], concurrency: 16, heartbeatMs: 40_000, protocolMax: PROTOCOL_VERSION, follow: 'auto', registrar: 'agent',
       driver: { kind: 'libvirt', uri: 'qemu:///system', instancesDir: '/var/lib/nova/instances' },
     });
   });
@@ -38,7 +38,8 @@ describe('agent configuration', () => {
   });
 
   it('names the variable and its rule for a bad value, never a schema field', () => {
-    expect(problemsOf({ ...base, VMCONSOLE_HOST: 'bad host!' })).toEqual(['VMCONSOLE_HOST must be 1-60 of [A-Za-z0-9_-] (got "bad host!")']);
+    expect(problemsOf({ ...base, VMCONSOLE_HOST: 'bad host!' })).toEqual(['VMCONSOLE_HOST must be 1-60 of [A-Za-z0-9_-], not ending in -dlq (got "bad host!")']);
+    expect(problemsOf({ ...base, VMCONSOLE_HOST: 'compute-1-dlq' })).toEqual(['VMCONSOLE_HOST must be 1-60 of [A-Za-z0-9_-], not ending in -dlq (got "compute-1-dlq")']);
     expect(problemsOf({ ...base, VMCONSOLE_LOG_ROOTS: 'var/log' })).toEqual(['VMCONSOLE_LOG_ROOTS must be a colon-separated list of absolute paths (semicolon-separated on Windows) (got "var/log")']);
     expect(problemsOf({ ...base, VMCONSOLE_DRIVER: 'xen' })).toEqual(['VMCONSOLE_DRIVER must be one of libvirt, files, hyperv (got "xen")']);
     expect(problemsOf({ ...base, VMCONSOLE_CONCURRENCY: '65' })).toEqual(['VMCONSOLE_CONCURRENCY must be an integer from 1 to 64 (got "65")']);

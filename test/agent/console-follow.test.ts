@@ -17,7 +17,7 @@ import { recordingLogger } from '../helpers/recording-logger.ts';
 import { writeNamedInstances } from '../helpers/reliability-fixture.ts';
 import { useLocalAws } from '../helpers/suite-setup.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { filesDriverEnv } from '../helpers/agent-process.ts';
+import { enrolTestHost, filesDriverEnv } from '../helpers/agent-process.ts';
 
 const HEARTBEAT_MS = 200;
 const aws = useLocalAws();
@@ -69,6 +69,7 @@ async function agentFor(host: string, follow: 'auto' | 'on' | 'off') {
   });
   const consumers: RecordingConsumer[] = [];
   const logger = recordingLogger();
+  await enrolTestHost(aws.env, host);
   const agent = await startAgent(config, logger, aws.env, {
     consoleConsumer: (server) => {
       const consumer = new RecordingConsumer(server);

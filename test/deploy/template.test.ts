@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cfnValue, isAllowed, type IamRequest, type Statement } from '../helpers/iam-policy.ts';
 
 // The deploy artefact as an operator gets it: `osls package` of a deployed stage, read as the
 // CloudFormation it hands to AWS (no credentials needed).
@@ -337,5 +338,90 @@ describe('the auth secrets policy\'s resources (deploy/auth-secrets.cjs)', async
       .toEqual([arn('/vmconsole/prod/jwt'), arn('/keystone-password')]);
     expect(await withEnv({}, secrets.any)).toBe('false');
     await expect(withEnv({ VMCONSOLE_JWT_SECRET_PARAMETER: '/x/${AWS::AccountId}' }, secrets.parameterArns)).rejects.toThrow(/not an SSM parameter name/);
+  });
+});
+
+describe('per-host least privilege, evaluated on the packaged policy documents', () => {
+  const ACCOUNT = 'arn:aws:sqs:us-east-1:123456789012';
+  const queue = (host: string) => `${ACCOUNT}:vmconsole-${STAGE}-host-${host}`;
+  const TABLE = `arn:aws:dynamodb:us-east-1:123456789012:table/vmconsole-${STAGE}-directory`;
+  const SERVER = 'server#6f1c2a9e-4c1b-4a7e-9a51-0c8d9e3f2b11';
+  const policyOf = (id: string): Statement[] => [cfnValue(template.Resources[id]!.Properties!.PolicyDocument, template) as { Statement: Statement[] }].flatMap((d) => d.Statement);
+  const roleStatements = (id: string): Statement[] => (template.Resources[id]!.Properties!.Policies as { PolicyDocument: unknown }[])
+    .flatMap((p) => (cfnValue(p.PolicyDocument, template) as { Statement: Statement[] }).Statement);
+  const asHost = (host: string | undefined, action: string, resource: string, extra: IamRequest['context'] = {}): IamRequest => ({
+    action, resource, context: { ...(host !== undefined && { 'aws:PrincipalTag/vmconsole-host': host }), ...extra },
+  });
+  const item = (host: string | undefined, action: string, ...keys: string[]) => asHost(host, action, TABLE, { 'dynamodb:LeadingKeys': keys });
+  let agent: Statement[];
+  beforeAll(() => {
+    agent = policyOf('AgentPolicy');
+  });
+
+  it('the evaluator itself: Deny wins, wildcards, variables, and ForAllValues over no keys', () => {
+    const allow = { Effect: 'Allow', Action: 'sqs:Receive*', Resource: 'arn:q-${aws:PrincipalTag/h}' };
+    expect(isAllowed([allow], { action: 'sqs:ReceiveMessage', resource: 'arn:q-a', context: { 'aws:PrincipalTag/h': 'a' } })).toBe(true);
+    expect(isAllowed([allow], { action: 'sqs:ReceiveMessage', resource: 'arn:q-a', context: {} })).toBe(false);
+    expect(isAllowed([allow, { Effect: 'Deny', Action: '*', Resource: '*' }], { action: 'sqs:ReceiveMessage', resource: 'arn:q-a', context: { 'aws:PrincipalTag/h': 'a' } })).toBe(false);
+    const keyed = { Effect: 'Allow', Action: 'dynamodb:*', Resource: '*', Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['k'] } } };
+    expect(isAllowed([keyed], { action: 'dynamodb:Scan', resource: 't', context: {} })).toBe(true);
+    expect(isAllowed([keyed], { action: 'dynamodb:PutItem', resource: 't', context: { 'dynamodb:LeadingKeys': ['k', 'other'] } })).toBe(false);
+    expect(() => isAllowed([{ Effect: 'Allow', NotAction: 'x', Resource: '*' }], { action: 'x', resource: 'y', context: {} })).toThrow(/unsupported/);
+  });
+
+  it('a host serves its own queue, and cannot receive, hide, answer or reconfigure another host\'s (nor its DLQ)', () => {
+    for (const action of ['sqs:GetQueueUrl', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']) {
+      expect(isAllowed(agent, asHost('compute-a', action, queue('compute-a'))), `${action} own`).toBe(true);
+      expect(isAllowed(agent, asHost('compute-a', action, queue('compute-b'))), `${action} B`).toBe(false);
+      expect(isAllowed(agent, asHost('compute-a', action, `${queue('compute-b')}-dlq`)), `${action} B's DLQ`).toBe(false);
+      // A principal without the tag has no host queue at all.
+      expect(isAllowed(agent, asHost(undefined, action, queue('compute-a'))), `${action} untagged`).toBe(false);
+    }
+    for (const action of ['sqs:CreateQueue', 'sqs:SetQueueAttributes', 'sqs:DeleteQueue', 'sqs:TagQueue', 'sqs:AddPermission', 'sqs:PurgeQueue', 'sqs:SendMessage']) {
+      expect(isAllowed(agent, asHost('compute-a', action, queue('compute-a'))), `${action} own`).toBe(false);
+      expect(isAllowed(agent, asHost('compute-a', action, queue('compute-b'))), `${action} B`).toBe(false);
+    }
+    // What it must still do: answer the edge and automation clients, report crashes.
+    expect(isAllowed(agent, asHost('compute-a', 'sqs:SendMessage', `${ACCOUNT}:vmconsole-${STAGE}-reply-0b1e`))).toBe(true);
+    expect(isAllowed(agent, asHost('compute-a', 'sqs:SendMessage', `${ACCOUNT}:vmconsole-${STAGE}-events`))).toBe(true);
+  });
+
+  it('a host writes only its own heartbeat and inventory items, and no server record or another host\'s item', () => {
+    for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem']) {
+      expect(isAllowed(agent, item('compute-a', action, 'host#compute-a')), `${action} own host item`).toBe(true);
+      expect(isAllowed(agent, item('compute-a', action, 'inventory#compute-a')), `${action} own inventory`).toBe(true);
+      expect(isAllowed(agent, item('compute-a', action, 'host#compute-b')), `${action} B's host item`).toBe(false);
+      expect(isAllowed(agent, item('compute-a', action, 'inventory#compute-b')), `${action} B's inventory`).toBe(false);
+      expect(isAllowed(agent, item('compute-a', action, SERVER)), `${action} a server record`).toBe(false);
+      expect(isAllowed(agent, item(undefined, action, 'host#compute-a')), `${action} untagged`).toBe(false);
+    }
+    for (const action of ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:TransactWriteItems', 'dynamodb:PartiQLUpdate', 'dynamodb:Scan']) {
+      expect(isAllowed(agent, item('compute-a', action, 'host#compute-a')), action).toBe(false);
+      expect(isAllowed(agent, item('compute-a', action)), `${action} without keys`).toBe(false);
+    }
+    expect(isAllowed(agent, asHost('compute-a', 'dynamodb:Query', `${TABLE}/index/byHost`, { 'dynamodb:LeadingKeys': ['compute-b'] }))).toBe(false);
+  });
+
+  it('only the registrar writes server records; only enrolment creates host queues, with their tags', () => {
+    const registrar = roleStatements('RegistrarRole');
+    for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']) expect(isAllowed(registrar, item(undefined, action, SERVER)), action).toBe(true);
+    expect(isAllowed(registrar, asHost(undefined, 'dynamodb:GetRecords', `${TABLE}/stream/2026-01-01T00:00:00.000`))).toBe(true);
+    const writers = Object.entries(template.Resources)
+      .filter(([, r]) => r.Type === 'AWS::IAM::Role' || r.Type === 'AWS::IAM::ManagedPolicy')
+      .filter(([id]) => isAllowed(template.Resources[id]!.Type === 'AWS::IAM::Role' ? roleStatements(id) : policyOf(id), item('compute-a', 'dynamodb:PutItem', SERVER)))
+      .map(([id]) => id);
+    expect(writers).toEqual(['RegistrarRole']);
+    const enrolment = policyOf('HostEnrolmentPolicy');
+    for (const action of ['sqs:CreateQueue', 'sqs:SetQueueAttributes', 'sqs:TagQueue']) {
+      expect(isAllowed(enrolment, asHost(undefined, action, queue('compute-b'))), action).toBe(true);
+      expect(isAllowed(enrolment, asHost(undefined, action, `${ACCOUNT}:vmconsole-${STAGE}-requests`)), `${action} elsewhere`).toBe(false);
+    }
+    const fn = template.Resources.RegisterInventoryLambdaFunction!;
+    expect(fn.Properties?.Role).toEqual({ 'Fn::GetAtt': ['RegistrarRole', 'Arn'] });
+    const mapping = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping' && JSON.stringify(r.Properties?.EventSourceArn).includes('StreamArn'));
+    expect(JSON.parse(mapping!.Properties!.FilterCriteria.Filters[0].Pattern)).toEqual({ dynamodb: { Keys: { pk: { S: [{ prefix: 'host#' }, { prefix: 'inventory#' }] } } } });
+    expect(template.Resources.DirectoryTable!.Properties!.StreamSpecification).toEqual({ StreamViewType: 'KEYS_ONLY' });
+    // The tags enrolment puts on host queues: the stack's own.
+    expect(template.Outputs.HostQueueTags?.Value).toBe(`service=vmconsole,stage=${STAGE},component=edge`);
   });
 });

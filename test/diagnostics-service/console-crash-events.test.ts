@@ -18,7 +18,7 @@ import { useDiagnosesRig } from '../helpers/diagnoses-fixture.ts';
 import { recordingLogger } from '../helpers/recording-logger.ts';
 import { writeNamedInstances } from '../helpers/reliability-fixture.ts';
 import { eventually } from '../helpers/wait.ts';
-import { filesDriverEnv } from '../helpers/agent-process.ts';
+import { enrolTestHost, filesDriverEnv } from '../helpers/agent-process.ts';
 
 const BOOT_LOG = new URL('../../fixtures/boot-logs/clean-boot-panic.log', import.meta.url);
 
@@ -35,6 +35,7 @@ describe('console crash events: the agent\'s followers through the first stage t
       VMCONSOLE_HEARTBEAT_MS: '500', VMCONSOLE_FOLLOW: 'on', VMCONSOLE_EVENTS_QUEUE_URL: rig.resources.eventsQueueUrl,
     });
     const logger = recordingLogger();
+    await enrolTestHost(aws.env, 'follow-host');
     const agent = await startAgent(config, logger, aws.env);
     try {
       await eventually(() => aws.directory.getServer(crashing!.id), (s) => s !== undefined, 10_000);

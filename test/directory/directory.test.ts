@@ -74,7 +74,9 @@ describe('servers', () => {
     const migrated = server({ host: 'host-old' });
     await directory.putServers([stays, migrated]);
     await directory.putServers([{ ...migrated, host: 'host-new' }]);
-    await directory.removeServers('host-old', [stays.id, migrated.id, randomUUID()]);
+    expect(await directory.releaseServer('host-old', stays.id)).toEqual({ released: true });
+    expect(await directory.releaseServer('host-old', migrated.id)).toEqual({ released: false });
+    expect(await directory.releaseServer('host-old', randomUUID())).toEqual({ released: false });
     expect(await directory.getServer(stays.id)).toBeUndefined();
     expect((await directory.getServer(migrated.id))?.host).toBe('host-new');
   });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
+import { enrolHost } from '../../lib/agent/enrol-host.ts';
 import type { Directory } from '../../lib/directory/directory.ts';
 import { AGENT_COMMAND } from '../../lib/local/local-stack.ts';
 import { waitFor } from './wait.ts';
@@ -22,11 +23,18 @@ export function filesDriverEnv(instancesDir: string): Record<string, string> {
   return { VMCONSOLE_DRIVER: 'files', VMCONSOLE_INSTANCES_DIR: instancesDir, VMCONSOLE_LOG_ROOTS: instancesDir };
 }
 
+/** Enrol `host` as an operator does before its agent starts (its queue and DLQ, lib/agent/enrol-host.ts). */
+export function enrolTestHost(env: Record<string, string | undefined>, host: string): Promise<{ queueUrl: string; dlqUrl: string }> {
+  return enrolHost(env, { host, hostQueuePrefix: env.VMCONSOLE_HOST_QUEUE_PREFIX ?? 'vmconsole-host-' });
+}
+
 /**
- * A real agent process, started as installed (AGENT_COMMAND), joined to `env`'s SQS and DynamoDB;
- * resolves once it has heartbeated, which it does only after publishing its inventory.
+ * A real agent process, started as installed (AGENT_COMMAND), joined to `env`'s SQS and DynamoDB,
+ * its host enrolled first; resolves once it has heartbeated, which it does only after publishing
+ * its inventory.
  */
 export async function startAgentProcess(env: Record<string, string>, options: AgentProcessOptions): Promise<ChildProcess> {
+  await enrolTestHost({ ...env, ...options.extraEnv }, options.host);
   const startedAt = Date.now();
   const fd = options.logFile === undefined ? undefined : openSync(options.logFile, 'a');
   let child: ChildProcess;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Principal } from '../../lib/auth/principal.ts';
@@ -17,8 +18,10 @@ export interface NamedServer {
  */
 export async function writeNamedInstances(instancesDir: string, count: number, projectId = 'rel', first = 0): Promise<NamedServer[]> {
   const servers: NamedServer[] = [];
+  // Each call its own ids: two hosts listing one UUID is a conflict the registrar refuses.
+  const batch = randomUUID().slice(0, 8);
   for (let i = first; i < first + count; i++) {
-    const id = `00000000-0000-4000-8000-${String(i + 1).padStart(12, '0')}`;
+    const id = `${batch}-0000-4000-8000-${String(i + 1).padStart(12, '0')}`;
     const name = `rel-${i}`;
     const lines = Array.from({ length: 20 + (i % 7) * 5 }, (_, n) => `boot of server ${id} line ${n}`);
     const log = `${lines.join('\n')}\n`;

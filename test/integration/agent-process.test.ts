@@ -1,7 +1,7 @@
 /**
- * A real agent process as an operator meets it: it re-creates a host queue that disappears
- * (deleted, or SQS reset; before, it kept heartbeating while every request answered 409 forever),
- * and its log names each failed request by the edge's request id.
+ * A real agent process as an operator meets it: a host queue that disappears (deleted, or SQS
+ * reset) is back in service as soon as the host is enrolled again (the agent may not create
+ * queues: IAM), and its log names each failed request by the edge's request id.
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,12 +12,13 @@ import { Directory } from '../../lib/directory/directory.ts';
 import { isVmconsoleError } from '../../lib/errors.ts';
 import { Requester } from '../../lib/transport/requester.ts';
 import { novaTail, tenant } from '../helpers/reliability-fixture.ts';
+import { enrolTestHost } from '../helpers/agent-process.ts';
 import { useAgentOnLocalAws } from '../helpers/suite-setup.ts';
 import { eventually } from '../helpers/wait.ts';
 
 const phoenix = useAgentOnLocalAws({ host: 'phoenix', servers: 2, agentEnv: { POWERTOOLS_LOG_LEVEL: 'INFO' } });
 
-it('re-creates its deleted queue (and DLQ) and serves requests again within seconds', async () => {
+it('waits for its deleted queue to be enrolled again, says so in its log, and serves requests again within seconds of it', async () => {
   const { aws, servers, agentLog } = phoenix;
   const edge = {
     directory: new Directory(aws.ddb, aws.env.VMCONSOLE_TABLE!),
@@ -30,9 +31,12 @@ it('re-creates its deleted queue (and DLQ) and serves requests again within seco
     const queueUrl = `${(await aws.directory.getHost('phoenix'))!.queueUrl}`;
     await aws.sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl }));
     await aws.sqs.send(new DeleteQueueCommand({ QueueUrl: `${queueUrl}-dlq` }));
+    await eventually(() => readFile(agentLog, 'utf8'), (log) => /host queue is gone; waiting for the host to be enrolled again/.test(log), 15_000);
+    // The operator enrols the host again (vmconsole-agent --enrol).
+    await enrolTestHost(aws.env, 'phoenix');
     const deletedAt = Date.now();
 
-    // Until the agent notices, a request may find no queue (409) or wait on the new one.
+    // Until the agent finds it, a request may find no queue (409) or wait on the new one.
     let served: string | undefined;
     while (served === undefined && Date.now() - deletedAt < 30_000) {
       served = await ask().catch((err: unknown) => {
@@ -41,13 +45,12 @@ it('re-creates its deleted queue (and DLQ) and serves requests again within seco
       });
     }
     const recoveredMs = Date.now() - deletedAt;
-    console.log(`integration/host-queue-deleted: served again ${recoveredMs} ms after the queue was deleted`);
+    console.log(`integration/host-queue-deleted: served again ${recoveredMs} ms after the host was enrolled again`);
     expect(served).toBe(novaTail(server.log, 2));
     expect(recoveredMs).toBeLessThan(10_000);
-    // The queue came back as the agent provisions it: with its redrive policy to a new DLQ.
+    // The queue came back as enrolment provisions it: with its redrive policy to a new DLQ.
     const { Attributes } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['RedrivePolicy'] }));
     expect(JSON.parse(Attributes!.RedrivePolicy!).deadLetterTargetArn).toMatch(/phoenix-dlq$/);
-    expect(await readFile(agentLog, 'utf8')).toMatch(/host queue re-created/);
   } finally {
     await edge.requester.close();
   }

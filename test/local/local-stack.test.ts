@@ -46,14 +46,15 @@ describe('the local stack others can join', () => {
     expect(await readFile(join(stack.workDir, 'agent.log'), 'utf8')).toContain('"message":"agent started"');
   });
 
-  it('serves a host whose agent joined with `env $(cat stack.env) ... npm run agent`', async () => {
+  it('serves a host whose agent joined with `env $(cat stack.env) ... npm run agent`, its host enrolled with `... npm run agent -- --enrol`', async () => {
     const instances = join(work, 'lab-1');
     await mkdir(join(instances, LAB_SERVER.id), { recursive: true });
     const { id: _, ...record } = LAB_SERVER;
     await writeFile(join(instances, LAB_SERVER.id, 'instance.json'), JSON.stringify(record));
     await writeFile(join(instances, LAB_SERVER.id, 'console.log'), 'lab-1 booting\nlab-1 login:\n');
-    // Exactly the line npm start prints, with the files driver in place of libvirt.
-    const command = `env $(cat "$1") VMCONSOLE_HOST=lab-1 VMCONSOLE_DRIVER=files VMCONSOLE_INSTANCES_DIR="$2" VMCONSOLE_LOG_ROOTS="$2" VMCONSOLE_HEARTBEAT_MS=1000 npm run agent`;
+    // Exactly the lines npm start prints, with the files driver in place of libvirt.
+    const agentEnv = 'VMCONSOLE_HOST=lab-1 VMCONSOLE_DRIVER=files VMCONSOLE_INSTANCES_DIR="$2" VMCONSOLE_LOG_ROOTS="$2" VMCONSOLE_HEARTBEAT_MS=1000';
+    const command = `env $(cat "$1") ${agentEnv} npm run agent -- --enrol && env $(cat "$1") ${agentEnv} npm run agent`;
     joined = spawn('/bin/sh', ['-c', command, 'sh', stack.envFile, instances], { cwd: ROOT, detached: true, stdio: 'ignore' });
 
     await waitFor(async () => (await stack.directory.getHost('lab-1')) !== undefined, 60_000, 'the joined agent lab-1 to register');

@@ -165,7 +165,7 @@ describe('relay: sessions and refusals', () => {
     expect(await rig.tokens.validate(token)).toBeUndefined();
 
     const again = await tokenFor(rig, 'vnc', peer.id);
-    await rig.aws.directory.removeServers(peer.host, [peer.id]);
+    await rig.aws.directory.releaseServer(peer.host, peer.id);
     await expectRefused(`${listenerOf(rig, 'vnc').replace('http', 'ws')}/?token=${again}`);
     expect(await rig.tokens.validate(again)).toBeUndefined();
     await rig.aws.directory.putServers([peer]);
