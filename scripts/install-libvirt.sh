@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 guest_dir=.vmconsole/guest
 # busybox-static: the shell initramfs of guests with an interactive serial console (test/harness/busybox-initramfs.ts).
-packages=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 busybox-static)
+# iproute2: `ss`, with which the remote-console tests check that the agent listens on nothing.
+packages=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 busybox-static iproute2)
 
 if [ "$(id -u)" != 0 ]; then
   echo "install-libvirt: needs root (apt-get, daemons); run: sudo bash $0" >&2

@@ -57,6 +57,13 @@ interface Session {
   closed: Promise<void>;
 }
 
+/** An open tunnel and what the relay sent on it before the session's own handler was on. */
+interface DialledTunnel {
+  tunnel: WebSocket;
+  /** The messages held since 'open', oldest first; stops holding (call once the session's handler is on). */
+  takeHeld(): Buffer[];
+}
+
 export class ConsoleSessions {
   readonly #prefixes: readonly string[];
   readonly #logger: Logger;
@@ -103,10 +110,11 @@ export class ConsoleSessions {
     }
     const startedAt = Date.now();
     const stats = { toRelay: 0, fromRelay: 0 };
-    const tunnel = await this.#dial(request);
+    const dialled = await this.#dial(request);
+    const { tunnel } = dialled;
     let session: Session;
     try {
-      session = request.protocol === 'serial' ? await this.#serial(request, tunnel, stats) : await this.#stream(request, tunnel, stats);
+      session = request.protocol === 'serial' ? await this.#serial(request, dialled, stats) : await this.#stream(request, dialled, stats);
     } catch (err) {
       tunnel.terminate();
       throw err;
@@ -135,8 +143,14 @@ export class ConsoleSessions {
     await Promise.all(all.map((s) => s.closed));
   }
 
-  /** The tunnel, open; refused, unreachable or too slow (the request's deadline) is an error. */
-  #dial(request: SessionRequest): Promise<WebSocket> {
+  /**
+   * The tunnel, open and paused, with a handler on from the moment it opened: the relay forwards
+   * what the browser sent before the tunnel existed (an RFB client's ProtocolVersion, early
+   * keystrokes) right behind the 101, while the session is still reaching the console, and ws
+   * drops a message nobody listens for. Refused, unreachable or too slow (the request's deadline)
+   * is an error.
+   */
+  #dial(request: SessionRequest): Promise<DialledTunnel> {
     return new Promise((resolve, reject) => {
       const tunnel = new WebSocket(request.tunnelUrl, {
         handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
@@ -158,7 +172,18 @@ export class ConsoleSessions {
         tunnel.removeAllListeners();
         // Until the session's own handlers are on, an error must not go unheard (it would throw).
         tunnel.on('error', () => undefined);
-        resolve(tunnel);
+        const held: Buffer[] = [];
+        const hold = (data: Buffer) => held.push(data);
+        tunnel.on('message', hold);
+        // Read no more than what already arrived until the console is reached.
+        tunnel.pause();
+        resolve({
+          tunnel,
+          takeHeld: () => {
+            tunnel.off('message', hold);
+            return held.splice(0);
+          },
+        });
       });
       tunnel.once('unexpected-response', (_req, res) => {
         fail(new VmconsoleError('Internal', 'The console relay refused the compute host\'s tunnel.', { detail: `tunnel dial answered HTTP ${res.statusCode}` }));
@@ -174,7 +199,7 @@ export class ConsoleSessions {
   }
 
   /** VNC and SPICE: a TCP connection of our own to the console, spliced to the tunnel. */
-  async #stream(request: SessionRequest, tunnel: WebSocket, stats: { toRelay: number; fromRelay: number }): Promise<Session> {
+  async #stream(request: SessionRequest, { tunnel, takeHeld }: DialledTunnel, stats: { toRelay: number; fromRelay: number }): Promise<Session> {
     const target = await connectTo(request);
     if (tunnel.readyState !== WebSocket.OPEN) {
       // The relay hung up while the console was being reached: its close was before our handlers.
@@ -202,18 +227,23 @@ export class ConsoleSessions {
     target.on('drain', () => tunnel.resume());
     target.on('error', () => undefined);
     target.on('close', () => end(1000, 'console closed'));
-    tunnel.on('message', (data: Buffer) => {
+    let full = false;
+    const deliver = (data: Buffer) => {
       stats.fromRelay += data.length;
-      if (!target.write(data)) tunnel.pause();
-    });
+      full = !target.write(data);
+      if (full) tunnel.pause();
+    };
+    for (const data of takeHeld()) deliver(data);
+    tunnel.on('message', deliver);
     tunnel.on('error', () => undefined);
     tunnel.on('close', () => end(1000, 'tunnel closed'));
+    if (!full) tunnel.resume();
     target.resume();
     return { closed, close: (reason) => end(1001, reason) };
   }
 
   /** Serial: a viewer of the server's serial hub, its input and output through the tunnel. */
-  async #serial(request: SessionRequest, tunnel: WebSocket, stats: { toRelay: number; fromRelay: number }): Promise<Session> {
+  async #serial(request: SessionRequest, { tunnel, takeHeld }: DialledTunnel, stats: { toRelay: number; fromRelay: number }): Promise<Session> {
     let done!: () => void;
     const closed = new Promise<void>((resolve) => (done = resolve));
     let ended = false;
@@ -251,11 +281,15 @@ export class ConsoleSessions {
       throw new VmconsoleError('Internal', 'The console relay closed the tunnel.', { detail: 'tunnel closed while connecting to the serial console' });
     }
     const input = attachment;
-    tunnel.on('message', (data: Buffer) => {
+    let full = false;
+    const deliver = (data: Buffer) => {
       stats.fromRelay += data.length;
-      if (!input.write(data)) tunnel.pause();
-    });
-    tunnel.resume();
+      full = !input.write(data);
+      if (full) tunnel.pause();
+    };
+    for (const data of takeHeld()) deliver(data);
+    tunnel.on('message', deliver);
+    if (!full) tunnel.resume();
     return { closed, close: (reason) => end(1001, reason) };
   }
 }

@@ -75,6 +75,7 @@ describe('console.connect', () => {
   afterEach(async () => {
     await sessions?.stop();
     relay.refuseWith(undefined);
+    relay.sendOnAccept(undefined);
   });
   afterAll(async () => {
     await relay.close();
@@ -101,6 +102,16 @@ describe('console.connect', () => {
       requestId: 'req-console-connect', serverId: server.id, protocol: 'vnc', bytesToRelay: 12, bytesFromRelay: 12, durationMs: expect.any(Number),
     });
     expect(sessions.open).toBe(0);
+  });
+
+  it('bytes the relay sends right behind the 101 (a browser\'s early input), while the console is still being reached, reach the console', async () => {
+    const handle = handlerFor(driverWith(() => ({ address: '127.0.0.1', port: vnc.port, tlsPort: null })));
+    const before = vnc.received().length;
+    relay.sendOnAccept('RFB 003.008\n');
+    const id = nextId();
+    await expect(handle(connect(vnc.port, relay.urlFor(id)), context())).resolves.toEqual({ connected: true });
+    await (await relay.tunnel(id)).waitFor(/^RFB 003\.008\n$/);
+    await waitFor(() => vnc.received().subarray(before).toString() === 'RFB 003.008\n', 5_000, 'the early client version at the console');
   });
 
   it('a wildcard listen address is reached on loopback; no listen address is the hypervisor default, loopback', async () => {

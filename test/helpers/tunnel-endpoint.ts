@@ -25,6 +25,8 @@ export interface TunnelEndpoint {
   dialled(): string[];
   /** Answer dials with this HTTP status instead of accepting them (undefined: accept). */
   refuseWith(status: number | undefined): void;
+  /** Send these bytes right behind the 101 of every accepted dial, as the relay forwards a browser's early bytes (undefined: nothing). */
+  sendOnAccept(bytes: string | undefined): void;
   close(): Promise<void>;
 }
 
@@ -52,11 +54,13 @@ export async function startTunnelEndpoint(): Promise<TunnelEndpoint> {
   const tunnels = new Map<string, AcceptedTunnel>();
   const order: string[] = [];
   let refusal: number | undefined;
+  let onAccept: string | undefined;
   const idOf = (url: string | undefined) => /^\/tunnel\/([A-Za-z0-9_-]+)$/.exec(url ?? '')?.[1];
   server.shouldHandle = (req) => idOf(req.url) !== undefined;
   server.on('wsClientError', () => undefined);
   server.on('connection', (socket, req) => {
     const id = idOf(req.url)!;
+    if (onAccept !== undefined) socket.send(Buffer.from(onAccept), { binary: true });
     // Every byte (the last 4 MiB of them: a flood test must not grow the test's own heap without
     // end), and the last 64 KiB as text for waitFor, so a flood is never re-joined per chunk.
     const chunks: Buffer[] = [];
@@ -123,6 +127,9 @@ export async function startTunnelEndpoint(): Promise<TunnelEndpoint> {
       return tunnels.get(id)!;
     },
     dialled: () => [...order],
+    sendOnAccept: (bytes) => {
+      onAccept = bytes;
+    },
     refuseWith: (status) => {
       refusal = status;
     },
