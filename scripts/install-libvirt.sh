@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 guest_dir=.vmconsole/guest
-# busybox-static: the shell initramfs of guests with an interactive serial console (test/harness/busybox-initramfs.ts).
+# busybox-static: the shell initramfs of guests with an interactive serial console (lib/local/busybox-shell-initramfs.ts).
 packages=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 busybox-static)
 
 if [ "$(id -u)" != 0 ]; then
