@@ -15,6 +15,7 @@ function portNumber(value: string): number {
 const program = new Command('npm start --')
   .description('Start vmconsole on this machine: embedded SQS (fauxqs) and DynamoDB (dynalite), a host agent serving demo servers, and the Nova API through serverless-offline. Ctrl-C stops everything.')
   .option('-p, --port <port>', 'HTTP API port (default: $PORT, else 4000)', portNumber)
+  .option('--libvirt', 'also boot real demo guests under libvirt/QEMU (VNC and serial consoles; needs root and scripts/install-libvirt.sh)')
   .option('--work-dir <dir>', 'where the demo instances, logs and stack.env go', join(ROOT, '.vmconsole/demo'))
   .addHelpText('after', `
 Environment:
@@ -24,12 +25,21 @@ Environment:
 Another agent joins the running stack with the environment it writes to <work-dir>/stack.env:
   env $(cat .vmconsole/demo/stack.env) VMCONSOLE_HOST=lab-1 VMCONSOLE_DRIVER=libvirt npm run agent`)
   .parse();
-const flags = program.opts<{ port?: number; workDir: string }>();
+const flags = program.opts<{ port?: number; workDir: string; libvirt?: boolean }>();
 let port = 4000;
 try {
   port = flags.port ?? (process.env.PORT ? portNumber(process.env.PORT) : port);
 } catch (err) {
   program.error(`error: PORT=${process.env.PORT}: ${(err as Error).message}`);
+}
+
+if (flags.libvirt) {
+  const { libvirtUnavailableReason } = await import('./libvirt-daemons.ts');
+  const reason = libvirtUnavailableReason();
+  if (reason) {
+    console.error(`vmconsole: cannot start with --libvirt: ${reason}. Run: sudo bash scripts/install-libvirt.sh, then sudo npm start -- --libvirt`);
+    process.exit(1);
+  }
 }
 
 let claim;
@@ -67,6 +77,29 @@ try {
 }
 stopStack = stack.stop;
 const server = stack.demoServers[0];
+const nova = `openstack --os-auth-type admin_token --os-token demo:demo --os-endpoint ${stack.url}/v2.1`;
+let guestsText = '';
+if (flags.libvirt) {
+  const { bootDemoGuests } = await import('./demo-guest-agent.ts');
+  try {
+    const booted = await bootDemoGuests(stack, (stop) => (stopStack = stop));
+    guestsText = `
+  libvirt guests      ${booted.guests.map((g) => `${g.name} (${g.id})`).join(', ')}: project demo, host ${booted.host}, libvirt driver
+                      (busybox shell on ttyS0; console logs in ${booted.logDir})
+
+  Remote consoles of the libvirt guests (the shell answers ~10-60 s after start under TCG):
+    ${nova} console url show --novnc ${booted.guests[0]!.name}
+    ${nova} console url show --serial ${booted.guests[0]!.name}
+  Open the novnc URL in a browser; for the serial one open ${stack.relay.serial}/serial.html?token=<token>
+`;
+  } catch (err) {
+    console.error(`vmconsole: cannot start the libvirt guests: ${(err as Error).message}`);
+    stopping = true;
+    await stopStack();
+    claim.release();
+    process.exit(1);
+  }
+}
 const fromHere = relative(process.cwd(), stack.envFile);
 const envFile = fromHere.startsWith('..') ? stack.envFile : fromHere;
 console.log(`
@@ -95,8 +128,8 @@ console.log(`
       -d '{"os-getConsoleOutput": {"length": 20}}'
     openstack --os-auth-type admin_token --os-token demo:demo --os-endpoint ${stack.url}/v2.1 console log show --lines 20 ${server.name}
 
-  Remote consoles (the demo's files driver has none: Nova's "Unavailable console type"; a libvirt agent joined below has them):
-    openstack --os-auth-type admin_token --os-token demo:demo --os-endpoint ${stack.url}/v2.1 console url show --novnc ${server.name}
+  Remote consoles (the demo's files driver has none: Nova's "Unavailable console type"; npm start -- --libvirt boots guests that have them):
+    ${nova} console url show --novnc ${server.name}
 
   Diagnose a crash: send an event, then read the diagnosis (web-1's log ends in a kernel panic):
     aws --endpoint-url ${stack.aws.sqsEndpoint} sqs send-message --queue-url ${stack.eventsQueueUrl} \\
@@ -110,4 +143,5 @@ console.log(`
   Join another agent (e.g. a real libvirt host's) to this stack:
     env $(cat ${envFile}) VMCONSOLE_HOST=lab-1 VMCONSOLE_DRIVER=libvirt npm run agent
 
+${guestsText}
   Ctrl-C stops everything.`);
