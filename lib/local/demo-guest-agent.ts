@@ -10,8 +10,9 @@ export const DEMO_LIBVIRT_HOST = 'demo-libvirt-1';
  * prefixes). `setStop` receives, as soon as the guests exist, what stops the stack and then
  * destroys and undefines them; resolves once the directory lists every guest.
  */
-export async function bootDemoGuests(stack: LocalStack, setStop: (stop: () => Promise<void>) => void): Promise<{ guests: DemoGuest[]; host: string; logDir: string }> {
+export async function bootDemoGuests(stack: LocalStack, setStop: (stop: () => Promise<void>) => void, onLocked?: () => void): Promise<{ guests: DemoGuest[]; host: string; logDir: string }> {
   const demo = await startDemoGuests(stack.workDir, {
+    onLocked,
     onWait: () => console.log('vmconsole: another libvirt user (a system test?) holds the machine\'s libvirt; waiting for it...'),
   });
   const stop = async () => {

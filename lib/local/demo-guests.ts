@@ -28,7 +28,7 @@ export interface DemoGuests {
 }
 
 /** Starts (or reuses) libvirt and defines and starts the demo guests, their logs under `workDir/guests`. */
-export async function startDemoGuests(workDir: string, options: { onWait?: () => void } = {}): Promise<DemoGuests> {
+export async function startDemoGuests(workDir: string, options: { onWait?: () => void; onLocked?: () => void } = {}): Promise<DemoGuests> {
   const daemons = await startLibvirtDaemons({ reuseRunning: true, ...options });
   try {
     const logDir = join(workDir, 'guests');

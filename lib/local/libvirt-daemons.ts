@@ -50,6 +50,8 @@ export interface LibvirtDaemonOptions {
   lockTimeoutMs?: number;
   /** Called once when the machine lock is held by someone else, before waiting for it. */
   onWait?: () => void;
+  /** Called once the machine lock is held: from here on, stopping must wait for the start to finish. */
+  onLocked?: () => void;
   /**
    * Use a libvirtd/virtlogd already running that this code did not start (a machine's own libvirt)
    * instead of failing; it is left running on stop. Default false: a test must know its daemons.
@@ -77,6 +79,7 @@ export async function startLibvirtDaemons(options: LibvirtDaemonOptions = {}): P
   const reason = libvirtUnavailableReason();
   if (reason) throw new Error(`cannot start libvirt: ${reason}`);
   const lock = await acquireMachineLock(options.lockTimeoutMs ?? 600_000, options.onWait);
+  options.onLocked?.();
   const dir = await mkdtemp(join(tmpdir(), 'vmconsole-libvirt-'));
   const pidFiles = { virtlogd: join(dir, 'virtlogd.pid'), libvirtd: join(dir, 'libvirtd.pid') };
   const state: HarnessState = { daemonPids: [], qemuPids: [], domains: [] };

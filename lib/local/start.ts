@@ -53,11 +53,18 @@ try {
 
 // Until the stack takes over, a signal still stops what has started (the watchdog does the rest).
 let stopStack: (() => Promise<void>) | undefined;
+/**
+ * Booting the libvirt guests, once it holds the machine's libvirt: a signal meanwhile waits for it,
+ * so the daemons and guests it starts are stopped too (while it only waits for the lock, exiting
+ * frees the lock and leaves nothing behind).
+ */
+let booting: Promise<unknown> | undefined;
 let stopping = false;
 const shutdown = async (signal: string) => {
   if (stopping) return;
   stopping = true;
   console.log(`\nvmconsole: ${signal}, stopping...`);
+  await booting?.catch(() => undefined);
   await stopStack?.();
   claim.release();
   console.log('vmconsole: stopped.');
@@ -82,7 +89,8 @@ let guestsText = '';
 if (flags.libvirt) {
   const { bootDemoGuests } = await import('./demo-guest-agent.ts');
   try {
-    const booted = await bootDemoGuests(stack, (stop) => (stopStack = stop));
+    const boot = bootDemoGuests(stack, (stop) => (stopStack = stop), () => (booting = boot));
+    const booted = await boot;
     guestsText = `
   libvirt guests      ${booted.guests.map((g) => `${g.name} (${g.id})`).join(', ')}: project demo, host ${booted.host}, libvirt driver
                       (busybox shell on ttyS0; console logs in ${booted.logDir})
@@ -94,6 +102,8 @@ if (flags.libvirt) {
 `;
   } catch (err) {
     console.error(`vmconsole: cannot start the libvirt guests: ${(err as Error).message}`);
+    // A signal's shutdown is already stopping everything.
+    if (stopping) await new Promise(() => undefined);
     stopping = true;
     await stopStack();
     claim.release();
