@@ -84,10 +84,15 @@ try {
 }
 stopStack = stack.stop;
 const server = stack.demoServers[0];
+/** A path as the user can paste it from here. */
+const shown = (path: string) => {
+  const fromHere = relative(process.cwd(), path);
+  return fromHere.startsWith('..') ? path : fromHere;
+};
 const nova = `openstack --os-auth-type admin_token --os-token demo:demo --os-endpoint ${stack.url}/v2.1`;
 let guestsText = '';
 if (flags.libvirt) {
-  const { bootDemoGuests } = await import('./demo-guest-agent.ts');
+  const { bootDemoGuests, DEMO_CLOUD } = await import('./demo-guest-agent.ts');
   try {
     const boot = bootDemoGuests(stack, (stop) => (stopStack = stop), () => (booting = boot));
     const booted = await boot;
@@ -96,9 +101,11 @@ if (flags.libvirt) {
                       (busybox shell on ttyS0; console logs in ${booted.logDir})
 
   Remote consoles of the libvirt guests (the shell answers ~10-60 s after start under TCG):
-    ${nova} console url show --novnc ${booted.guests[0]!.name}
-    ${nova} console url show --serial ${booted.guests[0]!.name}
+    export OS_CLIENT_CONFIG_FILE=${shown(booted.cloudsYaml)} OS_CLOUD=${DEMO_CLOUD}
+    openstack console url show --novnc ${booted.guests[0]!.name}
+    openstack console url show --serial ${booted.guests[0]!.name}
   Open the novnc URL in a browser; for the serial one open ${stack.relay.serial}/serial.html?token=<token>
+  (or without the clouds.yaml: ${nova} console url show --novnc ${booted.guests[0]!.name})
 `;
   } catch (err) {
     console.error(`vmconsole: cannot start the libvirt guests: ${(err as Error).message}`);
@@ -110,8 +117,7 @@ if (flags.libvirt) {
     process.exit(1);
   }
 }
-const fromHere = relative(process.cwd(), stack.envFile);
-const envFile = fromHere.startsWith('..') ? stack.envFile : fromHere;
+const envFile = shown(stack.envFile);
 console.log(`
   SQS (fauxqs)        ${stack.aws.sqsEndpoint}
   DynamoDB (dynalite) ${stack.aws.dynamodbEndpoint}
