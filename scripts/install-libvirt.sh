@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 guest_dir=.vmconsole/guest
-# busybox-static: the shell initramfs of guests with an interactive serial console (test/harness/busybox-initramfs.ts).
+# busybox-static: the shell initramfs of guests with an interactive serial console (lib/local/busybox-shell-initramfs.ts).
 # iproute2: `ss`, with which the remote-console tests check that the agent listens on nothing.
 packages=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 busybox-static iproute2)
 

@@ -15,6 +15,7 @@ function portNumber(value: string): number {
 const program = new Command('npm start --')
   .description('Start vmconsole on this machine: embedded SQS (fauxqs) and DynamoDB (dynalite), a host agent serving demo servers, and the Nova API through serverless-offline. Ctrl-C stops everything.')
   .option('-p, --port <port>', 'HTTP API port (default: $PORT, else 4000)', portNumber)
+  .option('--libvirt', 'also boot real demo guests under libvirt/QEMU (VNC and serial consoles; needs root and scripts/install-libvirt.sh)')
   .option('--work-dir <dir>', 'where the demo instances, logs and stack.env go', join(ROOT, '.vmconsole/demo'))
   .addHelpText('after', `
 Environment:
@@ -26,12 +27,21 @@ once its host is enrolled (its queue created):
   env $(cat .vmconsole/demo/stack.env) VMCONSOLE_HOST=lab-1 npm run agent -- --enrol
   env $(cat .vmconsole/demo/stack.env) VMCONSOLE_HOST=lab-1 VMCONSOLE_DRIVER=libvirt npm run agent`)
   .parse();
-const flags = program.opts<{ port?: number; workDir: string }>();
+const flags = program.opts<{ port?: number; workDir: string; libvirt?: boolean }>();
 let port = 4000;
 try {
   port = flags.port ?? (process.env.PORT ? portNumber(process.env.PORT) : port);
 } catch (err) {
   program.error(`error: PORT=${process.env.PORT}: ${(err as Error).message}`);
+}
+
+if (flags.libvirt) {
+  const { libvirtUnavailableReason } = await import('./libvirt-daemons.ts');
+  const reason = libvirtUnavailableReason();
+  if (reason) {
+    console.error(`vmconsole: cannot start with --libvirt: ${reason}. Run: sudo bash scripts/install-libvirt.sh, then sudo npm start -- --libvirt`);
+    process.exit(1);
+  }
 }
 
 let claim;
@@ -45,11 +55,18 @@ try {
 
 // Until the stack takes over, a signal still stops what has started (the watchdog does the rest).
 let stopStack: (() => Promise<void>) | undefined;
+/**
+ * Booting the libvirt guests, once it holds the machine's libvirt: a signal meanwhile waits for it,
+ * so the daemons and guests it starts are stopped too (while it only waits for the lock, exiting
+ * frees the lock and leaves nothing behind).
+ */
+let booting: Promise<unknown> | undefined;
 let stopping = false;
 const shutdown = async (signal: string) => {
   if (stopping) return;
   stopping = true;
   console.log(`\nvmconsole: ${signal}, stopping...`);
+  await booting?.catch(() => undefined);
   await stopStack?.();
   claim.release();
   console.log('vmconsole: stopped.');
@@ -69,8 +86,40 @@ try {
 }
 stopStack = stack.stop;
 const server = stack.demoServers[0];
-const fromHere = relative(process.cwd(), stack.envFile);
-const envFile = fromHere.startsWith('..') ? stack.envFile : fromHere;
+/** A path as the user can paste it from here. */
+const shown = (path: string) => {
+  const fromHere = relative(process.cwd(), path);
+  return fromHere.startsWith('..') ? path : fromHere;
+};
+const nova = `openstack --os-auth-type admin_token --os-token demo:demo --os-endpoint ${stack.url}/v2.1`;
+let guestsText = '';
+if (flags.libvirt) {
+  const { bootDemoGuests, DEMO_CLOUD } = await import('./demo-guest-agent.ts');
+  try {
+    const boot = bootDemoGuests(stack, (stop) => (stopStack = stop), () => (booting = boot));
+    const booted = await boot;
+    guestsText = `
+  libvirt guests      ${booted.guests.map((g) => `${g.name} (${g.id})`).join(', ')}: project demo, host ${booted.host}, libvirt driver
+                      (busybox shell on ttyS0; console logs in ${booted.logDir})
+
+  Remote consoles of the libvirt guests (the shell answers ~10-60 s after start under TCG):
+    export OS_CLIENT_CONFIG_FILE=${shown(booted.cloudsYaml)} OS_CLOUD=${DEMO_CLOUD}
+    openstack console url show --novnc ${booted.guests[0]!.name}
+    openstack console url show --serial ${booted.guests[0]!.name}
+  Open the novnc URL in a browser; for the serial one open ${stack.relay.serial}/serial.html?token=<token>
+  (or without the clouds.yaml: ${nova} console url show --novnc ${booted.guests[0]!.name})
+`;
+  } catch (err) {
+    console.error(`vmconsole: cannot start the libvirt guests: ${(err as Error).message}`);
+    // A signal's shutdown is already stopping everything.
+    if (stopping) await new Promise(() => undefined);
+    stopping = true;
+    await stopStack();
+    claim.release();
+    process.exit(1);
+  }
+}
+const envFile = shown(stack.envFile);
 console.log(`
   SQS (fauxqs)        ${stack.aws.sqsEndpoint}
   DynamoDB (dynalite) ${stack.aws.dynamodbEndpoint}
@@ -97,8 +146,8 @@ console.log(`
       -d '{"os-getConsoleOutput": {"length": 20}}'
     openstack --os-auth-type admin_token --os-token demo:demo --os-endpoint ${stack.url}/v2.1 console log show --lines 20 ${server.name}
 
-  Remote consoles (the demo's files driver has none: Nova's "Unavailable console type"; a libvirt agent joined below has them):
-    openstack --os-auth-type admin_token --os-token demo:demo --os-endpoint ${stack.url}/v2.1 console url show --novnc ${server.name}
+  Remote consoles (the demo's files driver has none: Nova's "Unavailable console type"; npm start -- --libvirt boots guests that have them):
+    ${nova} console url show --novnc ${server.name}
 
   Diagnose a crash: send an event, then read the diagnosis (web-1's log ends in a kernel panic):
     aws --endpoint-url ${stack.aws.sqsEndpoint} sqs send-message --queue-url ${stack.eventsQueueUrl} \\
@@ -117,4 +166,5 @@ console.log(`
     env $(cat ${envFile}) VMCONSOLE_HOST=lab-1 npm run agent -- --enrol
     env $(cat ${envFile}) VMCONSOLE_HOST=lab-1 VMCONSOLE_DRIVER=libvirt npm run agent
 
+${guestsText}
   Ctrl-C stops everything.`);

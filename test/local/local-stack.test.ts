@@ -65,6 +65,15 @@ describe('the local stack others can join', () => {
     expect(await res.json()).toEqual({ output: 'lab-1 booting\nlab-1 login:\n' });
   }, 90_000);
 
+  it('without --libvirt, a demo server (files driver) answers Nova\'s 400 "Unavailable console type" to a VNC console request', async () => {
+    const res = await fetch(`${stack.url}/v2.1/servers/${stack.demoServers[0].id}/remote-consoles`, {
+      method: 'POST', headers: { ...token, 'Content-Type': 'application/json', 'OpenStack-API-Version': 'compute 2.6' },
+      body: JSON.stringify({ remote_console: { protocol: 'vnc', type: 'novnc' } }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ badRequest: { code: 400, message: 'Unavailable console type vnc.' } });
+  });
+
   /**
    * Every answer under the burst is what the API promises: the lists a 200 with the servers, the
    * console requests a 200 with the output or a Nova fault (a host may be slow to answer). serverless-offline answers a Lambda timeout or a crashed handler with HTTP 200 and
