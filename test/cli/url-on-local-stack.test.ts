@@ -74,6 +74,7 @@ describe('vmconsole url against the local stack and its console relay', () => {
     // The default is noVNC; each run mints a token of its own, which opens too.
     const byDefault = await url([server.id]);
     expect(byDefault.code, byDefault.stderr).toBe(0);
+    expect(byDefault.stdout.trimEnd()).toMatch(new RegExp(`^${t!.stack.relay.novnc}/vnc_lite\\.html\\?path=%3Ftoken%3D${TOKEN_IN_URL}$`));
     expect(byDefault.stdout.trimEnd()).not.toBe(printed);
     await expectRfbGreeting(byDefault.stdout.trimEnd());
   });
