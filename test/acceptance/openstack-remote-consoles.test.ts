@@ -12,7 +12,7 @@ import { startTestStack, type TestStack } from '../helpers/test-stack.ts';
 // Real Debian clients against the `npm start` stack and its console relay: the console URL an
 // operator gets from `openstack console url show` or `nova get-vnc-console` opens a real RFB
 // session through the relay. The compute host is the console host stand-in (a real host queue,
-// a real RFB server and serial line behind it) until the agent's side lands.
+// a real RFB server and serial line behind it): the demo's files driver has no consoles.
 describeWithOpenStackClients('openstack and nova CLIs: remote console URLs', () => {
   const demo: CliAuth = { token: 'demo:demo' };
   let running: TestStack | undefined;

@@ -29,7 +29,7 @@ function osls(args: string[], env: NodeJS.ProcessEnv) {
 
 const SECRET_PARAMETER = '/vmconsole/tmpltest/jwt-secret';
 /** The functions that authenticate callers (Nova API, /vmconsole/v1, and the queue router's tokens). */
-const AUTHENTICATING = ['ServerAction', 'ShowServer', 'ListServers', 'ListServices', 'ListDiagnoses', 'RequestDiagnosis', 'RouteConsoleRequests'];
+const AUTHENTICATING = ['ServerAction', 'CreateRemoteConsole', 'ShowServer', 'ListServers', 'ListServices', 'ListDiagnoses', 'RequestDiagnosis', 'GetScreenshot', 'RouteConsoleRequests'];
 
 let folder: string;
 let template: Template;

@@ -29,7 +29,9 @@ export interface ConsoleHostStandIn extends HostUnderTest {
 export const consoleKey = (serverId: string, protocol: RemoteConsoleProtocol) => `${serverId}/${protocol}`;
 
 /**
- * A compute host reduced to its remote-console wire behaviour, until the agent's side lands: a real
+ * A compute host reduced to its remote-console wire behaviour, for stack tests whose demo host is
+ * the files driver (no consoles) and that cannot take the libvirt machine lock (the real agent with
+ * real guests: test/system/libvirt-remote-consoles.test.ts): a real
  * Responder on the host's real SQS queue answering console.endpoint from `consoles`, and
  * console.connect as the agent will (the port re-checked against the server's current one, a TCP
  * connection to it, a WebSocket dialled to the tunnel URL, every TCP chunk sent as one binary
