@@ -6,8 +6,9 @@ import { waitFor } from './wait.ts';
 /**
  * The relay's tunnel path, as far as an agent sees it: a real `ws` WebSocket server on loopback
  * that accepts the agent's dial (`console.connect`'s tunnelUrl) at `<url>/<tunnel id>`, and
- * keeps every byte the agent sends. Stands in for the relay built on another branch; the agent
- * side is what is under test.
+ * keeps every byte the agent sends. The agent's side alone is under test with it: what it dials,
+ * sends and does when the tunnel stalls, refuses or closes, which the real relay cannot be made to
+ * do on demand (test/system/remote-consoles-end-to-end.test.ts runs the agent through the real one).
  *
  *   const relay = await startTunnelEndpoint();
  *   const tunnelUrl = relay.urlFor('t1');            // under relay.prefix
