@@ -166,20 +166,23 @@ export class HyperVDriver implements HypervisorDriver {
     const pipe = vm.consolePipe;
     if (vm.secure || !pipe || !vm.pipesUp) return undefined;
     const path = pipePath(this.#pipeTemplate, pipe);
-    const logged = this.#collect && vm.logPipe !== undefined && pipePath(this.#pipeTemplate, vm.logPipe) === path;
-    return { address: undefined, port: pipe.com, tlsPort: null, stream: { id: path, open: () => this.#openConsole(vm, path, logged) } };
+    return { address: undefined, port: pipe.com, tlsPort: null, stream: { id: path, open: () => this.#openConsole(server, path) } };
   }
 
-  /** A share of the collector's connection when it holds the pipe (or none now: it fails, the hub retries); else the pipe itself. */
-  #openConsole(vm: HyperVVm, path: string, logged: boolean): Duplex {
+  /**
+   * A share of the collector's connection when it logs this pipe (or none now: it fails, the hub
+   * retries); else the pipe itself. Judged from the listing at each (re)connect.
+   */
+  #openConsole(server: ServerHandle, path: string): Duplex {
+    const vm = this.#inventory.known?.get(server.id.toLowerCase());
+    const logged = this.#collect && vm?.logPipe !== undefined && pipePath(this.#pipeTemplate, vm.logPipe) === path;
+    if (!vm) return unreachable('the VM is no longer listed');
     if (!logged) return connect({ path });
     const collector = this.#collectors.for(vm);
     if (collector?.pipePath === path) return collector.share();
     // Never open a logged pipe past its collector (being replaced, or not connected yet): it would
     // take the pipe's one client slot and stop the log.
-    const none = new Duplex({ read: () => undefined, write: (_c, _e, done) => done() });
-    process.nextTick(() => none.destroy(new Error('the console pipe\'s collector is not connected')));
-    return none;
+    return unreachable('the console pipe\'s collector is not connected');
   }
 
   watch(onEvent: (event: DriverEvent) => void, signal: AbortSignal): void {
@@ -198,4 +201,11 @@ export class HyperVDriver implements HypervisorDriver {
     if (collector) return collector.writer.whileHeld(read);
     return read();
   }
+}
+
+/** A console stream that fails as a pipe that cannot be opened does ('error', then 'close'). */
+function unreachable(reason: string): Duplex {
+  const none = new Duplex({ read: () => undefined, write: (_chunk, _encoding, done) => done() });
+  process.nextTick(() => none.destroy(new Error(reason)));
+  return none;
 }
