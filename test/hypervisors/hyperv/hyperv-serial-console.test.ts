@@ -58,16 +58,21 @@ const connect = (vm: TestVm, port: number, tunnelUrl: string): RequestOf<'consol
 const log = async (vm: TestVm) => (await driver.readConsoleLog(server(vm), 100 * 1024)).toString('latin1');
 
 describe('Hyper-V serial console', () => {
-  it('console.endpoint names COM 1; VNC and SPICE are NoConsole; a stopped VM has no serial console now', async () => {
+  it('console.endpoint names COM 1; VNC and SPICE are NoConsole; a stopped, shielded or ro-only VM has no serial console now', async () => {
     const vm = await host.addVm({ name: 'instance-00000101', ports: [{ number: 1, type: 'rw' }] });
     const off = await host.addVm({ name: 'instance-00000102', ports: [{ number: 1, type: 'rw' }], running: false });
+    const shielded = await host.addVm({ name: 'instance-00000107', ports: [{ number: 1, type: 'rw' }], secure: true });
+    const roOnly = await host.addVm({ name: 'instance-00000108', ports: [{ number: 1, type: 'ro' }] });
     const handle = await start();
     await expect(handle(endpoint(vm, 'serial'), context())).resolves.toEqual({ port: 1, tlsPort: null });
     for (const protocol of ['vnc', 'spice'] as const) {
       const failure = await handle(endpoint(vm, protocol), context()).catch((e: unknown) => e);
       expect(failure).toMatchObject({ code: 'NoConsole', message: `Hyper-V servers have no ${protocol.toUpperCase()} console.` });
     }
-    await expect(handle(endpoint(off, 'serial'), context())).rejects.toMatchObject({ code: 'NoConsole' });
+    for (const none of [off, shielded, roOnly]) {
+      await expect(handle(endpoint(none, 'serial'), context())).rejects.toMatchObject({ code: 'NoConsole', message: 'This server has no serial console now.' });
+    }
+    expect(shielded.pipe('rw').connections).toBe(0);
   });
 
   it('shares the collector\'s rw connection: output reaches two viewers and the log alike, both viewers\' typing reaches the VM', async () => {
