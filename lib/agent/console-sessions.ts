@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import type { RemoteConsoleProtocol } from '../contracts/messages.ts';
 import { SerialHubs, type SerialAttachment, type SerialHubEvent } from '../console/serial-hub.ts';
@@ -31,9 +32,11 @@ export interface SessionRequest {
   requestId: string;
   serverId: string;
   protocol: RemoteConsoleProtocol;
-  /** Where to connect: from the hypervisor, already checked by connectableAddress. */
+  /** Where to connect: from the hypervisor, already checked by connectableAddress (with `open`: the stream's id, for logs). */
   host: string;
   port: number;
+  /** Serial only: the driver's own way to the console (ConsoleEndpoint.stream), instead of TCP to host:port. */
+  open?: () => Duplex;
   tunnelUrl: string;
   /** Serial only: whether host:port is still this server's serial console (asked before the hub reconnects). */
   verify: () => Promise<boolean>;
@@ -261,7 +264,7 @@ export class ConsoleSessions {
     tunnel.on('close', () => end(1000, 'tunnel closed'));
     tunnel.pause();
     attachment = await this.#hubs.attach(
-      { key: `${request.serverId}@${request.host}:${request.port}`, host: request.host, port: request.port, verify: request.verify },
+      { key: `${request.serverId}@${request.host}:${request.port}`, host: request.host, port: request.port, verify: request.verify, ...(request.open && { open: request.open }) },
       {
         send: (chunk) => {
           stats.toRelay += chunk.length;

@@ -147,6 +147,16 @@ const consoleConnect: KindHandler<'console.connect'> = async (request, { driver,
       detail: `server ${server.id} ${protocol} console listens on port ${endpoint.port} now, the token names ${port}`,
     });
   }
+  const stream = protocol === 'serial' ? endpoint.stream : undefined;
+  if (stream) {
+    // The driver reaches this console itself (Hyper-V's COM pipe): the same console is the same stream.
+    const verify = async () => {
+      const now = await driver.consoleEndpoint!(server, protocol).catch(() => undefined);
+      return now !== undefined && now.port === port && now.stream?.id === stream.id;
+    };
+    await consoles.start({ requestId, serverId: server.id, protocol, host: stream.id, port, open: () => stream.open(), tunnelUrl: request.tunnelUrl, verify, signal });
+    return { connected: true };
+  }
   const host = connectableAddress(endpoint.address);
   const verify = async () => {
     const now = await driver.consoleEndpoint!(server, protocol).catch(() => undefined);

@@ -1,4 +1,5 @@
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 /**
  * One TCP connection per serial console, shared by every viewer of it. QEMU's TCP serial chardev
@@ -44,6 +45,12 @@ export interface SerialTarget {
   key: string;
   host: string;
   port: number;
+  /**
+   * How to reach the console when it is not a TCP chardev at host:port (Hyper-V: the VM's COM
+   * pipe, or a share of the log collector's connection to it): a stream that emits 'connect' once
+   * usable, or 'error' and 'close' when not. Called again at every reconnect.
+   */
+  open?: () => Duplex;
   /** Asked before connecting again after a drop: is host:port still this console's? */
   verify(): Promise<boolean>;
 }
@@ -150,9 +157,9 @@ class Hub {
   readonly #viewers = new Set<SerialViewer>();
   /** Viewers told to hold their input until the chardev drains. */
   readonly #held = new Set<SerialViewer>();
-  #socket: Socket | undefined;
+  #socket: Duplex | undefined;
   /** A connection not yet established, so a close can end it too. */
-  #dialing: Socket | undefined;
+  #dialing: Duplex | undefined;
   #connecting: Promise<void> | undefined;
   #linger: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
@@ -221,9 +228,8 @@ class Hub {
 
   #connect(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const socket = connect({ host: this.#target.host, port: this.#target.port });
+      const socket = this.#target.open?.() ?? connect({ host: this.#target.host, port: this.#target.port }).setNoDelay(true);
       this.#dialing = socket;
-      socket.setNoDelay(true);
       const timer = setTimeout(() => socket.destroy(new Error(`no connection within ${this.#o.connectTimeoutMs} ms`)), this.#o.connectTimeoutMs);
       let lastError: string | undefined;
       socket.once('connect', () => {

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { RotatedLog } from '../console/rotated-log.ts';
 import type { ServerRecord } from '../contracts/records.ts';
 
@@ -56,12 +57,21 @@ export type RemoteConsoleProtocol = 'vnc' | 'spice' | 'serial';
  * Where a running server's remote console listens now, as the hypervisor says (libvirt: the live
  * domain XML). `address` is the listen address the hypervisor names, undefined when it names none;
  * shared code (lib/console/console-address.ts) decides what is connected to, and only ever this
- * host. Serial: `port` is the TCP port of the serial chardev.
+ * host. Serial: `port` is the TCP port of the serial chardev (libvirt), or the COM port's number
+ * (Hyper-V, whose serial console is a named pipe reached through `stream`).
  */
 export interface ConsoleEndpoint {
   address: string | undefined;
   port: number;
   tlsPort: number | null;
+  /**
+   * Serial only: the console is no TCP port but a stream the driver opens itself (Hyper-V: the
+   * VM's COM `rw` pipe, or a share of the log collector's connection to it when that collector
+   * holds the pipe, which serves one client). `id` names what is opened (the pipe path, for the
+   * agent's log and to tell whether a reconnect still reaches the same console); `open` is
+   * called at every (re)connect and emits 'connect' once usable, 'error' and 'close' when not.
+   */
+  stream?: { id: string; open(): Duplex };
 }
 
 /**
@@ -112,7 +122,9 @@ export interface HypervisorDriver {
    * get_spice_console, get_serial_console), read fresh from the hypervisor each time: a port is
    * the domain's only while it runs. Undefined when the server has no such console now (none
    * configured, or not running: an autoport not yet filled in). ServerNotFound as for
-   * readConsoleLog. Optional: drivers without it answer NotImplemented.
+   * readConsoleLog; NoConsole thrown for a protocol the hypervisor has none of (Hyper-V: VNC,
+   * SPICE). Optional: drivers without it answer NotImplemented. Hyper-V serves `serial` only,
+   * through `stream`; the log keeps being written while viewers use it.
    */
   consoleEndpoint?(server: ServerHandle, protocol: RemoteConsoleProtocol, signal?: AbortSignal): Promise<ConsoleEndpoint | undefined>;
 }

@@ -41,6 +41,7 @@ export class FakeSerialPipe {
   #server: Server | undefined;
   #client: Socket | undefined;
   #delivered: Buffer[] = [];
+  #received: Buffer[] = [];
   connections = 0;
   /** Clients turned away because another one held the pipe. */
   refused = 0;
@@ -51,6 +52,11 @@ export class FakeSerialPipe {
 
   get delivered(): Buffer {
     return Buffer.concat(this.#delivered);
+  }
+
+  /** Every byte clients wrote to the pipe (what a guest's UART would read: typing on an `rw` pipe). */
+  get received(): Buffer {
+    return Buffer.concat(this.#received);
   }
 
   get listening(): boolean {
@@ -76,7 +82,7 @@ export class FakeSerialPipe {
       socket.on('close', () => {
         if (this.#client === socket) this.#client = undefined;
       });
-      socket.resume(); // the guest side ignores what the collector might send
+      socket.on('data', (bytes: Buffer) => this.#received.push(bytes));
     });
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(this.path, resolve));
     this.#server = server;

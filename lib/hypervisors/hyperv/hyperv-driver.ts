@@ -1,11 +1,13 @@
+import { connect } from 'node:net';
+import { Duplex } from 'node:stream';
 import { readLogWindow } from '../../console/read-log-window.ts';
 import { hypervRotation, type RotatedLog } from '../../console/rotated-log.ts';
 import { VmconsoleError } from '../../errors.ts';
 import { createLogger, type Logger } from '../../logger.ts';
-import type { DiscoveredServer, DriverEvent, HypervisorDriver, ServerHandle } from '../driver.ts';
+import type { ConsoleEndpoint, DiscoveredServer, DriverEvent, HypervisorDriver, RemoteConsoleProtocol, ServerHandle } from '../driver.ts';
 import { DEFAULT_LOG_CAP_BYTES } from './capped-log-writer.ts';
 import { Collectors, consoleLogPath } from './collectors.ts';
-import type { HyperVVm } from './list-vms.ts';
+import { pipePath, type HyperVVm } from './list-vms.ts';
 import type { Backoff } from './serial-pipe-collector.ts';
 import { VmInventory } from './vm-inventory.ts';
 
@@ -52,10 +54,12 @@ export class HyperVDriver implements HypervisorDriver {
   /** Collectors run only between start() and stop(): `--check` lists VMs without touching a pipe. */
   #started = false;
   readonly #collect: boolean;
+  readonly #pipeTemplate: string;
 
   constructor(options: HyperVDriverOptions) {
     this.#options = options;
     this.#collect = options.collect ?? true;
+    this.#pipeTemplate = options.pipePathTemplate ?? DEFAULT_PIPE_PATH_TEMPLATE;
     const logger = options.logger ?? createLogger('vmconsole-hyperv-driver');
     this.#collectors = new Collectors({
       instancesDir: options.instancesDir,
@@ -143,6 +147,44 @@ export class HyperVDriver implements HypervisorDriver {
     return hypervRotation(consoleLogPath(this.#options.instancesDir, vm));
   }
 
+  /**
+   * The interactive serial console: the VM's `rw` COM pipe (VMCONSOLE_HYPERV_PIPE_PATH from the
+   * listing, never from a request), its COM number as the port. When that pipe is also the log's
+   * (no `ro` pipe), the collector holds its one client connection and the console shares it, so
+   * the log keeps being written while viewers type; otherwise the console opens the pipe itself.
+   * Hyper-V has no VNC or SPICE (Nova: console type unavailable). None for a shielded VM, one
+   * without an `rw` pipe, or one not running.
+   */
+  async consoleEndpoint(server: ServerHandle, protocol: RemoteConsoleProtocol): Promise<ConsoleEndpoint | undefined> {
+    const vm = this.#inventory.known?.get(server.id.toLowerCase());
+    if (!vm) {
+      throw new VmconsoleError('ServerNotFound', 'the server is not on this host', { detail: `no Hyper-V VM with server id ${server.id} in the last listing` });
+    }
+    if (protocol !== 'serial') {
+      throw new VmconsoleError('NoConsole', `Hyper-V servers have no ${protocol === 'vnc' ? 'VNC' : 'SPICE'} console.`, { detail: `VM ${vm.vmId}: Hyper-V serves only serial remote consoles` });
+    }
+    const pipe = vm.consolePipe;
+    if (vm.secure || !pipe || !vm.pipesUp) return undefined;
+    const path = pipePath(this.#pipeTemplate, pipe);
+    return { address: undefined, port: pipe.com, tlsPort: null, stream: { id: path, open: () => this.#openConsole(server, path) } };
+  }
+
+  /**
+   * A share of the collector's connection when it logs this pipe (or none now: it fails, the hub
+   * retries); else the pipe itself. Judged from the listing at each (re)connect.
+   */
+  #openConsole(server: ServerHandle, path: string): Duplex {
+    const vm = this.#inventory.known?.get(server.id.toLowerCase());
+    const logged = this.#collect && vm?.logPipe !== undefined && pipePath(this.#pipeTemplate, vm.logPipe) === path;
+    if (!vm) return unreachable('the VM is no longer listed');
+    if (!logged) return connect({ path });
+    const collector = this.#collectors.for(vm);
+    if (collector?.pipePath === path) return collector.share();
+    // Never open a logged pipe past its collector (being replaced, or not connected yet): it would
+    // take the pipe's one client slot and stop the log.
+    return unreachable('the console pipe\'s collector is not connected');
+  }
+
   watch(onEvent: (event: DriverEvent) => void, signal: AbortSignal): void {
     if (signal.aborted) return;
     this.#subscribers.add(onEvent);
@@ -159,4 +201,11 @@ export class HyperVDriver implements HypervisorDriver {
     if (collector) return collector.writer.whileHeld(read);
     return read();
   }
+}
+
+/** A console stream that fails as a pipe that cannot be opened does ('error', then 'close'). */
+function unreachable(reason: string): Duplex {
+  const none = new Duplex({ read: () => undefined, write: (_chunk, _encoding, done) => done() });
+  process.nextTick(() => none.destroy(new Error(reason)));
+  return none;
 }

@@ -56,6 +56,12 @@ export interface HyperVVm {
   /** Shielded or with encrypted state: no serial console (Nova's is_secure_vm). */
   secure: boolean;
   logPipe?: LogPipe;
+  /**
+   * The interactive serial console: the first `rw` pipe (Nova's hw_serial_port_interactive, COM 1
+   * by default), and its COM number, which is the console's `port`. It is logPipe too when the VM
+   * has no `ro` pipe.
+   */
+  consolePipe?: LogPipe & { com: number };
   /** The directory under the instances dir holding console.log (Nova's: the instance name). */
   logDir: string;
 }
@@ -171,8 +177,12 @@ function describe(entry: z.infer<typeof RawVm>, problems: string[]): HyperVVm {
     secure: entry.Shielded === true || entry.EncryptStateAndVmMigrationTraffic === true,
     logDir: SAFE_DIR.test(entry.Name) && !WINDOWS_RESERVED.test(entry.Name) && !entry.Name.endsWith('.') ? entry.Name : vmId,
   };
-  const logPipe = chooseLogPipe(entry.ComPorts ?? [...(entry.ComPort1 ?? []), ...(entry.ComPort2 ?? [])], vmId, problems);
+  const pipes = comPipes(entry.ComPorts ?? [...(entry.ComPort1 ?? []), ...(entry.ComPort2 ?? [])], vmId, problems);
+  const logPipe = pipes.find((p) => p.type === 'ro') ?? pipes[0];
   if (logPipe) vm.logPipe = logPipe;
+  const consolePipe = pipes.find((p) => p.type === 'rw');
+  const com = Number(/^COM\s*([0-9])$/i.exec(consolePipe?.comPort ?? '')?.[1]);
+  if (consolePipe && com > 0) vm.consolePipe = { ...consolePipe, com };
   return vm;
 }
 
@@ -198,11 +208,11 @@ function parseNotes(notes: string): { instanceUuid?: string; projectId?: string;
 }
 
 /**
- * Nova's rule (compute-hyperv's serial console handler): the `ro` pipe is for logging; the `rw`
- * pipe is logged only when there is no `ro` one. A pipe name without Nova's suffix counts as
- * `rw`, as there. COM 1 before COM 2 when two pipes have the same type.
+ * The COM ports connected to pipes, COM 1 first. Nova's rule (compute-hyperv's serial console
+ * handler): the `ro` pipe is for logging, the `rw` one for the interactive console, and is logged
+ * only when there is no `ro` one. A pipe name without Nova's suffix counts as `rw`, as there.
  */
-function chooseLogPipe(ports: readonly z.infer<typeof RawComPort>[], vmId: string, problems: string[]): LogPipe | undefined {
+function comPipes(ports: readonly z.infer<typeof RawComPort>[], vmId: string, problems: string[]): LogPipe[] {
   const pipes: LogPipe[] = [];
   for (const port of [...ports].sort((a, b) => (a.Name < b.Name ? -1 : 1))) {
     const match = PIPE_PATH.exec(port.Path ?? '');
@@ -215,7 +225,7 @@ function chooseLogPipe(ports: readonly z.infer<typeof RawComPort>[], vmId: strin
     const suffix = /^(.+)_(ro|rw)$/i.exec(name);
     pipes.push({ type: suffix ? (suffix[2]!.toLowerCase() as PipeType) : 'rw', name, stem: suffix ? suffix[1]! : name, comPort: port.Name });
   }
-  return pipes.find((p) => p.type === 'ro') ?? pipes[0];
+  return pipes;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import type { Logger } from '../../logger.ts';
 import type { CappedLogWriter } from './capped-log-writer.ts';
 
@@ -64,6 +65,8 @@ export class SerialPipeCollector {
   #failedAttempts = 0;
   #stopped = false;
   #pipeExpected = true;
+  /** Serial consoles sharing this connection (share()). */
+  readonly #shares = new Set<Duplex>();
   /** Connections made so far (the first one included). */
   connections = 0;
   /** Connect attempts made so far, failed ones included. */
@@ -120,6 +123,35 @@ export class SerialPipeCollector {
     return this.#socket !== undefined && !this.#socket.connecting && !this.#socket.destroyed;
   }
 
+  /**
+   * A second client on this collector's own connection, for a pipe that serves one client (the
+   * `rw` pipe, logged when a VM has no `ro` one): it reads every byte the log is handed, in the
+   * same order, and what is written to it goes to the pipe. It emits 'connect' when the
+   * collector is connected now, else fails at once, and it ends with that connection (its user
+   * opens another share once the collector has reconnected). Destroying it leaves the collector
+   * and its log untouched.
+   */
+  share(): Duplex {
+    const socket = this.connected ? this.#socket : undefined;
+    const share = new Duplex({
+      read: () => undefined,
+      write: (chunk: Buffer, _encoding, done) => {
+        if (!socket || socket.destroyed) done(new Error('the console pipe closed'));
+        else socket.write(chunk, done);
+      },
+    });
+    if (!socket) {
+      process.nextTick(() => share.destroy(new Error('the console pipe is not connected')));
+      return share;
+    }
+    this.#shares.add(share);
+    share.once('close', () => this.#shares.delete(share));
+    process.nextTick(() => {
+      if (!share.destroyed) share.emit('connect');
+    });
+    return share;
+  }
+
   start(): void {
     if (this.#stopped || this.#socket || this.#timer) return;
     this.#connect();
@@ -132,6 +164,7 @@ export class SerialPipeCollector {
     this.#timer = undefined;
     this.#socket?.destroy();
     this.#socket = undefined;
+    this.#endShares();
     await this.#writer.close();
   }
 
@@ -173,6 +206,7 @@ export class SerialPipeCollector {
     });
     socket.on('close', () => {
       if (this.#socket === socket) this.#socket = undefined;
+      this.#endShares();
       if (this.#stopped) return;
       let wait = this.#backoff.initialMs;
       if (delivered) {
@@ -191,6 +225,11 @@ export class SerialPipeCollector {
     });
   }
 
+  #endShares(): void {
+    for (const share of this.#shares) share.destroy();
+    this.#shares.clear();
+  }
+
   /** A connection delivered its first byte: the pipe works, the backoff starts over. */
   #working(): void {
     if (this.#failedAttempts > 0) this.#logger.info('console pipe connected', { vm: this.#label, afterFailedAttempts: this.#failedAttempts });
@@ -203,7 +242,11 @@ export class SerialPipeCollector {
     if (this.#stopped || bytes <= 0) return true;
     // A log that cannot be written drops the bytes and says so (the writer's state change): the
     // pipe keeps being read, so the guest never waits for the disk.
-    if (this.#writer.write(Buffer.from(buffer.subarray(0, bytes)))) return true;
+    const chunk = Buffer.from(buffer.subarray(0, bytes));
+    // The log first: a console viewer sees what the log has been handed, never more.
+    const below = this.#writer.write(chunk);
+    for (const share of this.#shares) share.push(chunk);
+    if (below) return true;
     // Returning false pauses the socket; the writer says when its queue is low again.
     this.#writer.onDrain(() => {
       if (!socket.destroyed) socket.resume();
