@@ -5,6 +5,7 @@ import { screenshotToPng } from '../console/screenshot-png.ts';
 import { shapeConsoleOutput } from '../console/shape-console-output.ts';
 import { TENANT_TEXT, tenantSafe, VmconsoleError } from '../errors.ts';
 import type { ConsoleEndpoint, HypervisorDriver, ServerHandle } from '../hypervisors/driver.ts';
+import { consoleLogsOf } from '../hypervisors/console-logs.ts';
 import type { AutomationReplies } from '../transport/automation-replies.ts';
 import type { RequestHandler } from '../transport/responder.ts';
 import type { ConsoleSessions } from './console-sessions.ts';
@@ -175,13 +176,11 @@ const consoleRead: KindHandler<'console.read'> = async (request, { history, sign
   return { ...offsets, data: data.toString('base64') };
 };
 
-/** The consoles a server has a log for: the driver says whether there is one, history whether it is followed. */
+/** The consoles a server has a log for: the driver says which there are, history which it follows. */
 const consolePorts: KindHandler<'console.ports'> = async (request, { driver, history, signal }) => {
-  const set = await driver.consoleLogSet?.(request.server, signal);
-  if (!set) return { ports: [] };
-  const followed = history?.ports(request.server) ?? [];
-  const zero = followed.find((p) => p.port === 0);
-  return { ports: [{ port: 0, name: null, history: zero !== undefined, next: zero?.next ?? null }] };
+  const logs = await consoleLogsOf(driver, request.server, signal);
+  const followed = new Map((history?.ports(request.server) ?? []).map((p) => [p.port, p.next]));
+  return { ports: logs.map(({ port, name }) => ({ port, name, history: followed.has(port), next: followed.get(port) ?? null })) };
 };
 
 /** One entry per request kind: the agent's table of contents. */

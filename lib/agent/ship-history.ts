@@ -2,6 +2,8 @@ import { FollowerPool } from '../console/follower-pool.ts';
 import { VmconsoleError } from '../errors.ts';
 import { ConsoleHistory, type ConsoleHistoryOptions } from '../history/console-history.ts';
 import { readSegments, type HistoryStore } from '../history/history-store.ts';
+import type { RotatedLog } from '../console/rotated-log.ts';
+import { consoleLogsOf } from '../hypervisors/console-logs.ts';
 import type { DiscoveredServer, DriverEvent, HypervisorDriver, ServerHandle } from '../hypervisors/driver.ts';
 import type { Logger } from '../logger.ts';
 
@@ -11,8 +13,20 @@ import type { Logger } from '../logger.ts';
  */
 const HISTORY_BYTES_PER_SECOND = 4 * 1024 * 1024;
 const HISTORY_TOTAL_BYTES_PER_SECOND = 32 * 1024 * 1024;
-/** Drivers name one log set per server today: its first serial port. */
-const LOGGED_PORT = 0;
+/** The console the Nova API's window is taken from (Nova's semantics: the first serial port). */
+const NOVA_PORT = 0;
+
+/** One followed console: the pool's id is the server's id and the port. */
+interface FollowedConsole {
+  id: string;
+  serverId: string;
+  port: number;
+  log: RotatedLog | undefined;
+  /** Why the server's consoles could not be named this time (the pool keeps what it follows). */
+  error?: Error;
+}
+
+const consoleKey = (serverId: string, port: number) => `${serverId}:${port}`;
 
 export interface HistoryShipping {
   /** Hands every listing the inventory sync makes to the followers (as followConsoles does). */
@@ -27,7 +41,7 @@ export interface HistoryShipping {
    * is not followed or S3 cannot give the older part: the caller reads the log as before.
    */
   window(server: ServerHandle, window: number, signal?: AbortSignal): Promise<Buffer | undefined>;
-  /** console.ports: the followed consoles of a server. */
+  /** console.ports: the followed consoles of a server, lowest port first. */
   ports(server: ServerHandle): { port: number; next: number }[];
   /** Ships everything held (agent shutdown), then stops following. */
   stop(): Promise<void>;
@@ -51,46 +65,49 @@ export function shipHistory(options: {
   history?: Pick<ConsoleHistoryOptions, 'keepBytes' | 'maxUnshippedBytes' | 'shipEveryMs'>;
 }): HistoryShipping | undefined {
   const { driver, roots, store, host, logger } = options;
-  if (!driver.consoleLogSet) {
+  if (!driver.consoleLogSet && !driver.consoleLogs) {
     logger.warn('console history is on, but this driver cannot name console log sets; no history kept', { driver: driver.kind });
     return undefined;
   }
-  const consoleLogSet = driver.consoleLogSet.bind(driver);
-  const histories = new Map<string, ConsoleHistory>();
-  /** Final ships of consoles no longer followed: a server that comes back waits for them before reading the head. */
+  const followed = new Map<string, { serverId: string; port: number; history: ConsoleHistory }>();
+  /** Final ships of consoles no longer followed: a console that comes back waits for them before reading the head. */
   const closing = new Map<string, Promise<void>>();
+  const keysOf = (serverId: string) => [...followed].filter(([, f]) => f.serverId === serverId).map(([k]) => k);
   const observer: ConsoleHistoryOptions['observer'] = {
     shipped: (e) => logger.debug('console history shipped', e),
     ship_failed: (e) => logger.warn('console history could not be shipped; kept on the host and retried', { serverId: e.serverId, port: e.port, retryInMs: e.retryInMs, err: String(e.error) }),
     rebased: (e) => logger.warn('console history: another host shipped this console meanwhile; this host\'s bytes go after it', e),
     lost: (e) => logger.warn('console output lost to history', e),
   };
-  const pool = new FollowerPool<DiscoveredServer>({
+  const pool = new FollowerPool<FollowedConsole>({
     roots,
     perFollowerBytesPerSecond: HISTORY_BYTES_PER_SECOND,
     totalBytesPerSecond: HISTORY_TOTAL_BYTES_PER_SECOND,
-    locate: (server) => consoleLogSet({ id: server.id, instanceName: server.instanceName }),
-    startFor: async (server) => {
-      await closing.get(server.id);
-      const head = await store.getHead(server.id, LOGGED_PORT);
-      const history = new ConsoleHistory({ serverId: server.id, port: LOGGED_PORT, host, head, store, observer, ...options.history });
-      histories.set(server.id, history);
+    locate: async (c) => {
+      if (c.error) throw c.error;
+      return c.log;
+    },
+    startFor: async (c) => {
+      await closing.get(c.id);
+      const head = await store.getHead(c.serverId, c.port);
+      const history = new ConsoleHistory({ serverId: c.serverId, port: c.port, host, head, store, observer, ...options.history });
+      followed.set(c.id, { serverId: c.serverId, port: c.port, history });
       return head?.host === host && head.file ? { resume: head.file } : 'all';
     },
-    consumerFor: (server) => {
-      const history = histories.get(server.id)!;
+    consumerFor: (c) => {
+      const history = followed.get(c.id)!.history;
       return {
         chunk: (chunk, info) => history.chunk(chunk, info),
         reset: (e) => history.reset(e),
         rotated: (e) => history.rotated(e),
         skipped: (e) => history.skipped(e),
         close: () => {
-          histories.delete(server.id);
+          followed.delete(c.id);
           const done = history.ship('no longer followed').finally(() => {
             history.dispose();
-            if (closing.get(server.id) === done) closing.delete(server.id);
+            if (closing.get(c.id) === done) closing.delete(c.id);
           });
-          closing.set(server.id, done);
+          closing.set(c.id, done);
         },
       };
     },
@@ -102,9 +119,27 @@ export function shipHistory(options: {
     },
   });
   let stopped = false;
-  const flush = async (id: string, reason: string) => {
-    await pool.drain(id);
-    await histories.get(id)?.ship(reason);
+  const flush = async (serverId: string, reason: string) => {
+    await Promise.all(keysOf(serverId).map(async (key) => {
+      await pool.drain(key);
+      await followed.get(key)?.history.ship(reason);
+    }));
+  };
+  /**
+   * A server's consoles for the pool, one per port with a log. A server whose consoles cannot be
+   * named now keeps the ones it has followed (the pool keeps a console whose locate fails).
+   */
+  const consolesOf = async (servers: readonly DiscoveredServer[]): Promise<FollowedConsole[]> => {
+    const all = await Promise.all(servers.map(async (server): Promise<FollowedConsole[]> => {
+      try {
+        const logs = await consoleLogsOf(driver, { id: server.id, instanceName: server.instanceName });
+        return logs.map(({ port, log }) => ({ id: consoleKey(server.id, port), serverId: server.id, port, log }));
+      } catch (err) {
+        const kept = keysOf(server.id).map((key) => ({ id: key, serverId: server.id, port: followed.get(key)!.port, log: undefined, error: err as Error }));
+        return kept.length > 0 ? kept : [{ id: consoleKey(server.id, 0), serverId: server.id, port: 0, log: undefined, error: err as Error }];
+      }
+    }));
+    return all.flat();
   };
   return {
     tap(inner) {
@@ -113,7 +148,7 @@ export function shipHistory(options: {
         readConsoleLog: inner.readConsoleLog.bind(inner),
         listServers: async () => {
           const servers = await inner.listServers();
-          if (!stopped) pool.sync(servers).catch((err) => logger.error('console history failed to follow the listing', { err }));
+          if (!stopped) consolesOf(servers).then((consoles) => pool.sync(consoles)).catch((err) => logger.error('console history failed to follow the listing', { err }));
           return servers;
         },
       };
@@ -126,9 +161,9 @@ export function shipHistory(options: {
       }
     },
     async read(server, port, since, limit, waitMs, signal) {
-      const history = port === LOGGED_PORT ? histories.get(server.id) : undefined;
+      const history = followed.get(consoleKey(server.id, port))?.history;
       if (!history) {
-        throw new VmconsoleError('NoConsole', port === LOGGED_PORT ? 'This server has no console log on its host.' : `This server has no console on port ${port}.`, {
+        throw new VmconsoleError('NoConsole', port === NOVA_PORT ? 'This server has no console log on its host.' : `This server has no console on port ${port}.`, {
           detail: `server ${server.id} port ${port} is not followed on this host`,
         });
       }
@@ -136,17 +171,18 @@ export function shipHistory(options: {
       return history.read(since, limit);
     },
     async window(server, window, signal) {
-      if (!histories.has(server.id)) return undefined;
+      const key = consoleKey(server.id, NOVA_PORT);
+      if (!followed.has(key)) return undefined;
       // What the guest wrote up to now, as a direct read of the log would see it.
-      await pool.drain(server.id);
-      const history = histories.get(server.id);
+      await pool.drain(key);
+      const history = followed.get(key)?.history;
       if (!history) return undefined;
       const { held, next } = history.state;
       const from = Math.max(0, next - window);
       const recent = history.read(from, window).data;
       if (from >= held) return recent;
       try {
-        const older = await readSegments(store, await store.listSegments(server.id, LOGGED_PORT, from, held, signal), from, held, signal);
+        const older = await readSegments(store, await store.listSegments(server.id, NOVA_PORT, from, held, signal), from, held, signal);
         return older.length === held - from ? Buffer.concat([older, recent]) : undefined;
       } catch (err) {
         logger.warn('console history: the window\'s older part is not readable in S3; reading the log', { serverId: server.id, err: String(err) });
@@ -154,12 +190,11 @@ export function shipHistory(options: {
       }
     },
     ports(server) {
-      const history = histories.get(server.id);
-      return history ? [{ port: LOGGED_PORT, next: history.state.next }] : [];
+      return keysOf(server.id).map((key) => followed.get(key)!).map(({ port, history }) => ({ port, next: history.state.next })).sort((a, b) => a.port - b.port);
     },
     async stop() {
       stopped = true;
-      await Promise.all([...histories.keys()].map((id) => pool.drain(id)));
+      await Promise.all([...followed.keys()].map((key) => pool.drain(key)));
       // Stopping the pool closes every consumer, which ships what it holds.
       await pool.stop();
       await Promise.all([...closing.values()]);

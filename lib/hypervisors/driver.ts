@@ -2,6 +2,13 @@ import type { Duplex } from 'node:stream';
 import type { RotatedLog } from '../console/rotated-log.ts';
 import type { ServerRecord } from '../contracts/records.ts';
 
+/** One serial port's log set: `name` is the device as the guest knows it (ttyS1, COM2) when the driver knows. */
+export interface ConsoleLog {
+  port: number;
+  name: string | null;
+  log: RotatedLog;
+}
+
 /** How the agent names a server to its driver: the id and the hypervisor's own name for it. */
 export interface ServerHandle {
   id: string;
@@ -104,6 +111,12 @@ export interface HypervisorDriver {
    * are not followed.
    */
   consoleLogSet?(server: ServerHandle, signal?: AbortSignal): Promise<RotatedLog | undefined>;
+  /**
+   * Every console log set of the server, by serial port, lowest port first: port 0 is the one
+   * consoleLogSet names (Nova's console), others are the further serial ports that have a log.
+   * Errors as for consoleLogSet. Optional: a driver without it has port 0 only (consoleLogSet).
+   */
+  consoleLogs?(server: ServerHandle, signal?: AbortSignal): Promise<ConsoleLog[]>;
   /**
    * Every server event as it happens, until `signal` aborts; any number of subscribers. Optional:
    * drivers without events are polled at every heartbeat. Events come in bursts (a start reports

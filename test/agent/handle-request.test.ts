@@ -19,6 +19,7 @@ import { novaConsoleOutput } from '../helpers/nova-console-formula.ts';
 import { recordingLogger } from '../helpers/recording-logger.ts';
 import { startTunnelEndpoint, type TunnelEndpoint } from '../helpers/tunnel-endpoint.ts';
 import type { HistoryShipping } from '../../lib/agent/ship-history.ts';
+import { virtlogdRotation } from '../../lib/console/rotated-log.ts';
 import { ConsoleHistory } from '../../lib/history/console-history.ts';
 import type { HistoryStore } from '../../lib/history/history-store.ts';
 
@@ -167,6 +168,24 @@ describe('the request-kind table', () => {
     expect(await ask(windowFrom(whole))).toEqual({ output: novaConsoleOutput(whole, null), bytes: whole.length });
     // History that does not end with the log (files put behind the follower's back): Nova's window, from the log.
     expect(await ask(windowFrom(Buffer.from('something else\n')))).toEqual({ output: novaConsoleOutput(log, null), bytes: log.length });
+  });
+
+  it('lists every port the driver names with its name, marking the ones history follows', async () => {
+    const driver = new ScriptedDriver(async () => Buffer.alloc(0));
+    const log = virtlogdRotation('/unused/console.log');
+    const withPorts = Object.assign(driver, {
+      consoleLogs: async () => [{ port: 0, name: 'ttyS0', log }, { port: 1, name: 'ttyS1', log }, { port: 4, name: 'ttyS4', log }],
+    });
+    const history: Pick<HistoryShipping, 'read' | 'ports' | 'window'> = {
+      read: async () => { throw new Error('not asked'); }, window: async () => undefined, ports: () => [{ port: 0, next: 10 }, { port: 4, next: 7 }],
+    };
+    expect(await createRequestHandler(withPorts, { history })(SAMPLES['console.ports'], context())).toEqual({ ports: [
+      { port: 0, name: 'ttyS0', history: true, next: 10 },
+      { port: 1, name: 'ttyS1', history: false, next: null },
+      { port: 4, name: 'ttyS4', history: true, next: 7 },
+    ] });
+    // A driver that names no log set has no consoles.
+    expect(await createRequestHandler(new ScriptedDriver(async () => Buffer.alloc(0)), { history })(SAMPLES['console.ports'], context())).toEqual({ ports: [] });
   });
 
   it('answers console.read NotImplemented on a host that keeps no history', async () => {

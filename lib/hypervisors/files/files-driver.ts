@@ -8,7 +8,7 @@ import { virtlogdRotation, type RotatedLog } from '../../console/rotated-log.ts'
 import { ServerId, ServerRecord, ServerState } from '../../contracts/records.ts';
 import { VmconsoleError, isVmconsoleError } from '../../errors.ts';
 import { createLogger, type Logger } from '../../logger.ts';
-import type { DiscoveredServer, HypervisorDriver, RemoteConsoleProtocol, ServerHandle } from '../driver.ts';
+import type { ConsoleLog, DiscoveredServer, HypervisorDriver, RemoteConsoleProtocol, ServerHandle } from '../driver.ts';
 
 /** Optional per-instance metadata; without it the server is known by its UUID to admins only. */
 const InstanceSidecar = ServerRecord.pick({ name: true, projectId: true, userId: true }).extend({
@@ -92,6 +92,20 @@ export class FilesDriver implements HypervisorDriver {
   /** `<instancesDir>/<uuid>/console.log` with virtlogd's naming, whether or not it exists yet. */
   async consoleLogSet(server: ServerHandle): Promise<RotatedLog> {
     return virtlogdRotation(join(this.#instanceDir(server), 'console.log'));
+  }
+
+  /**
+   * `console.log` is port 0; a further serial port n (1..31) is `console-<n>.log` beside it, when
+   * that file exists (README, "Console history"). Each rotates as virtlogd names it.
+   */
+  async consoleLogs(server: ServerHandle): Promise<ConsoleLog[]> {
+    const dir = this.#instanceDir(server);
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const ports = names.map((n) => /^console-([1-9]|[12]\d|3[01])\.log$/.exec(n)?.[1]).filter((p) => p !== undefined).map(Number);
+    return [
+      { port: 0, name: null, log: await this.consoleLogSet(server) },
+      ...ports.sort((a, b) => a - b).map((port) => ({ port, name: null, log: virtlogdRotation(join(dir, `console-${port}.log`)) })),
+    ];
   }
 
   /** The server's directory, named by its UUID: an instance name that is not the id names nothing of ours. */

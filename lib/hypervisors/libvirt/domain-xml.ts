@@ -18,6 +18,13 @@ export interface DomainInfo {
   /** Present when Nova wrote `<nova:instance>` metadata. */
   nova?: { name: string; projectId: string; userId: string };
   console: ConsoleLocation;
+  /**
+   * Every serial port whose output lands in a file (a `<log file=...>`, or a file source), by
+   * `<target port=...>`, in the domain's order; a port named twice keeps its first device (a
+   * `<console>` mirrors its `<serial>`). `<console>`s of other target types (virtio, sclp) are not
+   * serial ports.
+   */
+  serialLogs: { port: number; path: string }[];
   /** A `<graphics>` device (vnc, spice, ...): the guest has a screen to take a picture of. */
   graphics: boolean;
 }
@@ -47,7 +54,28 @@ export function parseDomainXml(xml: string): DomainInfo {
   const devices = first(domain.devices);
   const consoles = isElement(devices) ? elements(devices.console).map(consoleDevice) : [];
   const graphics = isElement(devices) && elements(devices.graphics).length > 0;
-  return { uuid, name, ...(nova && { nova }), console: consoleLocation(consoles), graphics };
+  return { uuid, name, ...(nova && { nova }), console: consoleLocation(consoles), serialLogs: serialLogs(devices), graphics };
+}
+
+/** The highest serial port a console API names (lib/contracts ConsolePort). */
+const MAX_SERIAL_PORT = 31;
+
+function serialLogs(devices: unknown): DomainInfo['serialLogs'] {
+  if (!isElement(devices)) return [];
+  const found = new Map<number, string>();
+  const add = (el: Element, isConsole: boolean) => {
+    const target = first(el.target);
+    const targetType = attr(target, 'type');
+    if (isConsole && targetType !== undefined && targetType !== 'serial') return;
+    const raw = attr(target, 'port') ?? '0';
+    if (!/^\d{1,2}$/.test(raw) || Number(raw) > MAX_SERIAL_PORT) return;
+    const device = consoleDevice(el);
+    const path = device.logFile ?? (device.type === 'file' ? device.sourcePath : undefined);
+    if (path && !found.has(Number(raw))) found.set(Number(raw), path);
+  };
+  for (const el of elements(devices.serial)) add(el, false);
+  for (const el of elements(devices.console)) add(el, true);
+  return [...found].map(([port, path]) => ({ port, path })).sort((a, b) => a.port - b.port);
 }
 
 /** The checked `<domain>` element and its identity: the one way XML from libvirt is read. */

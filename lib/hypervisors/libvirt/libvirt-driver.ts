@@ -5,7 +5,7 @@ import { readLogWindow } from '../../console/read-log-window.ts';
 import { virtlogdRotation, type RotatedLog } from '../../console/rotated-log.ts';
 import type { ServerState } from '../../contracts/records.ts';
 import { VmconsoleError, isVmconsoleError } from '../../errors.ts';
-import type { ConsoleEndpoint, RemoteConsoleProtocol, DiscoveredServer, DriverEvent, HypervisorDriver, Screenshot, ServerHandle } from '../driver.ts';
+import type { ConsoleEndpoint, ConsoleLog, RemoteConsoleProtocol, DiscoveredServer, DriverEvent, HypervisorDriver, Screenshot, ServerHandle } from '../driver.ts';
 import { parseDomainXml, parseRemoteConsoles, type DomainInfo } from './domain-xml.ts';
 import { drainPty } from './drain-pty.ts';
 import { listDomains, type ListedDomain } from './list-domains.ts';
@@ -160,6 +160,18 @@ export class LibvirtDriver implements HypervisorDriver {
   }
 
   /**
+   * Port 0 as consoleLogSet names it (Nova's console), then every further `<serial>` port whose
+   * output libvirt writes to a file (virtlogd's log, or a file source), named as Linux names it.
+   */
+  async consoleLogs(server: ServerHandle, signal?: AbortSignal): Promise<ConsoleLog[]> {
+    const zero = await this.consoleLogSet(server, signal);
+    const info = this.#cache.get(server.id.toLowerCase())?.info ?? await this.#fetch(server.id.toLowerCase(), signal);
+    const logs: ConsoleLog[] = zero ? [{ port: 0, name: 'ttyS0', log: zero }] : [];
+    for (const { port, path } of info.serialLogs) if (port > 0) logs.push({ port, name: `ttyS${port}`, log: virtlogdRotation(path) });
+    return logs;
+  }
+
+  /**
    * libvirt's lifecycle events as driver events, by server id. A name this driver has not seen
    * in a listing (a domain defined or created since) gives a resync instead: the listing that
    * follows learns it. Every event drops the cached XML it may have changed.
@@ -233,7 +245,7 @@ export class LibvirtDriver implements HypervisorDriver {
       } catch (err) {
         if (!isVmconsoleError(err)) throw err;
         // XML vmconsole cannot read: the domain stays visible to admins under its libvirt name.
-        info = { uuid: domain.uuid, name: domain.name, console: { kind: 'none' }, graphics: false };
+        info = { uuid: domain.uuid, name: domain.name, console: { kind: 'none' }, serialLogs: [], graphics: false };
       }
     }
     return {

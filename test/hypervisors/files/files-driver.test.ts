@@ -221,6 +221,19 @@ describe('FilesDriver.consoleLogSet', () => {
   });
 });
 
+describe('FilesDriver.consoleLogs', () => {
+  it('port 0 is console.log (before it exists); port n is console-<n>.log when that file exists, 1 to 31 only', async () => {
+    instance(A, { 'console-2.log': 'two', 'console-1.log': 'one', 'console-1.log.0': 'rotated', 'console-0.log': 'x', 'console-32.log': 'x', 'console-01.log': 'x', 'console-x.log': 'x' });
+    const logs = await driver.consoleLogs({ id: A, instanceName: A });
+    expect(logs.map(({ port, name, log }) => ({ port, name, files: log.files.slice(0, 2) }))).toEqual([
+      { port: 0, name: null, files: [join(dir, A, 'console.log'), join(dir, A, 'console.log.0')] },
+      { port: 1, name: null, files: [join(dir, A, 'console-1.log'), join(dir, A, 'console-1.log.0')] },
+      { port: 2, name: null, files: [join(dir, A, 'console-2.log'), join(dir, A, 'console-2.log.0')] },
+    ]);
+    expect((await rejection(driver.consoleLogs({ id: A, instanceName: B }))).code).toBe('ServerNotFound');
+  });
+});
+
 describe('FilesDriver.consoleEndpoint', () => {
   it('a server that is a log file has no remote console of any protocol; a server not here is not found', async () => {
     instance(A, { 'console.log': 'boot\n' });

@@ -27,6 +27,7 @@ describe('parseDomainXml on XML captured from real libvirt', () => {
       name: 'xml-pty-virtlogd-nova',
       nova: NOVA_OWNER,
       console: { kind: 'file', path: `${LOGS}/pty.log` },
+      serialLogs: [{ port: 0, path: `${LOGS}/pty.log` }],
       graphics: false,
     });
   });
@@ -37,6 +38,7 @@ describe('parseDomainXml on XML captured from real libvirt', () => {
       name: 'xml-stopped',
       nova: NOVA_OWNER,
       console: { kind: 'file', path: `${LOGS}/stopped.log` },
+      serialLogs: [{ port: 0, path: `${LOGS}/stopped.log` }],
       graphics: false,
     });
   });
@@ -52,6 +54,7 @@ describe('parseDomainXml on XML captured from real libvirt', () => {
       uuid: '028a25a6-337c-4981-bfd0-ee4768b8d12a',
       name: 'xml-file',
       console: { kind: 'file', path: `${LOGS}/file.log` },
+      serialLogs: [{ port: 0, path: `${LOGS}/file.log` }],
       graphics: false,
     });
   });
@@ -62,6 +65,7 @@ describe('parseDomainXml on XML captured from real libvirt', () => {
       name: 'instance-0000000c',
       nova: { name: 'legacy-db', userId: '6d2f0b7a1c9e4e3f8a5b4c3d2e1f0a9b', projectId: '9a8b7c6d5e4f40312a1b0c9d8e7f6a5b' },
       console: { kind: 'file', path: '/var/lib/nova/instances/5c3b0e7a-91d2-4f6b-8a0e-2d4c6b8a0f13/console.log' },
+      serialLogs: [{ port: 0, path: '/var/lib/nova/instances/5c3b0e7a-91d2-4f6b-8a0e-2d4c6b8a0f13/console.log' }],
       graphics: false,
     });
   });
@@ -73,6 +77,40 @@ describe('parseDomainXml on XML captured from real libvirt', () => {
 
   it('no console element: none', () => {
     expect(parseDomainXml(fixture('live-no-console.xml')).console).toEqual({ kind: 'none' });
+    expect(parseDomainXml(fixture('live-no-console.xml')).serialLogs).toEqual([]);
+  });
+});
+
+describe('parseDomainXml: every serial port with a log', () => {
+  it('names each <serial>/<console> port whose output lands in a file, by target port; the first device of a port wins', () => {
+    const info = parseDomainXml(fixture('handmade-multi-serial.xml'));
+    expect(info.serialLogs).toEqual([
+      // The tcp serial's virtlogd log; its <console> mirror names the same file and adds nothing.
+      { port: 0, path: '/var/lib/nova/instances/8d4e2f60-1b3a-4c5d-9e7f-0a1b2c3d4e5f/console.log' },
+      // Entities decoded; the later <serial> claiming port 1 again is ignored.
+      { port: 1, path: '/var/lib/nova/instances/8d4e2f60-1b3a-4c5d-9e7f-0a1b2c3d4e5f/console-1 & more.log' },
+      // Port 2 is a pty without a log: nothing to follow. Port 3 writes to a file source.
+      { port: 3, path: '/var/log/guests/instance-0000002b-ttyS3.log' },
+      // The virtio console (hvc0) with a log is no serial port.
+    ]);
+    // Port 0 is still where Nova reads the console.
+    expect(info.console).toEqual({ kind: 'file', path: '/var/lib/nova/instances/8d4e2f60-1b3a-4c5d-9e7f-0a1b2c3d4e5f/console.log' });
+  });
+
+  it('a serial without a target port is port 0; junk and ports past 31 are none', () => {
+    const domain = (devices: string) => `<domain type='qemu'><name>n</name><uuid>028a25a6-337c-4981-bfd0-ee4768b8d12a</uuid><devices>${devices}</devices></domain>`;
+    expect(parseDomainXml(domain(`<serial type='pty'><log file='/l/a.log'/><target type='isa-serial'/></serial>`)).serialLogs).toEqual([{ port: 0, path: '/l/a.log' }]);
+    expect(parseDomainXml(domain(`<serial type='pty'><log file='/l/a.log'/><target port='1e1'/></serial>`)).serialLogs).toEqual([]);
+    expect(parseDomainXml(domain(`<serial type='pty'><log file='/l/a.log'/><target port='32'/></serial><serial type='pty'><log file='/l/b.log'/><target port='31'/></serial>`)).serialLogs).toEqual([{ port: 31, path: '/l/b.log' }]);
+    // A <console> whose target is a serial port names that port (libvirt writes one for a serial it has no <serial> for).
+    expect(parseDomainXml(domain(`<console type='file'><source path='/l/c.log'/><target type='serial' port='5'/></console>`)).serialLogs).toEqual([{ port: 5, path: '/l/c.log' }]);
+    // A pty source is a device, not a log: never a port's file.
+    expect(parseDomainXml(domain(`<serial type='pty'><source path='/dev/pts/3'/><target port='1'/></serial>`)).serialLogs).toEqual([]);
+  });
+
+  it('refuses hostile XML as before: a DOCTYPE never reaches the serial devices', () => {
+    const xml = `<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><domain><name>n</name><uuid>028a25a6-337c-4981-bfd0-ee4768b8d12a</uuid><devices><serial type='pty'><log file='&x;'/><target port='1'/></serial></devices></domain>`;
+    expect(thrown(() => parseDomainXml(xml)).code).toBe('Internal');
   });
 });
 

@@ -160,6 +160,25 @@ describe.runIf(requireToolsOrSkip(['virsh']))('LibvirtDriver on libvirt test dri
     await expect(readFile(log)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
+  it('names every serial port with a log by port: port 0 as consoleLogSet, further <serial> ports as ttyS<n>', async () => {
+    const serial = (port: number, file: string) => `<serial type='pty'><log file='${esc(file)}' append='off'/><target type='isa-serial' port='${port}'/></serial>`;
+    await define([
+      { name: 'two', uuid: uuid(1), console: `${serial(0, join(logs, 'zero.log'))}${serial(2, join(logs, 'two.log'))}${serial(1, join(logs, 'one.log'))}${ptyWithLog(join(logs, 'zero.log'))}` },
+      { name: 'bare-pty', uuid: uuid(3), runstate: 5, console: ptyOnly },
+      { name: 'bare', uuid: uuid(4) },
+    ]);
+    const d = driver();
+    const named = (logs: Awaited<ReturnType<LibvirtDriver['consoleLogs']>>) => logs.map(({ port, name, log }) => ({ port, name, file: log.files[0] }));
+    expect(named(await d.consoleLogs(ref(uuid(1))))).toEqual([
+      { port: 0, name: 'ttyS0', file: join(logs, 'zero.log') },
+      { port: 1, name: 'ttyS1', file: join(logs, 'one.log') },
+      { port: 2, name: 'ttyS2', file: join(logs, 'two.log') },
+    ]);
+    expect(named(await d.consoleLogs(ref(uuid(3))))).toEqual([{ port: 0, name: 'ttyS0', file: join(instances, uuid(3), 'console.log') }]);
+    expect(await d.consoleLogs(ref(uuid(4)))).toEqual([]);
+    expect((await failure(d.consoleLogs(ref(uuid(9))))).code).toBe('ServerNotFound');
+  });
+
   it('no console -> NoConsole; unknown domain -> ServerNotFound', async () => {
     await define([{ name: 'bare', uuid: uuid(1) }]);
     const d = driver();
