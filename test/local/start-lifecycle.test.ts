@@ -101,7 +101,8 @@ describe('npm start', () => {
     const first = start(['--port', String(port), '--work-dir', dir]);
     await untilReady(first);
     const groups = await childGroups(dir);
-    expect(groups).toHaveLength(2);
+    // The agent, the console relay (remote consoles) and serverless-offline.
+    expect(groups).toHaveLength(3);
 
     const began = Date.now();
     const second = start(['--port', String(await freePort()), '--work-dir', dir]);
