@@ -74,6 +74,9 @@ export async function benchIdleCost(options: { windowMs?: number; heartbeatMs?: 
     VMCONSOLE_INSTANCES_DIR: instancesDir,
     VMCONSOLE_LOG_ROOTS: instancesDir,
     VMCONSOLE_HEARTBEAT_MS: String(heartbeatMs),
+    // As deployed: the stack's registrar turns inventories into server records; a local agent
+    // (registrar=agent) would also read its inventory and its server records at every sync.
+    VMCONSOLE_REGISTRAR: 'stack',
     POWERTOOLS_LOG_LEVEL: 'ERROR',
   };
   const directory = new Directory(createDocumentClient({ ...env, VMCONSOLE_DYNAMODB_ENDPOINT: aws.dynamodbEndpoint }), env.VMCONSOLE_TABLE!);

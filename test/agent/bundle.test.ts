@@ -60,12 +60,12 @@ describe('the bundled agent on Node 20', () => {
     const instancesDir = join(work, 'instances');
     await writeDemoInstances(instancesDir);
 
+    const agentEnv = { PATH: process.env.PATH, ...aws.env, VMCONSOLE_HOST: 'node20-host', ...filesDriverEnv(instancesDir), VMCONSOLE_HEARTBEAT_MS: '500' };
+    // The operator enrols the host first (its queue and DLQ), with the installed bundle too.
+    const enrol = await sh(DEBIAN_NODE, [...AGENT_NODE_FLAGS, join(install, 'bin/vmconsole-agent.cjs'), '--enrol'], { cwd: work, env: agentEnv });
+    expect(enrol.stdout).toContain('node20-host');
     const startedAt = Date.now();
-    agent = spawn(DEBIAN_NODE, [...AGENT_NODE_FLAGS, join(install, 'bin/vmconsole-agent.cjs')], {
-      cwd: work,
-      env: { PATH: process.env.PATH, ...aws.env, VMCONSOLE_HOST: 'node20-host', ...filesDriverEnv(instancesDir), VMCONSOLE_HEARTBEAT_MS: '500' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    agent = spawn(DEBIAN_NODE, [...AGENT_NODE_FLAGS, join(install, 'bin/vmconsole-agent.cjs')], { cwd: work, env: agentEnv, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     agent.stderr!.on('data', (chunk) => (stderr += chunk));
     for (let i = 0; ; i++) {

@@ -28,8 +28,11 @@ function osls(args: string[], env: NodeJS.ProcessEnv) {
 }
 
 const SECRET_PARAMETER = '/vmconsole/tmpltest/jwt-secret';
-/** The functions that authenticate callers (Nova API, /vmconsole/v1, and the queue router's tokens). */
-const AUTHENTICATING = ['ServerAction', 'CreateRemoteConsole', 'ShowServer', 'ListServers', 'ListServices', 'ListDiagnoses', 'RequestDiagnosis', 'GetScreenshot', 'RouteConsoleRequests'];
+/** The functions that authenticate callers (Nova API, remote consoles, /vmconsole/v1, and the queue router's tokens). */
+const AUTHENTICATING = [
+  'ServerAction', 'CreateRemoteConsole', 'ShowServer', 'ListServers', 'ListServices', 'ListDiagnoses', 'RequestDiagnosis', 'RouteConsoleRequests',
+  'GetScreenshot', 'ReadConsole', 'ListConsoles',
+];
 
 let folder: string;
 let template: Template;

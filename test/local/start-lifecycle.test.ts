@@ -101,7 +101,7 @@ describe('npm start', () => {
     const first = start(['--port', String(port), '--work-dir', dir]);
     await untilReady(first);
     const groups = await childGroups(dir);
-    // The agent, serverless-offline and the console relay.
+    // The agent, the console relay (remote consoles) and serverless-offline.
     expect(groups).toHaveLength(3);
 
     const began = Date.now();

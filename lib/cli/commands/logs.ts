@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError, consoleApiFromEnv, serverIdArgument, type ConsoleApi } from '../console-api.ts';
-import { EXIT_OK, EXIT_PROBLEM_FOUND, type CliIo } from '../io.ts';
+import { connect, type ServerRef, type VmconsoleClient } from '../client/vmconsole-client.ts';
+import { CliError, EXIT_INTERRUPTED, EXIT_NETWORK, EXIT_OK, isTty, type CliIo } from '../io.ts';
+import { startProgress, type Progress } from '../progress.ts';
 
 /** Bytes per request: a page of history (the API allows up to 1 MiB). */
 const PAGE_BYTES = 256 * 1024;
@@ -21,103 +22,142 @@ interface LogsOptions {
   json?: boolean;
 }
 
+/** One page of GET /vmconsole/v1/servers/{id}/console (format=raw: data in base64). */
+interface ConsolePage {
+  port: number;
+  offset: number;
+  next: number;
+  start: number;
+  end: number;
+  data: string;
+  format: string;
+  bytes: number;
+  incomplete?: boolean;
+  gap?: { from: number; to: number; reason: string };
+}
+
 /**
  * `vmconsole logs <server>`: a console's history through GET /vmconsole/v1/servers/{id}/console,
  * page by page from `--since` (default: the oldest byte held), or its last `--lines` lines;
  * `--follow` keeps long-polling from `next`, across reconnects and migrations (offsets continue on
- * the new host), until Ctrl-C.
+ * the new host), until Ctrl-C, which ends a follow with 0 (following until stopped is its job).
  */
-export function registerLogs(program: Command, io: CliIo, done: (code: number) => void, env: NodeJS.ProcessEnv = process.env): void {
+export function registerLogs(program: Command, io: CliIo, done: (code: number) => void): void {
   program
     .command('logs')
     .description('Print a server\'s console history (all of it, across reboots and migrations), and follow it.')
-    .argument('<server>', 'server id (UUID)', serverIdArgument)
-    .option('--since <offset>', 'start at this byte offset (as printed by --json\'s "next")', offset)
+    .argument('<server>', 'server name or UUID')
+    .option('--since <offset>', 'start at this byte offset (as printed by --json\'s "next"); 0: the whole history held', offset)
     .option('--lines <n>', 'only the last n lines (of the newest 256 KiB)', count)
-    .option('-f, --follow', 'keep printing new output as it arrives (Ctrl-C stops)')
+    .option('-f, --follow', 'keep printing new output as it arrives (Ctrl-C stops, exit 0); survives reconnects')
     .option('--raw', 'write the bytes exactly (colours and control sequences pass through); default: UTF-8 text without escape sequences')
     .option('--port <n>', 'serial port (vmconsole consoles lists them)', portNumber, 0)
-    .option('--json', 'print each page the API returns as one JSON line')
+    .option('--json', 'print each page the API returns as one JSON line (data in base64)')
     .addHelpText('after', `
-Configuration: VMCONSOLE_URL (the API's base URL) and VMCONSOLE_TOKEN.
-Exit codes: 0 done (or stopped with Ctrl-C while following), 1 the API refused (its code on stderr), 2 usage error.
+A download to a file or a pipe shows a progress line on stderr when stderr is a terminal.
 
 Examples:
-  vmconsole logs 3f4b2f4e-8a1c-4d2e-9b7a-1c0d5e6f7a01 --lines 20
+  vmconsole logs web-1 --lines 20
+  vmconsole logs web-1 --since 0 --raw > web-1.log
   vmconsole logs 3f4b2f4e-8a1c-4d2e-9b7a-1c0d5e6f7a01 --follow --raw`)
-    .action(async (server: string, options: LogsOptions) => {
-      const api = consoleApiFromEnv(env);
-      const stop = new AbortController();
-      const onSigint = () => stop.abort();
-      process.once('SIGINT', onSigint);
+    .action(async (ref: string, options: LogsOptions, command: Command) => {
+      if (options.lines !== undefined && options.since !== undefined) return command.error('error: --lines and --since both choose where to start; give one');
+      const client = await connect(command, io);
+      const server = await client.resolveServer(ref);
+      const timeout = (command.optsWithGlobals() as { timeout?: string }).timeout;
+      // A long poll must end (empty) before the idle --timeout would call it a dead connection.
+      const waitS = timeout === undefined ? FOLLOW_WAIT_S : Math.max(0, Math.min(FOLLOW_WAIT_S, Math.floor(Number(timeout) / 2)));
       try {
-        await printLogs(api, server, options, io, stop.signal);
-        done(EXIT_OK);
+        await printLogs(client, server, options, io, waitS);
       } catch (err) {
-        if (stop.signal.aborted) return done(EXIT_OK);
-        if (!(err instanceof ApiError)) throw err;
-        io.stderr.write(`vmconsole: ${err.code}: ${err.message}\n`);
-        done(EXIT_PROBLEM_FOUND);
-      } finally {
-        process.removeListener('SIGINT', onSigint);
+        if (options.follow && err instanceof CliError && err.exitCode === EXIT_INTERRUPTED) return done(EXIT_OK);
+        throw err;
       }
+      done(EXIT_OK);
     });
 }
 
-async function printLogs(api: ConsoleApi, server: string, options: LogsOptions, io: CliIo, signal: AbortSignal): Promise<void> {
-  const path = `/servers/${server}/console`;
+async function printLogs(client: VmconsoleClient, server: ServerRef, options: LogsOptions, io: CliIo, waitS: number): Promise<void> {
+  const path = `/vmconsole/v1/servers/${encodeURIComponent(server.id)}/console`;
+  const what = `console of ${server.name}`;
   const format = options.raw || options.json ? 'raw' : 'text';
-  let since = options.since;
   let warnedIncomplete = false;
+  let progress: Progress = startProgress(io.stderr, { label: what, json: true });
   // A character cut between two pages is decoded whole once its last byte arrives.
   const decoder = new TextDecoder('utf-8');
-  const page = async (from: number | undefined, limit: number, wait: number) => {
-    const { json } = await api.get(path, { port: String(options.port), limit: String(limit), format: 'raw', ...(from !== undefined && { since: String(from) }), ...(wait > 0 && { wait: String(wait) }) }, signal);
-    if (json.gap) io.stderr.write(`vmconsole: bytes ${json.gap.from}-${json.gap.to} of this console are ${json.gap.reason === 'missing' ? 'no longer held (expired or lost)' : 'unavailable right now'}\n`);
-    if (json.incomplete && !warnedIncomplete) {
-      warnedIncomplete = true;
-      io.stderr.write('vmconsole: the host or the history store could not be read: output may be missing\n');
+  const page = async (from: number | undefined, limit: number, wait: number): Promise<ConsolePage> => {
+    const query = new URLSearchParams({ port: String(options.port), limit: String(limit), format: 'raw' });
+    if (from !== undefined) query.set('since', String(from));
+    if (wait > 0) query.set('wait', String(wait));
+    const json = await client.json<ConsolePage>(`${path}?${query}`, { what });
+    if (!options.json) {
+      // --json carries gap and incomplete in its lines; a terminal reader gets them said once.
+      if (json.gap) {
+        progress.done();
+        io.stderr.write(`vmconsole: bytes ${json.gap.from}-${json.gap.to} of this console are ${json.gap.reason === 'missing' ? 'no longer held (expired or lost)' : 'unavailable right now'}\n`);
+      }
+      if (json.incomplete && !warnedIncomplete) {
+        warnedIncomplete = true;
+        progress.done();
+        io.stderr.write('vmconsole: the host or the history store could not be read: output may be missing\n');
+      }
     }
-    return json as { offset: number; next: number; start: number; end: number; data: string; format: string; bytes: number };
+    return json;
   };
-  const emit = (json: Awaited<ReturnType<typeof page>>, bytes: Buffer) => {
-    if (options.json) io.stdout.write(`${JSON.stringify({ ...json, format, data: format === 'raw' ? bytes.toString('base64') : bytes.toString('utf8'), bytes: bytes.length })}\n`);
+  const emit = (json: ConsolePage, bytes: Buffer) => {
+    if (options.json) io.stdout.write(`${JSON.stringify({ server, ...json, format, data: format === 'raw' ? bytes.toString('base64') : bytes.toString('utf8'), bytes: bytes.length })}\n`);
     else if (bytes.length > 0) io.stdout.write(options.raw ? bytes : printable(decoder.decode(bytes, { stream: true })));
   };
 
-  if (since === undefined && options.lines !== undefined) {
+  let since = options.since;
+  if (options.lines !== undefined) {
     const probe = await page(undefined, 1, 0);
     const from = Math.max(probe.start, probe.end - TAIL_BYTES);
     const tail = await page(from, TAIL_BYTES, 0);
-    const bytes = Buffer.from(tail.data, 'base64');
-    emit({ ...tail }, lastLines(bytes, options.lines));
+    emit(tail, lastLines(Buffer.from(tail.data, 'base64'), options.lines));
     since = tail.next;
   } else {
-    // The history up to now, page by page.
-    for (;;) {
-      const json = await page(since, PAGE_BYTES, 0);
-      emit(json, Buffer.from(json.data, 'base64'));
-      since = json.next;
-      if (json.next >= json.end || json.bytes === 0) break;
+    // The history up to now, page by page: a long download when stdout is a file or a pipe, with a
+    // progress line on a terminal's stderr (not when stdout is that terminal: the text is the progress).
+    if (!isTty(io.stdout)) progress = startProgress(io.stderr, { label: what, json: options.json });
+    try {
+      for (let first = true; ; first = false) {
+        const json = await page(since, PAGE_BYTES, 0);
+        if (first) progress.setTotal(Math.max(0, json.end - json.offset));
+        const bytes = Buffer.from(json.data, 'base64');
+        progress.advance(bytes.length);
+        emit(json, bytes);
+        since = json.next;
+        if (json.next >= json.end || json.bytes === 0) break;
+      }
+    } finally {
+      progress.done();
     }
   }
   if (!options.follow) return;
   let retryMs = 0;
-  while (!signal.aborted) {
+  for (;;) {
     try {
-      const json = await page(since, PAGE_BYTES, FOLLOW_WAIT_S);
+      const json = await page(since, PAGE_BYTES, waitS);
       retryMs = 0;
       emit(json, Buffer.from(json.data, 'base64'));
       since = json.next;
     } catch (err) {
-      if (signal.aborted) return;
-      // A host restarting or the server migrating: keep the offset and ask again.
+      // A host restarting, the server migrating, the API restarting or unreachable for a while:
+      // keep the offset and ask again. Ctrl-C, a server gone and a refused token end the follow.
+      if (!(err instanceof CliError) || !retryable(err)) throw err;
       retryMs = Math.min(RETRY_MAX_MS, Math.max(500, retryMs * 2));
-      if (err instanceof ApiError && err.status < 500 && ![409, 429].includes(err.status)) throw err;
-      io.stderr.write(`vmconsole: ${err instanceof ApiError ? `${err.code}: ${err.message}` : (err as Error).message}; retrying in ${retryMs / 1000} s\n`);
-      await sleep(retryMs, undefined, { signal }).catch(() => undefined);
+      io.stderr.write(`vmconsole: ${err.message}${err.code ? ` (${err.code})` : ''}; retrying in ${retryMs / 1000} s\n`);
+      await sleep(retryMs, undefined, io.signal ? { signal: io.signal } : {}).catch(() => undefined);
+      if (io.signal?.aborted) throw new CliError(EXIT_INTERRUPTED, 'interrupted');
     }
   }
+}
+
+/** Worth asking again while following: the network, 409 (host down, in maintenance, migrating), 429, 5xx. */
+function retryable(err: CliError): boolean {
+  if (err.exitCode === EXIT_NETWORK) return true;
+  return err.status !== undefined && (err.status >= 500 || err.status === 409 || err.status === 429);
 }
 
 /** The last n lines of bytes (a trailing newline ends the last line, it does not start one). */
