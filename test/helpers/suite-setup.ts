@@ -145,10 +145,12 @@ export function useAgentOnLocalAws(options: AgentOnAwsOptions): AgentOnAws<TestA
 export function useLocalStack(name: string, options: Omit<LocalStackOptions, 'workDir' | 'claim'> = {}): TestStack {
   const { handle, fill } = lateHandle<TestStack>(`useLocalStack(${name})`);
   let running: TestStack | undefined;
+  // The stack (serverless-offline's esbuild, the relay, two agents) starts in ~30 s on an idle
+  // 2-core machine and took up to 83 s beside the libvirt suites: a start is not what these suites time.
   beforeAll(async () => {
     running = await startTestStack(name, options);
     fill(running);
-  }, 60_000);
+  }, 180_000);
   afterAll(() => running?.stop());
   return handle;
 }
