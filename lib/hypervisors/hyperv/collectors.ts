@@ -23,8 +23,8 @@ export function consoleLogPath(instancesDir: string, vm: HyperVVm, port = 0): st
 /** A logged COM port: its port number in console logs and its pipe. */
 export interface LoggedPort {
   port: number;
-  /** The COM port's name as Hyper-V gives it, without the space: `COM1`, `COM2`. */
-  name: string;
+  /** `COM1`, `COM2` from Hyper-V's `COM 1`, `COM 2`; null for a name not of that form (never passed on as given). */
+  name: string | null;
   pipe: LogPipe;
 }
 
@@ -37,7 +37,10 @@ export function loggedPorts(vm: HyperVVm): LoggedPort[] {
   if (vm.secure || !vm.logPipe) return [];
   const first = vm.logPipe;
   const rest = vm.pipes.filter((p) => p.comPort !== first.comPort);
-  return [first, ...rest].map((pipe, port) => ({ port, name: pipe.comPort.replace(/\s+/g, '').toUpperCase(), pipe }));
+  return [first, ...rest].map((pipe, port) => {
+    const com = /^COM ?([0-9])$/i.exec(pipe.comPort)?.[1];
+    return { port, name: com === undefined ? null : `COM${com}`, pipe };
+  });
 }
 
 /**
@@ -90,7 +93,7 @@ export class Collectors {
     const wanted = new Map<string, { vm: HyperVVm; com: string; pipe: string; log: string }>();
     for (const vm of vms) {
       for (const { port, name, pipe } of loggedPorts(vm)) {
-        wanted.set(key(vm.vmId, port), { vm, com: name, pipe: pipePath(this.#options.pipePathTemplate, pipe), log: consoleLogPath(this.#options.instancesDir, vm, port) });
+        wanted.set(key(vm.vmId, port), { vm, com: name ?? String(port), pipe: pipePath(this.#options.pipePathTemplate, pipe), log: consoleLogPath(this.#options.instancesDir, vm, port) });
       }
     }
     for (const [id, collector] of this.#running) {
