@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from '../../logger.ts';
 import { CappedLogWriter, QueueBudget } from './capped-log-writer.ts';
-import { pipePath, type HyperVVm } from './list-vms.ts';
+import { pipePath, type HyperVVm, type LogPipe } from './list-vms.ts';
 import { SerialPipeCollector, type Backoff } from './serial-pipe-collector.ts';
 
 export interface CollectorsOptions {
@@ -12,13 +12,39 @@ export interface CollectorsOptions {
   backoff?: Backoff;
 }
 
-/** Where a VM's console log lives: Nova's `<instances dir>/<instance name>/console.log`. */
-export function consoleLogPath(instancesDir: string, vm: HyperVVm): string {
-  return join(instancesDir, vm.logDir, 'console.log');
+/**
+ * Where a VM's console log of a port lives: port 0 is Nova's `<instances dir>/<instance
+ * name>/console.log`, port n `console-n.log` beside it (the files driver's naming).
+ */
+export function consoleLogPath(instancesDir: string, vm: HyperVVm, port = 0): string {
+  return join(instancesDir, vm.logDir, port === 0 ? 'console.log' : `console-${port}.log`);
+}
+
+/** A logged COM port: its port number in console logs and its pipe. */
+export interface LoggedPort {
+  port: number;
+  /** `COM1`, `COM2` from Hyper-V's `COM 1`, `COM 2`; null for a name not of that form (never passed on as given). */
+  name: string | null;
+  pipe: LogPipe;
 }
 
 /**
- * One collector per VM with a serial pipe, following each listing. A running VM's collector
+ * Every COM port a VM logs. Port 0 stays Nova's console log (the `ro` pipe, else the first `rw`
+ * one), so console.log and the Nova API read what they read before; the other COM pipes follow
+ * in COM order as ports 1, 2. None for a shielded VM.
+ */
+export function loggedPorts(vm: HyperVVm): LoggedPort[] {
+  if (vm.secure || !vm.logPipe) return [];
+  const first = vm.logPipe;
+  const rest = vm.pipes.filter((p) => p.comPort !== first.comPort);
+  return [first, ...rest].map((pipe, port) => {
+    const com = /^COM ?([0-9])$/i.exec(pipe.comPort)?.[1];
+    return { port, name: com === undefined ? null : `COM${com}`, pipe };
+  });
+}
+
+/**
+ * One collector per (VM, logged COM port), following each listing. A running VM's collector
  * reads its pipe; a stopped VM's collector is armed: it waits for the pipe to appear (a retry
  * every few seconds, Backoff.idleMs), so a VM started between two listings is collected within
  * that, not from the next listing on (Hyper-V drops output while no client holds the pipe: a
@@ -31,7 +57,7 @@ export function consoleLogPath(instancesDir: string, vm: HyperVVm): string {
 export class Collectors {
   readonly #options: CollectorsOptions;
   readonly #running = new Map<string, SerialPipeCollector>();
-  /** Collectors being stopped, by VM id: a replacement waits for its predecessor. */
+  /** Collectors being stopped, by key (VM id and port): a replacement waits for its predecessor. */
   readonly #stopping = new Map<string, Promise<void>>();
   /** What all the writers may queue together, however many VMs flood at once. */
   readonly budget = new QueueBudget();
@@ -40,14 +66,23 @@ export class Collectors {
     this.#options = options;
   }
 
-  /** The collector writing this VM's log now, if any. */
-  for(vm: HyperVVm): SerialPipeCollector | undefined {
-    return this.#running.get(vm.vmId);
+  /** The collector writing this VM's log of a port now, if any. */
+  for(vm: HyperVVm, port = 0): SerialPipeCollector | undefined {
+    return this.#running.get(key(vm.vmId, port));
+  }
+
+  /** The collector reading this pipe now, if any (the serial console shares its connection). */
+  forPipe(vm: HyperVVm, path: string): SerialPipeCollector | undefined {
+    for (const { port } of loggedPorts(vm)) {
+      const collector = this.for(vm, port);
+      if (collector?.pipePath === path) return collector;
+    }
+    return undefined;
   }
 
   /** Pending stops (a read of a VM just stopped waits for its last bytes to be written). */
-  stopping(vm: HyperVVm): Promise<void> | undefined {
-    return this.#stopping.get(vm.vmId);
+  stopping(vm: HyperVVm, port = 0): Promise<void> | undefined {
+    return this.#stopping.get(key(vm.vmId, port));
   }
 
   get size(): number {
@@ -55,51 +90,56 @@ export class Collectors {
   }
 
   follow(vms: readonly HyperVVm[]): void {
-    const wanted = new Map<string, { vm: HyperVVm; pipe: string; log: string }>();
+    const wanted = new Map<string, { vm: HyperVVm; com: string; pipe: string; log: string }>();
     for (const vm of vms) {
-      if (vm.secure || !vm.logPipe) continue;
-      wanted.set(vm.vmId, { vm, pipe: pipePath(this.#options.pipePathTemplate, vm.logPipe), log: consoleLogPath(this.#options.instancesDir, vm) });
+      for (const { port, name, pipe } of loggedPorts(vm)) {
+        wanted.set(key(vm.vmId, port), { vm, com: name ?? String(port), pipe: pipePath(this.#options.pipePathTemplate, pipe), log: consoleLogPath(this.#options.instancesDir, vm, port) });
+      }
     }
-    for (const [vmId, collector] of this.#running) {
-      const want = wanted.get(vmId);
+    for (const [id, collector] of this.#running) {
+      const want = wanted.get(id);
       if (want && want.pipe === collector.pipePath && want.log === collector.writer.rotation.files[0]) {
         collector.pipeExpected = want.vm.pipesUp;
         continue;
       }
-      this.#stop(vmId, collector);
+      this.#stop(id, collector);
     }
-    for (const [vmId, { vm, pipe, log }] of wanted) {
-      if (this.#running.has(vmId)) continue;
+    for (const [id, { vm, com, pipe, log }] of wanted) {
+      if (this.#running.has(id)) continue;
       const collector = new SerialPipeCollector({
         pipePath: pipe,
         writer: new CappedLogWriter(log, { capBytes: this.#options.logCapBytes, budget: this.budget }),
         logger: this.#options.logger,
-        label: `${vm.vmName} (${vm.serverId})`,
+        label: `${vm.vmName} (${vm.serverId}) ${com}`,
         ...(this.#options.backoff && { backoff: this.#options.backoff }),
       });
       collector.pipeExpected = vm.pipesUp;
-      this.#running.set(vmId, collector);
-      const before = this.#stopping.get(vmId) ?? Promise.resolve();
+      this.#running.set(id, collector);
+      const before = this.#stopping.get(id) ?? Promise.resolve();
       void before.then(() => {
-        if (this.#running.get(vmId) === collector) collector.start();
+        if (this.#running.get(id) === collector) collector.start();
       });
     }
   }
 
   async stopAll(): Promise<void> {
-    for (const [vmId, collector] of this.#running) this.#stop(vmId, collector);
+    for (const [id, collector] of this.#running) this.#stop(id, collector);
     await Promise.all(this.#stopping.values());
   }
 
-  #stop(vmId: string, collector: SerialPipeCollector): void {
-    this.#running.delete(vmId);
-    const previous = this.#stopping.get(vmId) ?? Promise.resolve();
+  #stop(id: string, collector: SerialPipeCollector): void {
+    this.#running.delete(id);
+    const previous = this.#stopping.get(id) ?? Promise.resolve();
     const done = previous.then(() => collector.stop()).catch((err) => {
-      this.#options.logger.warn('console collector did not stop cleanly', { vmId, error: (err as Error).message });
+      this.#options.logger.warn('console collector did not stop cleanly', { collector: id, error: (err as Error).message });
     });
-    this.#stopping.set(vmId, done);
+    this.#stopping.set(id, done);
     void done.then(() => {
-      if (this.#stopping.get(vmId) === done) this.#stopping.delete(vmId);
+      if (this.#stopping.get(id) === done) this.#stopping.delete(id);
     });
   }
+}
+
+function key(vmId: string, port: number): string {
+  return `${vmId}#${port}`;
 }

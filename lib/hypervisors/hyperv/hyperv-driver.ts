@@ -4,9 +4,9 @@ import { readLogWindow } from '../../console/read-log-window.ts';
 import { hypervRotation, type RotatedLog } from '../../console/rotated-log.ts';
 import { VmconsoleError } from '../../errors.ts';
 import { createLogger, type Logger } from '../../logger.ts';
-import type { ConsoleEndpoint, DiscoveredServer, DriverEvent, HypervisorDriver, RemoteConsoleProtocol, ServerHandle } from '../driver.ts';
+import type { ConsoleEndpoint, ConsoleLog, DiscoveredServer, DriverEvent, HypervisorDriver, RemoteConsoleProtocol, ServerHandle } from '../driver.ts';
 import { DEFAULT_LOG_CAP_BYTES } from './capped-log-writer.ts';
-import { Collectors, consoleLogPath } from './collectors.ts';
+import { Collectors, consoleLogPath, loggedPorts } from './collectors.ts';
 import { pipePath, type HyperVVm } from './list-vms.ts';
 import type { Backoff } from './serial-pipe-collector.ts';
 import { VmInventory } from './vm-inventory.ts';
@@ -41,7 +41,7 @@ export interface HyperVDriverOptions {
 /**
  * Hyper-V, shaped like Nova's Hyper-V driver: a facade whose methods each hand over to one part.
  * VmInventory lists VMs with a fixed PowerShell script (and keeps the last good list when
- * PowerShell fails); Collectors keeps one serial pipe collector per running VM writing its
+ * PowerShell fails); Collectors keeps one serial pipe collector per logged COM port of a VM writing its
  * console log with rotation; reading is the shared window reader over `console.log.1` +
  * `console.log`, run while the VM's writer is flushed and held (Nova read without flushing).
  */
@@ -148,6 +148,19 @@ export class HyperVDriver implements HypervisorDriver {
   }
 
   /**
+   * Every logged COM port, named `COM1`, `COM2`: port 0 is consoleLogSet's (the `ro` pipe, else
+   * the `rw` one), the other COM pipes follow as ports 1, 2 in `console-<port>.log`. With
+   * collection off only port 0: nova-compute's handler writes console.log alone.
+   */
+  async consoleLogs(server: ServerHandle): Promise<ConsoleLog[]> {
+    const vm = this.#inventory.known?.get(server.id.toLowerCase());
+    if (!vm) {
+      throw new VmconsoleError('ServerNotFound', 'the server is not on this host', { detail: `no Hyper-V VM with server id ${server.id} in the last listing` });
+    }
+    return loggedPorts(vm).filter(({ port }) => this.#collect || port === 0).map(({ port, name }) => ({ port, name, log: hypervRotation(consoleLogPath(this.#options.instancesDir, vm, port)) }));
+  }
+
+  /**
    * The interactive serial console: the VM's `rw` COM pipe (VMCONSOLE_HYPERV_PIPE_PATH from the
    * listing, never from a request), its COM number as the port. When that pipe is also the log's
    * (no `ro` pipe), the collector holds its one client connection and the console shares it, so
@@ -175,11 +188,11 @@ export class HyperVDriver implements HypervisorDriver {
    */
   #openConsole(server: ServerHandle, path: string): Duplex {
     const vm = this.#inventory.known?.get(server.id.toLowerCase());
-    const logged = this.#collect && vm?.logPipe !== undefined && pipePath(this.#pipeTemplate, vm.logPipe) === path;
     if (!vm) return unreachable('the VM is no longer listed');
+    const logged = this.#collect && loggedPorts(vm).some(({ pipe }) => pipePath(this.#pipeTemplate, pipe) === path);
     if (!logged) return connect({ path });
-    const collector = this.#collectors.for(vm);
-    if (collector?.pipePath === path) return collector.share();
+    const collector = this.#collectors.forPipe(vm, path);
+    if (collector) return collector.share();
     // Never open a logged pipe past its collector (being replaced, or not connected yet): it would
     // take the pipe's one client slot and stop the log.
     return unreachable('the console pipe\'s collector is not connected');

@@ -56,6 +56,8 @@ export interface HyperVVm {
   /** Shielded or with encrypted state: no serial console (Nova's is_secure_vm). */
   secure: boolean;
   logPipe?: LogPipe;
+  /** Every COM port connected to a pipe, COM 1 first (logPipe among them): each one is logged. */
+  pipes: LogPipe[];
   /**
    * The interactive serial console: the first `rw` pipe (Nova's hw_serial_port_interactive, COM 1
    * by default), and its COM number, which is the console's `port`. It is logPipe too when the VM
@@ -176,10 +178,12 @@ function describe(entry: z.infer<typeof RawVm>, problems: string[]): HyperVVm {
     pipesUp: known?.pipesUp ?? false,
     secure: entry.Shielded === true || entry.EncryptStateAndVmMigrationTraffic === true,
     logDir: SAFE_DIR.test(entry.Name) && !WINDOWS_RESERVED.test(entry.Name) && !entry.Name.endsWith('.') ? entry.Name : vmId,
+    pipes: [],
   };
   const pipes = comPipes(entry.ComPorts ?? [...(entry.ComPort1 ?? []), ...(entry.ComPort2 ?? [])], vmId, problems);
   const logPipe = pipes.find((p) => p.type === 'ro') ?? pipes[0];
   if (logPipe) vm.logPipe = logPipe;
+  vm.pipes = pipes;
   const consolePipe = pipes.find((p) => p.type === 'rw');
   const com = Number(/^COM\s*([0-9])$/i.exec(consolePipe?.comPort ?? '')?.[1]);
   if (consolePipe && com > 0) vm.consolePipe = { ...consolePipe, com };

@@ -6,6 +6,8 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_FAILED } from '../../../lib/agent/exit-codes.ts';
 import { AGENT_COMMAND } from '../../../lib/local/local-stack.ts';
+import { HistoryStore, readSegments } from '../../../lib/history/history-store.ts';
+import { createHistoryS3Client, ensureHistoryBucket } from '../../../lib/history/s3-client.ts';
 import { kill, startAgentProcess } from '../../helpers/agent-process.ts';
 import { startTestHyperVHost, type TestHyperVHost } from '../../helpers/hyperv-test-host.ts';
 import { useLocalAws } from '../../helpers/suite-setup.ts';
@@ -78,4 +80,30 @@ describe('a hyperv agent process', () => {
     expect(vm.pipe('ro').connections).toBe(0);
     await host.removeVm(vm);
   });
+
+  it('ships the history of both COM ports: COM1 as port 0, COM2 as port 1, byte for byte', async () => {
+    const bucket = 'vmconsole-test-hv-ports';
+    const s3 = createHistoryS3Client({ ...aws.env, VMCONSOLE_S3_ENDPOINT: aws.sqsEndpoint });
+    await ensureHistoryBucket(s3, bucket);
+    const store = new HistoryStore(s3, bucket);
+    const vm = await host.addVm({ name: 'instance-000000a3' }); // COM 1 ro, COM 2 rw
+    agent = await startAgentProcess(
+      { ...aws.env, VMCONSOLE_HISTORY_BUCKET: bucket, VMCONSOLE_S3_ENDPOINT: aws.sqsEndpoint, VMCONSOLE_HISTORY_SHIP_MS: '1000' },
+      { host: 'hv-ports', directory: aws.directory, logFile: join(host.dir, 'agent-ports.log'), heartbeatMs: 500, extraEnv: { ...hypervEnv(host.powershell), POWERTOOLS_LOG_LEVEL: 'INFO' } },
+    );
+    await waitFor(() => vm.pipe('ro').connected && vm.pipe('rw').connected, 10_000, 'both COM pipes collected');
+    const com1 = Buffer.concat([Buffer.from('COM1 boot\r\n'), Buffer.from(Array.from({ length: 256 }, (_, i) => i))]);
+    const com2 = Buffer.concat([Buffer.from('COM2 login: '), Buffer.from([0xff, 0xfe, 0x00, 0x1b]), Buffer.from(' é€\n')]);
+    await vm.pipe('ro').sendAll(com1);
+    await vm.pipe('rw').sendAll(com2);
+    const shipped = (port: number, bytes: Buffer) =>
+      waitFor(async () => {
+        const head = await store.getHead(vm.serverId, port).catch(() => undefined);
+        if (head?.next !== bytes.length) return false;
+        return (await readSegments(store, await store.listSegments(vm.serverId, port, 0, bytes.length), 0, bytes.length)).equals(bytes);
+      }, 20_000, `S3 to hold every byte of port ${port}`);
+    await shipped(0, com1);
+    await shipped(1, com2);
+    await host.removeVm(vm);
+  }, 60_000);
 });

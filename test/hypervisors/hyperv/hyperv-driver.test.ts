@@ -48,7 +48,8 @@ describe('collectors follow the VMs', () => {
     const db = await host.addVm({ name: 'instance-00000002', running: false });
     const logger = await startDriver();
     await waitFor(() => web.pipe('ro').connected, 5_000, 'the running VM\'s ro pipe to be collected');
-    expect(web.pipe('rw').connected).toBe(false); // rw is interactive: logged only when there is no ro pipe
+    // COM2's rw pipe is logged too (port 1); the ro one stays Nova's console.log.
+    await waitFor(() => web.pipe('rw').connected, 5_000, 'the running VM\'s rw pipe to be collected');
     await web.pipe('ro').sendAll(Buffer.from('web boots\r\n'));
     await waitFor(async () => (await read(web)).toString() === 'web boots\r\n', 5_000, 'web\'s boot text');
 
@@ -138,8 +139,11 @@ describe('with collection off (nova-compute\'s own handler still collects on thi
     await writeFile(join(dir, 'console.log.1'), 'older\n');
     await writeFile(join(dir, 'console.log'), 'newer\n');
     expect((await read(vm)).toString()).toBe('older\nnewer\n');
+    // Nova's handler writes console.log only: no COM2 log is named that nobody writes.
+    expect((await driver.consoleLogs(handle(vm))).map((l) => l.name)).toEqual(['COM1']);
     await sleep(300);
     expect(vm.pipe('ro').connections).toBe(0);
+    expect(vm.pipe('rw').connections).toBe(0);
   });
 });
 
@@ -191,6 +195,31 @@ describe('reading', () => {
     expect(await driver.consoleLogSet(handle(shielded))).toBeUndefined();
     expect(await driver.consoleLogSet(handle(bare))).toBeUndefined();
     await expect(driver.consoleLogSet({ id: '00000000-0000-4000-8000-000000000000', instanceName: 'x' })).rejects.toMatchObject({ code: 'ServerNotFound' });
+  });
+
+  it('collects every COM pipe: COM1 into console.log (port 0), COM2 into console-1.log (port 1), byte-exact, each rotated at the cap', async () => {
+    const vm = await host.addVm({ name: 'instance-0000000c' });
+    const shielded = await host.addVm({ name: 'instance-0000000d', secure: true });
+    await startDriver();
+    const dir = join(host.instancesDir, 'instance-0000000c');
+    expect(await driver.consoleLogs(handle(vm))).toEqual([
+      { port: 0, name: 'COM1', log: expect.objectContaining({ files: [join(dir, 'console.log'), join(dir, 'console.log.1')] }) },
+      { port: 1, name: 'COM2', log: expect.objectContaining({ files: [join(dir, 'console-1.log'), join(dir, 'console-1.log.1')] }) },
+    ]);
+    expect(await driver.consoleLogs(handle(shielded))).toEqual([]);
+    await expect(driver.consoleLogs({ id: '00000000-0000-4000-8000-000000000000', instanceName: 'x' })).rejects.toMatchObject({ code: 'ServerNotFound' });
+
+    await waitFor(() => vm.pipe('ro').connected && vm.pipe('rw').connected, 5_000, 'both COM pipes to be collected');
+    // Every byte value, and more than the cap on COM2 so its log rotates on its own.
+    const com1 = Buffer.from(Array.from({ length: 1024 }, (_, i) => i % 256));
+    const com2 = numberedStream(CAP + CAP / 2);
+    await vm.pipe('ro').sendAll(com1);
+    await vm.pipe('rw').sendAll(com2);
+    await waitFor(async () => (await read(vm)).equals(com1), 5_000, 'COM1 in console.log');
+    const rotated = async () => Buffer.concat([await readFile(join(dir, 'console-1.log.1')).catch(() => Buffer.alloc(0)), await readFile(join(dir, 'console-1.log')).catch(() => Buffer.alloc(0))]);
+    await waitFor(async () => (await rotated()).equals(com2), 5_000, 'COM2 in console-1.log.1 + console-1.log');
+    expect((await readFile(join(dir, 'console-1.log.1'))).length).toBeLessThanOrEqual(CAP);
+    expect(await readFile(join(dir, 'console.log'))).toEqual(com1);
   });
 
   it('a VM whose log is outside the roots is refused without naming the path to the tenant', async () => {

@@ -2,9 +2,10 @@
  * Hyper-V interactive serial consoles through the agent's request handler and the shared serial
  * hub: the VM's COM `rw` pipe (a Unix-socket pipe server standing in for Hyper-V's, one client at
  * a time), a real HyperVDriver with its collectors, and the relay's tunnel path as a real `ws`
- * server. When the `rw` pipe is also the logged one, the console shares the collector's one
- * connection and the log keeps growing with the same bytes the viewers see.
+ * server. Every COM pipe is logged (hyperv-driver.test.ts), so the console shares the `rw` pipe
+ * collector's one connection and the log keeps growing with the same bytes the viewers see.
  */
+import { readFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConsoleSessions } from '../../../lib/agent/console-sessions.ts';
 import { createRequestHandler } from '../../../lib/agent/handle-request.ts';
@@ -133,19 +134,22 @@ describe('Hyper-V serial console', () => {
     await waitFor(async () => (await log(vm)) === pipe.delivered.toString('latin1'), 5_000, 'the log to hold everything delivered');
   });
 
-  it('opens the rw pipe itself when the collector holds a separate ro pipe; the port is the rw pipe\'s COM number', async () => {
-    const vm = await host.addVm({ name: 'instance-00000105' }); // COM 1 ro (logged), COM 2 rw
+  it('shares the COM 2 collector\'s rw connection when COM 1 is the ro log; the port is the rw pipe\'s COM number', async () => {
+    const vm = await host.addVm({ name: 'instance-00000105' }); // COM 1 ro (console.log), COM 2 rw (console-1.log)
     const handle = await start();
-    await waitFor(() => vm.pipe('ro').connected, 5_000, 'the collector to hold the ro pipe');
+    await waitFor(() => vm.pipe('ro').connected && vm.pipe('rw').connected, 5_000, 'the collectors to hold both pipes');
     await expect(handle(endpoint(vm, 'serial'), context())).resolves.toEqual({ port: 2, tlsPort: null });
     const id = nextId();
     await handle(connect(vm, 2, relay.urlFor(id)), context());
     const viewer = await relay.tunnel(id);
-    expect(vm.pipe('rw').connected).toBe(true);
     await vm.pipe('rw').sendAll(Buffer.from('login: '));
     await viewer.waitFor(/login: $/);
     viewer.send('root\r');
     await waitFor(() => vm.pipe('rw').received.toString() === 'root\r', 5_000, 'typing at the VM');
+    // One client on the rw pipe (the collector's), and what the viewer saw is in COM 2's log.
+    expect(vm.pipe('rw').connections).toBe(1);
+    const com2 = (await driver.consoleLogs(server(vm))).find((l) => l.name === 'COM2')!;
+    await waitFor(async () => (await readFile(com2.log.files[0]!, 'latin1').catch(() => '')) === 'login: ', 5_000, 'COM 2 logged while shared');
     await vm.pipe('ro').sendAll(Buffer.from('logged\r\n'));
     await waitFor(async () => (await log(vm)) === 'logged\r\n', 5_000, 'the ro pipe still logged');
   });
