@@ -232,7 +232,7 @@ export class ConsoleRelay extends TypedEmitter<RelayEvents> {
 
   /** An agent dialling back: only a valid, unexpired tunnel id the relay still waits for is accepted. */
   #agentDial(agents: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const id = decodeURIComponent((req.url ?? '').split('?')[0]!.split('/').at(-1) ?? '');
+    const id = tunnelIdOf(req.url);
     const verdict = verifyTunnelId(this.#config.secret, id);
     const handOff = verdict.ok ? this.#tunnels.claim(verdict.session) : undefined;
     if (!handOff) {
@@ -247,5 +247,14 @@ export class ConsoleRelay extends TypedEmitter<RelayEvents> {
       this.#track(agent);
       handOff(agent);
     });
+  }
+}
+
+/** The last path segment of a tunnel dial; a malformed percent-escape (anyone may send one) is no id, not a crash. */
+function tunnelIdOf(url: string | undefined): string {
+  try {
+    return decodeURIComponent((url ?? '').split('?')[0]!.split('/').at(-1) ?? '');
+  } catch {
+    return '';
   }
 }

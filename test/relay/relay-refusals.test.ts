@@ -232,6 +232,8 @@ describe('relay: sessions and refusals', () => {
     const forged = `${crypto.randomUUID()}.${Date.now() + 20_000}.${'A'.repeat(43)}`;
     expect(await dial(`${tunnel}/${forged}`)).toBe(403);
     expect(await dial(`${tunnel}/not-an-id`)).toBe(403);
+    // A malformed escape is refused like any bad id (it once threw in the upgrade handler and took the relay down).
+    expect(await dial(`${tunnel}/%E0%A4`)).toBe(403);
     // Replay the id of a session that was set up: single use.
     const b = await browser(`${listenerOf(rig, 'vnc').replace('http', 'ws')}/?token=${await tokenFor(rig, 'vnc')}`);
     await waitFor(() => b.messages.length > 0, 5_000, 'a session');
