@@ -115,8 +115,9 @@ export class Registrar {
   }
 }
 
+/** Ids as the directory stores them (lower case): an inventory may list a hypervisor's upper-case UUID. */
 function toRecord(entry: InventoryEntry, host: string, hypervisor: ServerRecord['hypervisor'], updatedAt: number): ServerRecord {
-  return { ...entry, host, hypervisor, updatedAt };
+  return { ...entry, id: entry.id.toLowerCase(), host, hypervisor, updatedAt };
 }
 
 function sameServer(a: ServerRecord, b: ServerRecord | undefined): boolean {

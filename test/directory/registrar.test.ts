@@ -22,6 +22,17 @@ const hosts = () => {
 };
 
 describe('Registrar', () => {
+  it('keeps a server an inventory lists by an upper-case UUID: registering again neither rewrites nor releases it', async () => {
+    const [a] = hosts();
+    const id = randomUUID();
+    const registrar = new Registrar(aws.directory, recordingLogger(), { now: () => T0 });
+    await beats(a, T0);
+    await runs(a, [entry(id.toUpperCase())]);
+    expect(await registrar.register(a)).toEqual({ present: 1, written: 1, removed: 0, refused: 0 });
+    expect(await registrar.register(a)).toEqual({ present: 1, written: 0, removed: 0, refused: 0 });
+    expect(await aws.directory.getServer(id)).toMatchObject({ id, host: a });
+  });
+
   it('leaves a server with its live host however often another host claims it, and logs the conflict once', async () => {
     const [a, b] = hosts();
     const id = randomUUID();
