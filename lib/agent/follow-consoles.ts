@@ -1,6 +1,7 @@
 import { FollowerPool, type ConsoleConsumer, type FollowerPoolOptions } from '../console/follower-pool.ts';
 import type { DiscoveredServer, HypervisorDriver, ServerHandle } from '../hypervisors/driver.ts';
 import type { Logger } from '../logger.ts';
+import { tapListings } from './tap-listings.ts';
 
 /**
  * The seam where a consumer of console output plugs into the agent: one consumer per followed
@@ -52,15 +53,9 @@ export function followConsoles(options: {
   let stopped = false;
   return {
     tap(inner) {
-      return {
-        kind: inner.kind,
-        readConsoleLog: inner.readConsoleLog.bind(inner),
-        listServers: async () => {
-          const servers = await inner.listServers();
-          if (!stopped) pool.sync(servers).catch((err) => logger.error('console following failed to follow the listing', { err }));
-          return servers;
-        },
-      };
+      return tapListings(inner, (servers) => {
+        if (!stopped) pool.sync(servers).catch((err) => logger.error('console following failed to follow the listing', { err }));
+      });
     },
     async stop() {
       stopped = true;

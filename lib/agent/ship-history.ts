@@ -6,6 +6,7 @@ import type { RotatedLog } from '../console/rotated-log.ts';
 import { consoleLogsOf } from '../hypervisors/console-logs.ts';
 import type { DiscoveredServer, DriverEvent, HypervisorDriver, ServerHandle } from '../hypervisors/driver.ts';
 import type { Logger } from '../logger.ts';
+import { tapListings } from './tap-listings.ts';
 
 /**
  * History followers read every byte: a guest above this is flooding, and what its follower skips
@@ -143,15 +144,9 @@ export function shipHistory(options: {
   };
   return {
     tap(inner) {
-      return {
-        kind: inner.kind,
-        readConsoleLog: inner.readConsoleLog.bind(inner),
-        listServers: async () => {
-          const servers = await inner.listServers();
-          if (!stopped) consolesOf(servers).then((consoles) => pool.sync(consoles)).catch((err) => logger.error('console history failed to follow the listing', { err }));
-          return servers;
-        },
-      };
+      return tapListings(inner, (servers) => {
+        if (!stopped) consolesOf(servers).then((consoles) => pool.sync(consoles)).catch((err) => logger.error('console history failed to follow the listing', { err }));
+      });
     },
     onDriverEvent(event) {
       if (event.type === 'resync') return;
